@@ -1,0 +1,49 @@
+"""cam_utils: CAM and Grad-CAM, derived step by step in PyTorch.
+
+Every public name is importable from the package itself, e.g. ``from cam_utils import grad_cam``.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# Where each public name lives. Names are imported the first time they are used,
+# so that `import cam_utils` stays fast and one broken module does not hide the others.
+_PUBLIC_NAMES = {
+    "load_model": "models",
+    "LoadedModel": "models",
+    "model_names": "models",
+    "sample_image": "images",
+    "sample_image_names": "images",
+    "load_image": "images",
+    "explaining": "model_state",
+    "record_output": "hooks",
+    "LayerForward": "hooks",
+    "forward_with_features": "hooks",
+    "class_activation_map": "cam",
+    "grad_cam": "gradcam",
+    "grad_cam_from_forward": "gradcam",
+    "grad_cam_plus_plus": "variants",
+    "hires_cam": "variants",
+    "score_cam": "variants",
+    "upsample": "postprocess",
+    "normalize": "postprocess",
+    "overlay": "postprocess",
+    "plot_steps": "plotting",
+}
+
+__all__ = sorted(_PUBLIC_NAMES)
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name from its module on first use (PEP 562)."""
+    if name in _PUBLIC_NAMES:
+        module = importlib.import_module(f"{__name__}.{_PUBLIC_NAMES[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)
