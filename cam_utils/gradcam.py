@@ -1,0 +1,99 @@
+"""Grad-CAM (Selvaraju et al., ICCV 2017), step by step.
+
+CAM needs a network that ends in global average pooling + one linear layer, because
+it reads the weights w_k^c of that layer. Grad-CAM replaces those weights by the
+average gradient of the class score with respect to each feature map:
+
+    α_k^c = (1/Z) Σ_ij ∂y^c / ∂A^k_ij          (Z = h·w, the number of positions)
+    L^c   = ReLU( Σ_k α_k^c A^k )
+
+* y^c is the raw class score (the logit, before softmax), as in the paper.
+* A^k is channel k of the target layer's output, shape (h, w).
+* ReLU keeps the positions that push the class score *up*.
+* ``counterfactual=True`` negates the gradients: the map then shows what pushes
+  the score *down* ("what would make the network more confident if removed").
+
+On a GAP network y^c = Σ_k w_k^c · (1/Z) Σ_ij A^k_ij + b_c, so ∂y^c/∂A^k_ij = w_k^c / Z
+everywhere and α_k^c = w_k^c / Z: Grad-CAM = ReLU(CAM) / Z. The tests check this.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ._checks import ClassIndex, resolve_class_idx
+from .hooks import LayerForward, forward_with_features
+
+
+def class_gradients(forward: LayerForward, class_idx: torch.Tensor) -> torch.Tensor:
+    """∂y^c/∂A for each image's class: (N, C, h, w).
+
+    Uses ``torch.autograd.grad`` with respect to ``forward.feature_maps`` only: no
+    parameter ``.grad`` is written, and the graph is kept (``retain_graph=True``) so the
+    same forward can be differentiated again for another class.
+
+    Args:
+        forward: the result of ``forward_with_features``.
+        class_idx: (N,) class per image (anything ``class_idx`` accepts is validated).
+    """
+    class_idx = resolve_class_idx(class_idx, forward.logits)  # (N,)
+    # y^c for each image: pick column class_idx[n] of row n.  (N,)
+    class_scores = forward.logits.gather(1, class_idx[:, None]).squeeze(1)
+    # Summing over the batch is safe: image n's score depends only on image n's maps
+    # (at inference behaviour), so ∂(Σ_n y_n)/∂A_n = ∂y_n/∂A_n.
+    (gradients,) = torch.autograd.grad(
+        class_scores.sum(), forward.feature_maps, retain_graph=True
+    )
+    return gradients  # (N, C, h, w)
+
+
+def grad_cam_from_forward(
+    forward: LayerForward, class_idx: ClassIndex = None, counterfactual: bool = False
+) -> torch.Tensor:
+    """Grad-CAM from an existing forward pass: (N, h, w), no new forward needed.
+
+    Switching class (e.g. in an interactive explorer) only costs one backward pass
+    through the layers after the target layer.
+
+    Args:
+        forward: the result of ``forward_with_features(model, x, target_layer)``.
+        class_idx: None (each image's top-1), an int, or one index per image.
+        counterfactual: negate the gradients to show what lowers the class score.
+    """
+    class_idx = resolve_class_idx(class_idx, forward.logits)  # (N,)
+    gradients = class_gradients(forward, class_idx)  # (N, C, h, w)
+    if counterfactual:
+        gradients = -gradients
+    feature_maps = forward.feature_maps.detach()  # (N, C, h, w), A
+    # α_k^c = (1/Z) Σ_ij ∂y^c/∂A^k_ij : global average pooling of the gradients.
+    alpha = gradients.mean(dim=(2, 3))  # (N, C)
+    # L^c = ReLU(Σ_k α_k^c A^k)
+    weighted_sum = torch.einsum("nc,nchw->nhw", alpha, feature_maps)  # (N, h, w)
+    return torch.relu(weighted_sum)
+
+
+def grad_cam(
+    model: nn.Module,
+    x: torch.Tensor,
+    target_layer: nn.Module | str,
+    class_idx: ClassIndex = None,
+    counterfactual: bool = False,
+) -> torch.Tensor:
+    """Grad-CAM maps at ``target_layer``: (N, h, w) at the layer's resolution, on x's device.
+
+    L^c = ReLU(Σ_k α_k^c A^k) with α_k^c = (1/Z) Σ_ij ∂y^c/∂A^k_ij. The map is *not*
+    normalised or resized: use ``normalize`` and ``upsample`` to display it.
+
+    Args:
+        model: an image classifier returning raw class scores (N, num_classes).
+        x: (N, 3, H, W) float batch, preprocessed, on the model's device.
+        target_layer: a convolutional layer of ``model`` or its dotted name, e.g. ``"layer4"``.
+        class_idx: None (each image's top-1), an int (same class for all images),
+            or a sequence / 1-D tensor with one class per image.
+        counterfactual: negate the gradients (what lowers y^c).
+
+    The model is left untouched (weights, buffers, train/eval flags, hooks, ``.grad``,
+    grad mode); a model in train mode is explained at inference behaviour.
+    """
+    forward = forward_with_features(model, x, target_layer)
+    return grad_cam_from_forward(forward, class_idx=class_idx, counterfactual=counterfactual)

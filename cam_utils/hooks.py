@@ -1,0 +1,209 @@
+"""Reading a layer's output, and taking gradients with respect to it.
+
+CAM and Grad-CAM both need A, the feature maps of one convolutional layer, which
+live *inside* ``model.forward``. PyTorch lets us look inside with a **forward hook**:
+a function ``hook(module, inputs, output)`` that runs right after ``module.forward``.
+
+Two tools, from simple to complete:
+
+* ``record_output(module)`` — the teaching version: a context manager that stores a
+  copy of the module's output during one forward pass and removes the hook on exit.
+* ``forward_with_features(model, x, layer)`` — what CAM methods use: one forward pass
+  that returns A as a leaf tensor (so we can ask ``∂y^c/∂A``) together with the
+  class scores y computed *from that leaf*.
+
+The trick inside ``forward_with_features`` (read it slowly):
+
+1. The whole forward runs under ``torch.no_grad()``, so the layers *before* the
+   target layer build no autograd graph: no memory, no time spent on them.
+2. When the target layer has produced its output, the hook makes a fresh leaf
+   ``feature_maps = output.detach().requires_grad_(True)`` and switches gradient
+   tracking back on with ``torch.set_grad_enabled(True)``. Everything after the
+   layer (pooling, classifier) is recorded, so y^c is a differentiable function of A.
+   Leaving the ``no_grad`` block restores the user's grad mode, also on error.
+3. The hook returns ``feature_maps * 1`` (a tracked copy) as the layer's output. If
+   the next operation is an in-place activation (``ReLU(inplace=True)``), it
+   modifies the copy, not our leaf: A stays the true layer output, and autograd
+   raises no "modified by an inplace operation" error.
+
+Gradients are then taken with ``torch.autograd.grad(y, feature_maps)``, which returns
+them instead of writing any parameter's ``.grad``.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from ._checks import check_feature_maps, check_input, check_logits, resolve_layer
+from .model_state import explaining
+
+
+@dataclass
+class Recording:
+    """What ``record_output`` saw: ``output`` is the module's detached output (None until it runs)."""
+
+    output: torch.Tensor | None = None
+
+
+@contextmanager
+def record_output(module: nn.Module) -> Iterator[Recording]:
+    """Record the output of ``module`` during one forward pass inside the ``with`` block.
+
+    Example::
+
+        with record_output(model.layer4) as recording:
+            logits = model(x)
+        feature_maps = recording.output   # (N, C, h, w)
+
+    Behaviour:
+        * ``recording.output`` is a detached *copy* of the output, so an in-place
+          activation that runs after the module (``ReLU(inplace=True)``) cannot change it.
+        * The module must return one tensor; a tuple/list/other output raises ``TypeError``.
+        * The module may run only once per block: a second call (a module shared by two
+          places of the network, or two forward passes in the block) raises ``RuntimeError``.
+        * The hook is removed when the block ends, also when it raises.
+    """
+    recording = Recording()
+    module_name = type(module).__name__
+
+    def hook(hooked_module: nn.Module, inputs: Any, output: Any) -> None:
+        if recording.output is not None:
+            raise RuntimeError(
+                f"{module_name} ran twice inside one record_output block (a module shared by two "
+                "places of the network, or two forward passes). Record one forward pass per block, "
+                "or hook a module that runs once."
+            )
+        if not isinstance(output, torch.Tensor):
+            raise TypeError(
+                f"{module_name} returned {type(output).__name__}, not a tensor; record_output needs "
+                "a module that returns a single tensor (hook a submodule instead)."
+            )
+        # clone(): the next layer may change `output` in place (e.g. ReLU(inplace=True)).
+        recording.output = output.detach().clone()
+
+    handle = module.register_forward_hook(hook)
+    try:
+        yield recording
+    finally:
+        handle.remove()  # never leave a hook behind: they pile up and leak memory
+
+
+@dataclass
+class LayerForward:
+    """One forward pass, split at a layer.
+
+    Attributes:
+        feature_maps: (N, C, h, w) the layer's output A, a leaf tensor with ``requires_grad=True``.
+        logits: (N, num_classes) raw class scores y computed from ``feature_maps``; the graph
+            from ``feature_maps`` to ``logits`` is kept, so several backward passes are possible
+            (one per class, without running the model again).
+    """
+
+    feature_maps: torch.Tensor
+    logits: torch.Tensor
+
+
+def forward_with_features(model: nn.Module, x: torch.Tensor, layer: nn.Module | str) -> LayerForward:
+    """Run ``model(x)`` once at inference behaviour and split it at ``layer``.
+
+    Layers before ``layer`` run without building an autograd graph; ``layer``'s output
+    is replaced, for the rest of the forward, by a graph-tracked copy of a fresh leaf
+    (see the module docstring), so an in-place activation after it neither corrupts
+    the recorded A nor raises. The model is left exactly as it was: weights, buffers,
+    train/eval flags, hooks, ``requires_grad`` flags, ``.grad`` and the grad mode.
+
+    Args:
+        model: the classifier; its forward must return raw class scores (N, num_classes).
+        x: (N, 3, H, W) float batch on the model's device.
+        layer: the target layer, a submodule of ``model`` or its dotted name (``"layer4"``).
+
+    Raises:
+        TypeError / ValueError: invalid ``x`` or ``layer`` (the message names the fix).
+        RuntimeError: inside ``torch.inference_mode()``; ``layer`` not called, or called
+            twice, during the forward; logits that do not depend on ``layer``.
+    """
+    if torch.is_inference_mode_enabled():
+        raise RuntimeError(
+            "Gradient-based maps need autograd, which torch.inference_mode() switches off. "
+            "Call this function outside the inference_mode block (torch.no_grad() is fine)."
+        )
+    module, layer_name = resolve_layer(model, layer)
+    check_input(x, model)
+
+    captured: dict[str, torch.Tensor] = {}
+
+    def split_here(hooked_module: nn.Module, inputs: Any, output: Any) -> torch.Tensor:
+        if "feature_maps" in captured:
+            raise RuntimeError(
+                f"Layer '{layer_name}' ran twice in one forward pass (a module used in two places), "
+                "so its output is not one well-defined A. Choose a layer that runs once."
+            )
+        check_feature_maps(output, layer_name)
+        # A fresh leaf: the start of the graph. Nothing before this layer is tracked.
+        feature_maps = output.detach().requires_grad_(True)  # (N, C, h, w)
+        captured["feature_maps"] = feature_maps
+        # Track the rest of the forward. The enclosing no_grad() restores the mode on exit.
+        torch.set_grad_enabled(True)
+        # Hand the network a tracked copy: in-place ops after this layer change the copy only.
+        return feature_maps * 1
+
+    handle = module.register_forward_hook(split_here)
+    try:
+        with explaining(model), torch.no_grad():
+            logits = model(x)  # (N, num_classes)
+    finally:
+        handle.remove()
+
+    if "feature_maps" not in captured:
+        raise RuntimeError(
+            f"Layer '{layer_name}' was never called during model(x), so it has no feature maps. "
+            "Choose a layer that model.forward actually uses (see model.named_modules())."
+        )
+    check_logits(logits)
+    if not logits.requires_grad:
+        raise RuntimeError(
+            f"The class scores do not depend on layer '{layer_name}' (no gradient path from its "
+            "output to the logits). Choose a layer on the main path of the network."
+        )
+    return LayerForward(feature_maps=captured["feature_maps"], logits=logits)
+
+
+def forward_recording(model: nn.Module, x: torch.Tensor, layer: nn.Module | str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Internal: one gradient-free forward at inference behaviour; returns ``(feature_maps, logits)``.
+
+    Same checks as ``forward_with_features`` but builds no graph at all (CAM needs no
+    gradient), so it also works inside ``torch.inference_mode()``.
+    """
+    module, layer_name = resolve_layer(model, layer)
+    check_input(x, model)
+    captured: dict[str, torch.Tensor] = {}
+
+    def keep_output(hooked_module: nn.Module, inputs: Any, output: Any) -> None:
+        if "feature_maps" in captured:
+            raise RuntimeError(
+                f"Layer '{layer_name}' ran twice in one forward pass (a module used in two places), "
+                "so its output is not one well-defined A. Choose a layer that runs once."
+            )
+        check_feature_maps(output, layer_name)
+        # clone(): a following in-place activation must not change what we keep.
+        captured["feature_maps"] = output.detach().clone()  # (N, C, h, w)
+
+    handle = module.register_forward_hook(keep_output)
+    try:
+        with explaining(model), torch.no_grad():
+            logits = model(x)  # (N, num_classes)
+    finally:
+        handle.remove()
+
+    if "feature_maps" not in captured:
+        raise RuntimeError(
+            f"Layer '{layer_name}' was never called during model(x), so it has no feature maps. "
+            "Choose a layer that model.forward actually uses (see model.named_modules())."
+        )
+    check_logits(logits)
+    return captured["feature_maps"], logits
