@@ -37,13 +37,14 @@ def class_gradients(forward: LayerForward, class_idx: torch.Tensor) -> torch.Ten
         class_idx: (N,) class per image (anything ``class_idx`` accepts is validated).
     """
     class_idx = resolve_class_idx(class_idx, forward.logits)  # (N,)
-    # y^c for each image: pick column class_idx[n] of row n.  (N,)
-    class_scores = forward.logits.gather(1, class_idx[:, None]).squeeze(1)
-    # Summing over the batch is safe: image n's score depends only on image n's maps
-    # (at inference behaviour), so ∂(Σ_n y_n)/∂A_n = ∂y_n/∂A_n.
-    (gradients,) = torch.autograd.grad(
-        class_scores.sum(), forward.feature_maps, retain_graph=True
-    )
+    # enable_grad: the caller may be inside torch.no_grad() (e.g. an explorer callback);
+    # picking y^c out of the logits must still be part of the graph.
+    with torch.enable_grad():
+        # y^c for each image: pick column class_idx[n] of row n.  (N,)
+        class_scores = forward.logits.gather(1, class_idx[:, None]).squeeze(1)
+        # Summing over the batch is safe: image n's score depends only on image n's maps
+        # (at inference behaviour), so ∂(Σ_n y_n)/∂A_n = ∂y_n/∂A_n.
+        (gradients,) = torch.autograd.grad(class_scores.sum(), forward.feature_maps, retain_graph=True)
     return gradients  # (N, C, h, w)
 
 

@@ -1,0 +1,215 @@
+"""Grad-CAM against independent references and the CAM identity."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import timm
+import torch
+import torchvision
+from torch import nn
+
+from cam_utils.cam import class_activation_map
+from cam_utils.gradcam import class_gradients, grad_cam, grad_cam_from_forward
+from cam_utils.hooks import forward_with_features
+from tests.helpers import TinyGapNet, randomize_batchnorm
+
+
+def reference_gradients(model: nn.Module, x: torch.Tensor, layer_name: str, class_idx: list[int]):
+    """∂y^c/∂A and A with plain autograd: a full graph on a copy, retain_grad on the layer output."""
+    model = copy.deepcopy(model).eval()
+    for module in model.modules():
+        if getattr(module, "inplace", False):
+            module.inplace = False  # in-place ops would break retain_grad on A
+    stored = {}
+    handle = model.get_submodule(layer_name).register_forward_hook(lambda m, i, o: stored.setdefault("A", o))
+    logits = model(x)
+    handle.remove()
+    feature_maps = stored["A"]
+    feature_maps.retain_grad()
+    logits[torch.arange(len(class_idx)), torch.tensor(class_idx)].sum().backward()
+    return feature_maps.grad.detach(), feature_maps.detach()
+
+
+def reference_grad_cam(model, x, layer_name, class_idx, counterfactual=False):
+    gradients, feature_maps = reference_gradients(model, x, layer_name, class_idx)
+    if counterfactual:
+        gradients = -gradients
+    alpha = gradients.mean(dim=(2, 3))  # (N, C)
+    return torch.relu((alpha[:, :, None, None] * feature_maps).sum(dim=1))
+
+
+@pytest.fixture(scope="module")
+def resnet64():
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(weights=None, num_classes=10).double().eval()
+    randomize_batchnorm(model)
+    return model
+
+
+@pytest.fixture(scope="module")
+def vgg11():
+    torch.manual_seed(0)
+    return torchvision.models.vgg11(weights=None, num_classes=10).eval()
+
+
+@pytest.fixture(scope="module")
+def mobilenet():
+    torch.manual_seed(0)
+    model = torchvision.models.mobilenet_v2(weights=None, num_classes=10).eval()
+    randomize_batchnorm(model)
+    return model
+
+
+@pytest.fixture(scope="module")
+def lite0():
+    torch.manual_seed(0)
+    model = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=10).eval()
+    randomize_batchnorm(model)
+    return model
+
+
+def test_grad_cam_equals_float64_autograd_reference(resnet64):
+    x = torch.randn(2, 3, 64, 64, dtype=torch.float64)
+    for class_idx in ([3, 7], [0, 0]):
+        expected = reference_grad_cam(resnet64, x, "layer3", class_idx)
+        result = grad_cam(resnet64, x, "layer3", class_idx=class_idx)
+        assert result.shape == (2, 4, 4)
+        assert result.dtype == torch.float64
+        assert expected.abs().max() > 0
+        torch.testing.assert_close(result, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_counterfactual_negates_gradients(resnet64):
+    x = torch.randn(2, 3, 64, 64, dtype=torch.float64)
+    expected = reference_grad_cam(resnet64, x, "layer4", [2, 5], counterfactual=True)
+    result = grad_cam(resnet64, x, "layer4", class_idx=[2, 5], counterfactual=True)
+    torch.testing.assert_close(result, expected, rtol=1e-10, atol=1e-12)
+    plain = grad_cam(resnet64, x, "layer4", class_idx=[2, 5])
+    assert not torch.allclose(plain, result)
+
+
+def test_class_gradients_match_reference(resnet64):
+    x = torch.randn(2, 3, 64, 64, dtype=torch.float64)
+    forward = forward_with_features(resnet64, x, "layer4")
+    gradients = class_gradients(forward, torch.tensor([1, 8]))
+    expected, _ = reference_gradients(resnet64, x, "layer4", [1, 8])
+    torch.testing.assert_close(gradients, expected, rtol=1e-10, atol=1e-14)
+
+
+def test_grad_cam_from_forward_switches_class_without_new_forward(resnet64):
+    x = torch.randn(1, 3, 64, 64, dtype=torch.float64)
+    forward = forward_with_features(resnet64, x, "layer4")
+    for class_idx in (4, 9, 4):
+        torch.testing.assert_close(
+            grad_cam_from_forward(forward, class_idx), grad_cam(resnet64, x, "layer4", class_idx), rtol=0, atol=0
+        )
+
+
+def test_default_class_is_each_images_top1(resnet64):
+    x = torch.randn(3, 3, 64, 64, dtype=torch.float64)
+    with torch.no_grad():
+        top1 = resnet64(x).argmax(dim=1)
+    torch.testing.assert_close(grad_cam(resnet64, x, "layer4"), grad_cam(resnet64, x, "layer4", class_idx=top1))
+
+
+def test_int_and_tensor_class_idx_are_equivalent(resnet64):
+    x = torch.randn(2, 3, 64, 64, dtype=torch.float64)
+    by_int = grad_cam(resnet64, x, "layer4", class_idx=6)
+    by_list = grad_cam(resnet64, x, "layer4", class_idx=[6, 6])
+    by_tensor = grad_cam(resnet64, x, "layer4", class_idx=torch.tensor([6, 6]))
+    by_scalar_tensor = grad_cam(resnet64, x, "layer4", class_idx=torch.tensor(6))
+    for other in (by_list, by_tensor, by_scalar_tensor):
+        torch.testing.assert_close(by_int, other, rtol=0, atol=0)
+
+
+def test_batch_equals_images_one_at_a_time():
+    torch.manual_seed(1)
+    model = torchvision.models.resnet18(weights=None, num_classes=10).eval()
+    randomize_batchnorm(model)
+    x = torch.randn(3, 3, 64, 64)
+    classes = [1, 4, 7]
+    batch = grad_cam(model, x, "layer4", class_idx=classes)
+    singles = torch.cat([grad_cam(model, x[i : i + 1], "layer4", class_idx=c) for i, c in enumerate(classes)])
+    torch.testing.assert_close(batch, singles, rtol=1e-4, atol=1e-6)
+
+
+def test_train_mode_model_is_explained_at_inference():
+    torch.manual_seed(0)
+    model = TinyGapNet().train()
+    randomize_batchnorm(model)
+    x = torch.randn(2, 3, 16, 16)
+    in_train_mode = grad_cam(model, x, "features", class_idx=[1, 2])
+    assert model.training and model.features[1].training
+    model.eval()
+    torch.testing.assert_close(in_train_mode, grad_cam(model, x, "features", class_idx=[1, 2]), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    "fixture, feature_layer, classifier, size",
+    [
+        ("resnet64", "layer4", "fc", 64),
+        ("mobilenet", "features", "classifier.1", 64),
+        ("lite0", "bn2", "classifier", 64),
+    ],
+)
+def test_grad_cam_is_relu_cam_over_z_on_gap_networks(request, fixture, feature_layer, classifier, size):
+    model = request.getfixturevalue(fixture)
+    dtype = next(model.parameters()).dtype
+    x = torch.randn(2, 3, size, size, dtype=dtype)
+    all_cams = class_activation_map(model, x, feature_layer, classifier, class_idx="all")
+    assert (all_cams < 0).any() and (all_cams > 0).any(), "a useful check needs both signs"
+    for class_idx in ([0, 3], [9, 9], [5, 1]):
+        cam = class_activation_map(model, x, feature_layer, classifier, class_idx=class_idx)
+        gradcam = grad_cam(model, x, feature_layer, class_idx=class_idx)
+        z = cam.shape[1] * cam.shape[2]
+        assert cam.shape == gradcam.shape
+        tolerance = 1e-12 if dtype == torch.float64 else 1e-5 * float(cam.abs().max())
+        torch.testing.assert_close(gradcam, torch.relu(cam) / z, rtol=1e-5, atol=tolerance)
+
+
+def test_lite0_in_place_relu6_at_conv_head(lite0):
+    """conv_head is followed by bn2, whose ReLU6 is in place: the maps must still be exact."""
+    x = torch.randn(1, 3, 64, 64)
+    result = grad_cam(lite0, x, "conv_head", class_idx=[3])
+    expected = reference_grad_cam(lite0, x, "conv_head", [3])
+    torch.testing.assert_close(result, expected, rtol=1e-4, atol=1e-5 * float(expected.abs().max()))
+
+
+def test_vgg11_grad_cam_at_inplace_relu_conv_and_last_layers(vgg11):
+    x = torch.randn(1, 3, 64, 64)
+    for layer in ("features.18", "features.19", "features.20", "features"):
+        result = grad_cam(vgg11, x, layer, class_idx=[2])
+        expected = reference_grad_cam(vgg11, x, layer, [2])
+        assert result.shape == expected.shape
+        torch.testing.assert_close(result, expected, rtol=1e-4, atol=1e-6 + 1e-4 * float(expected.abs().max()))
+    assert grad_cam(vgg11, x, "features.18").shape == (1, 4, 4)
+
+
+def test_vgg11_cam_raises_clear_error(vgg11):
+    x = torch.randn(1, 3, 64, 64)
+    for classifier in ("classifier.0", "classifier.6"):
+        with pytest.raises(ValueError, match="grad_cam"):
+            class_activation_map(vgg11, x, "features", classifier)
+
+
+def test_grad_cam_inside_no_grad_and_enable_grad_restores_mode(resnet64):
+    x = torch.randn(1, 3, 64, 64, dtype=torch.float64)
+    expected = grad_cam(resnet64, x, "layer4", 1)
+    with torch.no_grad():
+        inside = grad_cam(resnet64, x, "layer4", 1)
+        assert not torch.is_grad_enabled()
+    with torch.enable_grad():
+        grad_cam(resnet64, x, "layer4", 1)
+        assert torch.is_grad_enabled()
+    torch.testing.assert_close(inside, expected, rtol=0, atol=0)
+    assert not inside.requires_grad
+
+
+def test_grad_cam_inside_inference_mode_raises_and_restores(resnet64):
+    x = torch.randn(1, 3, 64, 64, dtype=torch.float64)
+    with torch.inference_mode():
+        with pytest.raises(RuntimeError, match="inference_mode"):
+            grad_cam(resnet64, x, "layer4")
+        assert torch.is_inference_mode_enabled()
+    assert torch.is_grad_enabled()
