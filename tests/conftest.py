@@ -1,11 +1,12 @@
 """Shared fixtures. The pretrained default model is loaded once per test session."""
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("MPLBACKEND", "Agg")  # no display needed for figures
-
+import matplotlib
 import pytest
+
+# Figures in tests are drawn off-screen. (Set here, not through MPLBACKEND, because the
+# notebook kernels that nbval starts inherit the environment and must plot inline.)
+matplotlib.use("Agg")
 
 
 @pytest.fixture(scope="session")

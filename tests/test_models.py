@@ -50,9 +50,9 @@ def test_unknown_name_lists_valid_names():
 
 
 @pytest.mark.parametrize("name", list(FEATURE_SHAPES))
-def test_layout_and_cam_identity(name):
+def test_layout_and_cam_identity(name, request):
     """GAP(A) @ W.T + b reproduces the logits: A and W are the right layer and head."""
-    loaded = _random_model(name) if name != "efficientnet_lite0" else load_model(name)
+    loaded = request.getfixturevalue("lite0") if name == "efficientnet_lite0" else _random_model(name)
     assert loaded.name == name
     assert not loaded.model.training and not any(m.training for m in loaded.model.modules())
     assert len(loaded.categories) == 1000 and loaded.categories[281] == "tabby"

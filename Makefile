@@ -1,0 +1,47 @@
+# Everything runs from a local virtual environment in .venv, created on first use.
+#   make lab      open the notebooks in JupyterLab (make lab ARGS=--no-browser on a server)
+#   make test     unit tests + every notebook re-run and compared with its saved outputs
+#   make notebooks  re-execute all notebooks in place in a fresh kernel (after editing them)
+#   make bench    benchmarks/*.py (installs the "bench" extra: grad-cam for comparison)
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# Rebuilt whenever pyproject.toml changes; otherwise a second run installs nothing.
+STAMP       := $(VENV)/.installed-dev
+BENCH_STAMP := $(VENV)/.installed-bench
+KERNEL      := cam-tutorial
+ARGS ?=
+
+.PHONY: lab test notebooks bench venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -e ".[dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python ($(KERNEL))"
+	touch $@
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -e ".[dev,bench]"
+	touch $@
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/ $(ARGS)
+
+# One pytest run: tests/*.py as usual, and with --nbval every notebooks/*.ipynb is run
+# in a fresh "cam-tutorial" kernel and its outputs compared (strict; the sanitize file
+# only masks memory addresses and timings).
+test: $(STAMP)
+	$(BIN)/python -m pytest tests notebooks --nbval \
+		--nbval-sanitize-with notebooks/nbval_sanitize.cfg \
+		--nbval-cell-timeout=600 -p no:cacheprovider $(ARGS)
+
+notebooks: $(STAMP)
+	$(BIN)/python tools/run_notebooks.py notebooks/*.ipynb
+
+bench: $(BENCH_STAMP)
+	@set -e; for script in benchmarks/*.py; do \
+		echo "== $$script"; $(BIN)/python $$script; \
+	done
