@@ -1,0 +1,175 @@
+"""Every mistake gives an exception whose message names the problem and the fix."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from cam_utils.cam import class_activation_map
+from cam_utils.gradcam import grad_cam
+from cam_utils.hooks import forward_with_features
+from tests.helpers import ModelSnapshot, TinyGapNet
+
+
+@pytest.fixture
+def model() -> nn.Module:
+    torch.manual_seed(0)
+    return TinyGapNet(num_classes=5).eval()
+
+
+@pytest.fixture
+def x() -> torch.Tensor:
+    return torch.randn(2, 3, 16, 16)
+
+
+# --- the input x -------------------------------------------------------------------------
+
+def test_single_image_without_batch_dimension_suggests_unsqueeze(model, x):
+    with pytest.raises(ValueError, match=r"unsqueeze\(0\)"):
+        grad_cam(model, x[0], "features")
+
+
+def test_uint8_input_suggests_preprocess(model, x):
+    with pytest.raises(TypeError, match="preprocess"):
+        grad_cam(model, (x * 50).to(torch.uint8), "features")
+
+
+def test_non_tensor_and_wrong_rank_input(model, x):
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        grad_cam(model, np.zeros((1, 3, 16, 16), dtype=np.float32), "features")
+    with pytest.raises(ValueError, match="N×3×H×W"):
+        grad_cam(model, x[None], "features")
+    with pytest.raises(ValueError, match="empty"):
+        grad_cam(model, x[:0], "features")
+
+
+def test_dtype_mismatch_suggests_conversion(model, x):
+    with pytest.raises(TypeError, match=r"x = x.to\(torch.float32\)"):
+        grad_cam(model, x.double(), "features")
+
+
+def test_model_and_input_on_different_devices():
+    model = TinyGapNet().to("meta")
+    with pytest.raises(ValueError, match="same device.*x.to\\('meta'\\)"):
+        grad_cam(model, torch.randn(1, 3, 16, 16), "features")
+    with pytest.raises(ValueError, match="same device"):
+        class_activation_map(model, torch.randn(1, 3, 16, 16), "act", "fc")
+
+
+# --- the layer ------------------------------------------------------------------------------
+
+def test_unknown_layer_name_suggests_close_names(model, x):
+    with pytest.raises(ValueError, match="no layer named 'featurs'.*'features'"):
+        grad_cam(model, x, "featurs")
+
+
+def test_module_from_another_model(model, x):
+    with pytest.raises(ValueError, match="not a submodule"):
+        grad_cam(model, x, nn.Conv2d(3, 3, 1))
+    with pytest.raises(TypeError, match="dotted name"):
+        grad_cam(model, x, 3)
+
+
+def test_layer_that_is_not_a_feature_map(model, x):
+    with pytest.raises(ValueError, match="N×C×H×W.*before global pooling"):
+        grad_cam(model, x, "fc")
+
+
+class WithExtras(nn.Module):
+    """A GAP net with a module it never calls, a side branch, a tuple block and a flatten."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.pair = PairBlock()
+        self.side = nn.Conv2d(4, 4, 1)
+        self.unused = nn.Conv2d(4, 4, 1)
+        self.flatten = nn.Flatten()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features, _ = self.pair(self.conv(x))
+        with torch.no_grad():
+            self.side(features)  # computed, never used for the scores
+        return self.fc(self.flatten(features.mean(dim=(2, 3), keepdim=True)))
+
+
+class PairBlock(nn.Module):
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.relu(x), x
+
+
+def test_layer_never_called(x):
+    with pytest.raises(RuntimeError, match="'unused' was never called"):
+        grad_cam(WithExtras(), x, "unused")
+
+
+def test_layer_returning_a_tuple(x):
+    model = WithExtras()
+    snapshot = ModelSnapshot.take(model)
+    with pytest.raises(TypeError, match="'pair' returns a tuple of 2 items"):
+        grad_cam(model, x, "pair")
+    snapshot.assert_unchanged(model)
+
+
+def test_flatten_output_is_rejected(x):
+    with pytest.raises(ValueError, match="'flatten' outputs shape \\(2, 4\\)"):
+        grad_cam(WithExtras(), x, "flatten")
+
+
+def test_layer_the_scores_do_not_depend_on(x):
+    with pytest.raises(RuntimeError, match="do not depend on layer 'side'"):
+        forward_with_features(WithExtras(), x, "side")
+
+
+def test_model_returning_a_tuple(x):
+    class TwoHeads(TinyGapNet):
+        def forward(self, x):
+            scores = super().forward(x)
+            return scores, scores
+
+    with pytest.raises(TypeError, match="only the logits"):
+        grad_cam(TwoHeads().eval(), x, "features")
+
+
+# --- class_idx ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "class_idx, error, message",
+    [
+        (5, ValueError, "out of range.*0 to 4"),
+        (-1, ValueError, "negative"),
+        ([1, 2, 3], ValueError, "3 entries but the batch has 2"),
+        ([1], ValueError, "1 entries but the batch has 2"),
+        (torch.tensor([1, 2, 3]), ValueError, "batch has 2"),
+        (torch.tensor([[1, 2]]), ValueError, "1-D tensor"),
+        (torch.tensor([0, 7]), ValueError, "7 is out of range"),
+        (True, TypeError, "integer"),
+        (1.0, TypeError, "integer"),
+        ([1, 2.0], TypeError, "integer"),
+        ([True, False], TypeError, "integer"),
+        (torch.tensor([1.0, 2.0]), TypeError, "integer"),
+        (torch.tensor([True, False]), TypeError, "integer"),
+        ("cat", TypeError, "sequence of N ints"),
+    ],
+)
+def test_bad_class_idx(model, x, class_idx, error, message):
+    with pytest.raises(error, match=message):
+        grad_cam(model, x, "features", class_idx=class_idx)
+
+
+def test_numpy_integer_class_indices_are_accepted(model, x):
+    expected = grad_cam(model, x, "features", class_idx=[1, 3])
+    torch.testing.assert_close(grad_cam(model, x, "features", class_idx=np.array([1, 3])), expected)
+    torch.testing.assert_close(grad_cam(model, x, "features", class_idx=(1, 3)), expected)
+
+
+# --- CAM specifics ------------------------------------------------------------------------
+
+def test_cam_classifier_with_wrong_input_size(x):
+    model = TinyGapNet().eval()
+    model.fc = nn.Linear(8, 5)
+    model.extra = nn.Linear(7, 5)
+    with pytest.raises(ValueError, match="takes 7 inputs.*8 channels.*grad_cam"):
+        class_activation_map(model, x, "act", "extra")
