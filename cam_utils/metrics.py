@@ -1,0 +1,409 @@
+"""Can we trust the heatmap? Metrics for saliency maps.
+
+Two families:
+
+* **Localisation** (needs a ground-truth mask of the object): :func:`pointing_game`,
+  :func:`energy_share`, :func:`mask_iou`. Pure tensor functions, no model.
+* **Faithfulness** (needs the model, no mask): does the model's score really depend on the
+  pixels the map points at? :func:`deletion_curve` / :func:`insertion_curve` (RISE, Petsiuk et
+  al., BMVC 2018) and :func:`average_drop_increase` (Grad-CAM++, Chattopadhyay et al., WACV 2018).
+
+Saliency maps are (N, h, w) tensors at any resolution (e.g. 7x7 Grad-CAM maps); each function
+upsamples them bilinearly to the size it needs. The model is left untouched: its weights, its
+train/eval flags and the global grad mode are the same afterwards, also when an error is raised.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+# ----------------------------------------------------------------------------------------------
+# Shared helpers
+# ----------------------------------------------------------------------------------------------
+
+
+def _check_maps(saliency: Tensor, name: str = "saliency") -> Tensor:
+    """Check that ``saliency`` is an (N, h, w) floating tensor; return it as float."""
+    if not isinstance(saliency, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape (N, h, w), got {type(saliency).__name__}.")
+    if saliency.dim() != 3:
+        raise ValueError(
+            f"{name} must have shape (N, h, w), got {tuple(saliency.shape)}; "
+            "for a single map use saliency[None]."
+        )
+    return saliency.float()
+
+
+def _check_masks(masks: Tensor, saliency: Tensor) -> Tensor:
+    """Check that ``masks`` is an (N, H, W) tensor matching the batch of ``saliency``; return bool."""
+    if not isinstance(masks, Tensor) or masks.dim() != 3:
+        shape = tuple(masks.shape) if isinstance(masks, Tensor) else type(masks).__name__
+        raise ValueError(f"masks must be an (N, H, W) tensor, got {shape}; for one mask use mask[None].")
+    if masks.shape[0] != saliency.shape[0]:
+        raise ValueError(
+            f"masks has {masks.shape[0]} masks but saliency has {saliency.shape[0]} maps; "
+            "pass one mask per map."
+        )
+    return masks.to(device=saliency.device) > 0
+
+
+def _resize(saliency: Tensor, size: tuple[int, int]) -> Tensor:
+    """Bilinearly resize (N, h, w) maps to (N, H, W) (align_corners=False, like most libraries)."""
+    if tuple(saliency.shape[-2:]) == tuple(size):
+        return saliency
+    return F.interpolate(saliency[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
+
+
+# ----------------------------------------------------------------------------------------------
+# Localisation: compare the map with a ground-truth mask
+# ----------------------------------------------------------------------------------------------
+
+
+def pointing_game(saliency: Tensor, masks: Tensor, tolerance: float = 0.0) -> Tensor:
+    """Is the map's maximum on the object? (Zhang et al., ECCV 2016.)
+
+    The map is upsampled (bilinear) to the mask size; its maximum (the first one in row-major
+    order if several pixels tie) is a *hit* when a mask pixel lies within ``tolerance`` pixels
+    (Euclidean distance) of it. Zhang et al. use a 15 px tolerance at ImageNet resolution;
+    ``tolerance=0`` asks for the maximum to be on the mask itself.
+
+    Args:
+        saliency: (N, h, w) maps.
+        masks: (N, H, W) ground-truth masks (bool, or numbers where > 0 means object).
+        tolerance: distance in pixels of the mask's resolution.
+
+    Returns:
+        (N,) bool tensor, True for a hit. ``.float().mean()`` is the pointing-game accuracy.
+    """
+    saliency = _check_maps(saliency)
+    masks = _check_masks(masks, saliency)
+    if tolerance < 0:
+        raise ValueError(f"tolerance is a distance in pixels and must be >= 0, got {tolerance}.")
+    n, height, width = masks.shape
+    maps = _resize(saliency, (height, width))  # (N, H, W)
+    peak = maps.flatten(1).argmax(dim=1)  # (N,) index of the maximum
+    peak_y, peak_x = peak // width, peak % width
+    rows = torch.arange(height, device=maps.device)[None, :, None]
+    cols = torch.arange(width, device=maps.device)[None, None, :]
+    distance_sq = (rows - peak_y[:, None, None]) ** 2 + (cols - peak_x[:, None, None]) ** 2  # (N, H, W)
+    near_peak = distance_sq <= tolerance**2
+    return (near_peak & masks).flatten(1).any(dim=1)
+
+
+def energy_share(saliency: Tensor, masks: Tensor) -> Tensor:
+    """Fraction of the map's energy that falls on the object (Score-CAM's "energy-based pointing game").
+
+    share = sum_{ij in mask} L+_ij / sum_ij L+_ij, with L+ = max(L, 0) the map's non-negative
+    part, upsampled (bilinear) to the mask size. A uniform map scores the mask's area fraction;
+    a map with no positive value puts no energy anywhere and scores 0.
+
+    Args:
+        saliency: (N, h, w) maps.
+        masks: (N, H, W) ground-truth masks.
+
+    Returns:
+        (N,) float tensor in [0, 1].
+    """
+    saliency = _check_maps(saliency)
+    masks = _check_masks(masks, saliency)
+    energy = _resize(saliency.clamp(min=0), tuple(masks.shape[-2:]))  # (N, H, W), >= 0
+    inside = (energy * masks).flatten(1).sum(dim=1)  # (N,)
+    total = energy.flatten(1).sum(dim=1)  # (N,)
+    return torch.where(total > 0, inside / total.clamp(min=torch.finfo(total.dtype).tiny), torch.zeros_like(total))
+
+
+def mask_iou(saliency: Tensor, masks: Tensor, threshold: float = 0.5) -> Tensor:
+    """Intersection over union of the thresholded map with the object mask.
+
+    The map is upsampled (bilinear) to the mask size and binarised relative to its own maximum:
+    region = {ij : L_ij >= threshold * max(L)}. The default 0.5 keeps the pixels with at least
+    half the peak value (CAM's original paper used 0.2 to draw bounding boxes). A map whose
+    maximum is <= 0 has an empty region. IoU = |region ∩ mask| / |region ∪ mask|, and 1 when
+    both are empty.
+
+    Args:
+        saliency: (N, h, w) maps.
+        masks: (N, H, W) ground-truth masks.
+        threshold: fraction of each map's maximum, in (0, 1].
+
+    Returns:
+        (N,) float tensor in [0, 1].
+    """
+    saliency = _check_maps(saliency)
+    masks = _check_masks(masks, saliency)
+    if not 0 < threshold <= 1:
+        raise ValueError(f"threshold is a fraction of the map's maximum and must be in (0, 1], got {threshold}.")
+    maps = _resize(saliency, tuple(masks.shape[-2:]))  # (N, H, W)
+    peak = maps.flatten(1).amax(dim=1)[:, None, None]  # (N, 1, 1)
+    region = (maps >= threshold * peak) & (peak > 0)  # (N, H, W) bool
+    intersection = (region & masks).flatten(1).sum(dim=1).float()
+    union = (region | masks).flatten(1).sum(dim=1).float()
+    return torch.where(union > 0, intersection / union.clamp(min=1), torch.ones_like(union))
+
+
+# ----------------------------------------------------------------------------------------------
+# Faithfulness: does the model's score depend on the pixels the map points at?
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Curve:
+    """A deletion or insertion curve of one image.
+
+    Attributes:
+        fractions: (S+1,) fraction of the pixels deleted (or inserted) so far, 0 -> 1.
+        scores: (S+1,) softmax probability of the explained class at each step.
+        auc: area under ``scores`` over ``fractions`` (trapezoid rule), in [0, 1].
+            Deletion: lower is better. Insertion: higher is better.
+    """
+
+    fractions: Tensor
+    scores: Tensor
+    auc: float
+
+
+def _classes_to_explain(model: torch.nn.Module, x: Tensor, class_idx: object, batch_size: int) -> Tensor:
+    """(N,) class indices: class_idx resolved against the model's logits (None -> top-1)."""
+    from cam_utils._checks import resolve_class_idx
+
+    logits = torch.cat([model(x[start : start + batch_size]) for start in range(0, x.shape[0], batch_size)])
+    return resolve_class_idx(class_idx, logits)
+
+
+def _check_batch(x: Tensor, saliency: Tensor, batch_size: int) -> Tensor:
+    """Validate x (N, C, H, W), saliency (N, h, w) and batch_size; return saliency on x's device."""
+    if not isinstance(x, Tensor) or x.dim() != 4:
+        shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f"x must be a batch of images of shape (N, C, H, W), got {shape}; for one image use x[None].")
+    saliency = _check_maps(saliency)
+    if saliency.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"x has {x.shape[0]} images but saliency has {saliency.shape[0]} maps; pass one map per image."
+        )
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    return saliency.to(x.device)
+
+
+def _perturbation_curves(
+    model: torch.nn.Module,
+    start_images: Tensor,
+    final_images: Tensor,
+    saliency: Tensor,
+    classes: Tensor,
+    pixels_per_step: int,
+    batch_size: int,
+) -> list[Curve]:
+    """Shared engine of deletion and insertion; call it in eval behaviour under no_grad.
+
+    Pixels are ranked by the saliency map, most salient first (ties keep row-major order:
+    a stable sort). After step s the s * ``pixels_per_step`` top-ranked pixels (all channels)
+    show ``final_images``, the others ``start_images``. The S + 1 images of one curve go
+    through the model ``batch_size`` at a time.
+    """
+    n, _, height, width = start_images.shape
+    n_pixels = height * width
+    n_steps = -(-n_pixels // pixels_per_step)  # ceil: the last step may switch fewer pixels
+    switched_counts = (torch.arange(n_steps + 1, device=start_images.device) * pixels_per_step).clamp(max=n_pixels)
+    fractions = switched_counts.float() / n_pixels  # (S+1,)
+    maps = _resize(saliency, (height, width)).flatten(1)  # (N, H*W)
+
+    curves = []
+    for i in range(n):
+        order = maps[i].argsort(descending=True, stable=True)  # pixel indices, most salient first
+        rank = torch.empty_like(order)
+        rank[order] = torch.arange(n_pixels, device=order.device)  # rank[p]: position of pixel p
+        scores = []
+        for first in range(0, n_steps + 1, batch_size):
+            counts = switched_counts[first : first + batch_size]  # (B,)
+            switched = (rank[None, :] < counts[:, None]).view(-1, 1, height, width)  # (B, 1, H, W)
+            images = torch.where(switched, final_images[i], start_images[i])  # (B, C, H, W)
+            probabilities = torch.softmax(model(images).float(), dim=1)  # (B, num_classes)
+            scores.append(probabilities[:, classes[i]])
+        curve_scores = torch.cat(scores)  # (S+1,)
+        auc = torch.trapezoid(curve_scores, fractions).item()
+        curves.append(Curve(fractions=fractions.clone(), scores=curve_scores, auc=auc))
+    return curves
+
+
+def deletion_curve(
+    model: torch.nn.Module,
+    x: Tensor,
+    saliency: Tensor,
+    class_idx: object = None,
+    pixels_per_step: int = 224,
+    batch_size: int = 32,
+) -> list[Curve]:
+    """Deletion curves (RISE, Petsiuk et al. 2018): remove the most salient pixels first.
+
+    The map is upsampled (bilinear) to x's size and its pixels ranked. Step by step,
+    ``pixels_per_step`` more of the top-ranked pixels are set to 0 *in normalised input
+    space*, i.e. to the data set's mean colour (as RISE does), and the softmax probability of
+    the class is recorded. A faithful map makes the probability fall fast: a low AUC.
+
+    With the RISE setting, 224 pixels per step on a 224x224 image, a curve has 224 steps
+    (225 points, fraction 0 to 1). The model runs N * (S + 1) forward passes in all.
+
+    Args:
+        model: classifier returning logits (N, num_classes).
+        x: (N, C, H, W) normalised images (one curve per image).
+        saliency: (N, h, w) maps, any resolution.
+        class_idx: None (each image's top-1 on x), an int, or one index per image.
+        pixels_per_step: pixels switched per step.
+        batch_size: perturbed images per forward pass.
+
+    Returns:
+        One :class:`Curve` per image; ``sum(c.auc for c in curves) / len(curves)`` is the mean AUC.
+
+    The model is run at eval behaviour without gradients; its flags and weights are untouched.
+    """
+    from cam_utils.model_state import explaining
+
+    saliency = _check_batch(x, saliency, batch_size)
+    if isinstance(pixels_per_step, bool) or not isinstance(pixels_per_step, int) or pixels_per_step < 1:
+        raise ValueError(f"pixels_per_step must be a positive integer, got {pixels_per_step!r}.")
+    with explaining(model), torch.no_grad():
+        classes = _classes_to_explain(model, x, class_idx, batch_size)
+        deleted = torch.zeros_like(x)  # 0 in normalised space = the mean colour
+        return _perturbation_curves(model, x, deleted, saliency, classes, pixels_per_step, batch_size)
+
+
+def insertion_curve(
+    model: torch.nn.Module,
+    x: Tensor,
+    saliency: Tensor,
+    class_idx: object = None,
+    pixels_per_step: int = 224,
+    batch_size: int = 32,
+    blur_kernel_size: int = 11,
+    blur_sigma: float = 5.0,
+) -> list[Curve]:
+    """Insertion curves (RISE, Petsiuk et al. 2018): reveal the most salient pixels first.
+
+    Start from a blurred copy of x: a Gaussian blur of the normalised image, 11x11 kernel,
+    sigma 5, as in RISE's code (``torchvision.transforms.functional.gaussian_blur``, which pads
+    by reflection where RISE padded with zeros: only the border differs). Step by step,
+    ``pixels_per_step`` more of the top-ranked original pixels are put back, and the softmax
+    probability of the class is recorded. A faithful map makes it rise fast: a high AUC.
+
+    Args:
+        model: classifier returning logits (N, num_classes).
+        x: (N, C, H, W) normalised images (one curve per image).
+        saliency: (N, h, w) maps, any resolution.
+        class_idx: None (each image's top-1 on x), an int, or one index per image.
+        pixels_per_step: pixels switched per step.
+        batch_size: perturbed images per forward pass.
+        blur_kernel_size: odd side of the Gaussian kernel.
+        blur_sigma: standard deviation of the Gaussian, in pixels.
+
+    Returns:
+        One :class:`Curve` per image.
+
+    The model is run at eval behaviour without gradients; its flags and weights are untouched.
+    """
+    from torchvision.transforms.functional import gaussian_blur
+
+    from cam_utils.model_state import explaining
+
+    saliency = _check_batch(x, saliency, batch_size)
+    if isinstance(pixels_per_step, bool) or not isinstance(pixels_per_step, int) or pixels_per_step < 1:
+        raise ValueError(f"pixels_per_step must be a positive integer, got {pixels_per_step!r}.")
+    if blur_kernel_size < 1 or blur_kernel_size % 2 == 0:
+        raise ValueError(f"blur_kernel_size must be a positive odd integer, got {blur_kernel_size}.")
+    with explaining(model), torch.no_grad():
+        classes = _classes_to_explain(model, x, class_idx, batch_size)
+        blurred = gaussian_blur(x, kernel_size=[blur_kernel_size] * 2, sigma=[blur_sigma] * 2)  # (N, C, H, W)
+        return _perturbation_curves(model, blurred, x, saliency, classes, pixels_per_step, batch_size)
+
+
+@dataclass
+class ConfidenceChange:
+    """Average drop and increase in confidence (Chattopadhyay et al., Grad-CAM++, 2018).
+
+    Attributes:
+        average_drop: mean over images of max(0, Y_c - O_c) / Y_c, in percent (lower is better).
+        increase_in_confidence: percentage of images with O_c > Y_c (higher is better).
+        original_scores: (N,) Y_c, softmax probability of the class on the image.
+        explanation_scores: (N,) O_c, the same on the explanation image E = image * map.
+    """
+
+    average_drop: float
+    increase_in_confidence: float
+    original_scores: Tensor
+    explanation_scores: Tensor
+
+
+def average_drop_increase(
+    model: torch.nn.Module,
+    x: Tensor,
+    saliency: Tensor,
+    mean: Sequence[float],
+    std: Sequence[float],
+    class_idx: object = None,
+    batch_size: int = 32,
+) -> ConfidenceChange:
+    """Average Drop % and Increase in Confidence % of saliency maps.
+
+    The explanation image keeps each pixel in proportion to the map: E = image * L, with L
+    upsampled (bilinear) to the image size and min-max normalised to [0, 1] per image (a
+    constant map becomes 0: it shows nothing). The product is taken in *pixel* space, not in
+    normalised space, where multiplying by 0 would give the mean colour instead of black:
+
+        pixels = x * std + mean;   E = pixels * L;   x_E = (E - mean) / std.
+
+    Y_c and O_c are the softmax probabilities of the class on x and on x_E.
+
+    Args:
+        model: classifier returning logits (N, num_classes).
+        x: (N, C, H, W) normalised images.
+        saliency: (N, h, w) maps, any resolution.
+        mean, std: per-channel normalisation of x, e.g. (0.5,)*3 and (0.5,)*3 for
+            EfficientNet-Lite0, ImageNet's (0.485, 0.456, 0.406) and (0.229, 0.224, 0.225)
+            for the torchvision models.
+        class_idx: None (each image's top-1 on x), an int, or one index per image.
+        batch_size: images per forward pass.
+
+    The model is run at eval behaviour without gradients; its flags and weights are untouched.
+    """
+    from cam_utils.model_state import explaining
+
+    saliency = _check_batch(x, saliency, batch_size)
+    channels = x.shape[1]
+    if len(mean) != channels or len(std) != channels:
+        raise ValueError(
+            f"mean and std need one value per channel ({channels}), got {len(mean)} and {len(std)}."
+        )
+    if any(s <= 0 for s in std):
+        raise ValueError(f"std values must be positive, got {tuple(std)}.")
+    mean_t = torch.as_tensor(mean, dtype=x.dtype, device=x.device)[None, :, None, None]  # (1, C, 1, 1)
+    std_t = torch.as_tensor(std, dtype=x.dtype, device=x.device)[None, :, None, None]
+
+    maps = _resize(saliency, tuple(x.shape[-2:]))  # (N, H, W)
+    low = maps.flatten(1).amin(dim=1)[:, None, None]
+    high = maps.flatten(1).amax(dim=1)[:, None, None]
+    spread = high - low
+    maps = torch.where(spread > 0, (maps - low) / spread.clamp(min=torch.finfo(maps.dtype).tiny), torch.zeros_like(maps))
+    pixels = x * std_t + mean_t  # (N, C, H, W) in pixel space
+    explanation = (pixels * maps[:, None].to(x.dtype) - mean_t) / std_t  # x_E, normalised again
+
+    with explaining(model), torch.no_grad():
+        classes = _classes_to_explain(model, x, class_idx, batch_size)
+        rows = torch.arange(x.shape[0], device=x.device)
+
+        def class_probability(images: Tensor) -> Tensor:
+            logits = torch.cat([model(images[s : s + batch_size]) for s in range(0, images.shape[0], batch_size)])
+            return torch.softmax(logits.float(), dim=1)[rows, classes]  # (N,)
+
+        original = class_probability(x)  # Y_c
+        explained = class_probability(explanation)  # O_c
+    drop = (original - explained).clamp(min=0) / original.clamp(min=torch.finfo(original.dtype).tiny)
+    return ConfidenceChange(
+        average_drop=100 * drop.mean().item(),
+        increase_in_confidence=100 * (explained > original).float().mean().item(),
+        original_scores=original,
+        explanation_scores=explained,
+    )
