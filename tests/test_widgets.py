@@ -1,0 +1,370 @@
+"""The explorer, kernel side: every control draws exactly what the library functions compute.
+
+Each check decodes the PNG in ``explorer.picture`` and compares it, pixel for pixel, with a
+fresh computation from the public functions (grad_cam / class_activation_map, then
+normalize, upsample, overlay) for the same settings. Other tests count forward passes,
+feed the upload box bad and huge files, and run a random sequence of changes.
+"""
+from __future__ import annotations
+
+import io
+import random
+from datetime import datetime, timezone
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from cam_utils import widgets
+from cam_utils.cam import class_activation_map
+from cam_utils.gradcam import grad_cam
+from cam_utils.images import sample_image, sample_image_names
+from cam_utils.models import load_model
+from cam_utils.postprocess import normalize, overlay, upsample
+from cam_utils.widgets import METHODS, Explorer, Method, explore
+from tests.helpers import ModelSnapshot
+
+
+@pytest.fixture(scope="module")
+def net(lite0):
+    return lite0
+
+
+def picture_pixels(explorer: Explorer) -> np.ndarray:
+    """The explorer's picture as an (H, W, 3) uint8 array, decoded from its PNG bytes."""
+    assert explorer.picture.format == "png"
+    return np.asarray(Image.open(io.BytesIO(explorer.picture.value)).convert("RGB"))
+
+
+def reference_raw_map(net, x: torch.Tensor, method: str, layer: str, class_idx: int) -> torch.Tensor:
+    """(h, w) map from the public one-call functions (each runs its own forward pass)."""
+    if method == "CAM":
+        return class_activation_map(net.model, x, layer, net.classifier, class_idx)[0]
+    if method == "Grad-CAM":
+        return grad_cam(net.model, x, layer, class_idx)[0]
+    if method == "Counterfactual Grad-CAM":
+        return grad_cam(net.model, x, layer, class_idx, counterfactual=True)[0]
+    raise AssertionError(f"no reference for method {method!r}")
+
+
+def expected_pixels(explorer: Explorer) -> np.ndarray:
+    """What the explorer should show for its current settings, computed from scratch."""
+    net = explorer.net
+    x = net.preprocess(explorer.image)  # (1, 3, 224, 224)
+    shown = widgets.model_view(net, x)
+    layer, method, class_idx = explorer.layer.value, explorer.method.value, explorer.class_select.value
+    if method == "CAM" and layer != net.feature_layer_name:
+        return np.asarray(shown)  # CAM does not exist there: the photo alone
+    raw_map = reference_raw_map(net, x, method, layer, class_idx)  # (h, w)
+    heatmap = upsample(normalize(raw_map), (shown.height, shown.width), mode=explorer.interpolation.value)
+    return np.asarray(overlay(shown, heatmap, alpha=explorer.opacity.value, cmap=explorer.cmap.value))
+
+
+def assert_shows_fresh_computation(explorer: Explorer) -> None:
+    shown, expected = picture_pixels(explorer), expected_pixels(explorer)
+    assert shown.shape == expected.shape
+    differing = np.argwhere(shown != expected)
+    assert differing.size == 0, (
+        f"{len(differing)} pixel values differ from a fresh computation for layer={explorer.layer.value}, "
+        f"method={explorer.method.value}, class={explorer.class_select.value}, first at {differing[:1].tolist()}"
+    )
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def upload(explorer: Explorer, name: str, content: bytes) -> None:
+    """What the browser does when a user picks a file in the upload box."""
+    explorer.upload.value = (
+        {"name": name, "type": "", "size": len(content), "content": memoryview(content),
+         "last_modified": datetime.now(timezone.utc)},
+    )
+
+
+# --- the initial view ---------------------------------------------------------------------------
+
+
+def test_explore_starts_with_top1_grad_cam_at_the_feature_layer(net):
+    explorer = explore(net)
+    assert isinstance(explorer, Explorer)
+    assert explorer.image_picker.value == "cat"
+    assert explorer.layer.value == net.feature_layer_name
+    assert explorer.method.value == "Grad-CAM"
+    with torch.no_grad():
+        probabilities = torch.softmax(net.model(net.preprocess(sample_image("cat")))[0], dim=0)
+    top10 = probabilities.topk(10).indices.tolist()
+    assert [value for _, value in explorer.class_select.options] == top10
+    assert explorer.class_select.value == top10[0]
+    first_label = explorer.class_select.options[0][0]
+    assert first_label == f"{top10[0]} {net.categories[top10[0]]} — {float(probabilities[top10[0]]):.3f}"
+    assert_shows_fresh_computation(explorer)
+
+
+def test_layer_options_show_each_maps_resolution(net):
+    explorer = explore(net)
+    labels = dict((value, label) for label, value in explorer.layer.options)
+    assert list(labels) == net.stages
+    x = net.preprocess(explorer.image)
+    for layer, label in labels.items():
+        feature_maps = widgets.forward_with_features(net.model, x, layer).feature_maps
+        height, width = feature_maps.shape[-2:]
+        assert label == f"{layer} ({height}×{width})"
+
+
+def test_shown_image_is_the_models_crop(net):
+    explorer = explore(net, "rocket")
+    photo = sample_image("rocket")  # 427 x 640: resize the shorter side to 256, centre-crop 224
+    scale = 256 / min(photo.size)
+    resized = photo.resize((round(photo.width * scale), round(photo.height * scale)), Image.Resampling.BICUBIC)
+    left, top = (resized.width - 224) // 2, (resized.height - 224) // 2
+    crop = np.asarray(resized.crop((left, top, left + 224, top + 224)), dtype=np.float64)
+    shown = np.asarray(explorer.shown_image, dtype=np.float64)
+    assert shown.shape == (224, 224, 3)
+    assert np.abs(shown - crop).mean() < 3.0  # same crop; only resampling details differ
+
+
+def test_readout_names_class_probability_method_layer_and_map_size(net):
+    explorer = explore(net)
+    explorer.layer.value = "blocks.3"
+    class_idx = explorer.class_select.options[1][1]
+    explorer.class_select.value = class_idx
+    label = explorer.class_select.options[1][0]
+    probability = label.rsplit("— ", 1)[1]
+    readout = explorer.readout.value
+    for part in (net.categories[class_idx], probability, "Grad-CAM", "blocks.3", "14×14"):
+        assert part in readout
+
+
+# --- every control: the picture changes, and equals a fresh computation -----------------------------
+
+
+CONTROL_CHANGES = [
+    ("layer", "blocks.4"),
+    ("layer", "blocks.0"),  # first layer: 112 x 112 maps
+    ("class_select", "second most likely"),
+    ("method", "CAM"),
+    ("method", "Counterfactual Grad-CAM"),
+    ("opacity", 0.0),
+    ("opacity", 1.0),
+    ("cmap", "viridis"),
+    ("interpolation", "nearest"),
+    ("image_picker", "coffee"),
+]
+
+
+@pytest.mark.parametrize("control_name, new_value", CONTROL_CHANGES)
+def test_each_control_redraws_the_picture_as_computed_from_scratch(net, control_name, new_value):
+    explorer = explore(net, "cat_and_coffee")
+    if new_value == "second most likely":
+        new_value = explorer.class_select.options[1][1]
+    before = picture_pixels(explorer)
+    getattr(explorer, control_name).value = new_value
+    assert not np.array_equal(picture_pixels(explorer), before), f"changing {control_name} left the picture as it was"
+    assert_shows_fresh_computation(explorer)
+
+
+def test_opacity_extremes_show_the_photo_alone_and_the_heatmap_alone(net):
+    explorer = explore(net)
+    explorer.opacity.value = 0.0
+    assert np.array_equal(picture_pixels(explorer), np.asarray(explorer.shown_image))
+    explorer.opacity.value = 1.0
+    colours = picture_pixels(explorer)
+    assert_shows_fresh_computation(explorer)
+    photo = np.asarray(explorer.shown_image)
+    assert np.abs(colours.astype(int) - photo).mean() > 20  # nothing of the photo is left
+
+
+def test_nearest_interpolation_shows_the_raw_grid(net):
+    explorer = explore(net)  # feature layer: 7 x 7 cells of 32 x 32 pixels
+    explorer.opacity.value = 1.0
+    explorer.interpolation.value = "nearest"
+    cells = picture_pixels(explorer).reshape(7, 32, 7, 32, 3)
+    assert (cells == cells[:, :1, :, :1]).all(), "each 32 x 32 cell should have one colour"
+    explorer.interpolation.value = "bilinear"
+    cells = picture_pixels(explorer).reshape(7, 32, 7, 32, 3)
+    assert not (cells == cells[:, :1, :, :1]).all()
+
+
+def test_cam_at_another_layer_shows_a_note_and_the_photo(net):
+    explorer = explore(net)
+    explorer.method.value = "CAM"
+    assert explorer.status.value == ""
+    explorer.layer.value = "blocks.5"
+    assert "feature layer" in explorer.status.value and net.feature_layer_name in explorer.status.value
+    assert np.array_equal(picture_pixels(explorer), np.asarray(explorer.shown_image))
+    explorer.layer.value = net.feature_layer_name
+    assert explorer.status.value == ""
+    assert_shows_fresh_computation(explorer)
+
+
+def test_class_search_reaches_any_of_the_1000_classes(net):
+    explorer = explore(net)
+    top10 = [value for _, value in explorer.class_select.options]
+    rare_class = next(index for index in range(1000) if index not in top10)
+    explorer.class_search.value = "tabb"  # still typing: nothing happens
+    assert explorer.class_select.value == top10[0]
+    explorer.class_search.value = f"{rare_class} {net.categories[rare_class]}"
+    assert explorer.class_select.value == rare_class
+    assert len(explorer.class_select.options) == 11
+    assert_shows_fresh_computation(explorer)
+    other_class = next(index for index in range(rare_class + 1, 1000) if index not in top10)
+    explorer.class_search.value = net.categories[other_class].upper()  # a plain name, any case
+    assert explorer.class_select.value == other_class
+    assert_shows_fresh_computation(explorer)
+
+
+def test_a_new_method_is_one_registry_entry(net, monkeypatch):
+    def channel_sum(request: widgets.MapRequest) -> torch.Tensor:
+        return request.forward.feature_maps.detach().sum(dim=1)  # (1, h, w)
+
+    monkeypatch.setitem(METHODS, "Channel sum", Method(channel_sum))
+    explorer = explore(net)
+    assert list(explorer.method.options) == list(METHODS)
+    explorer.method.value = "Channel sum"
+    explorer.layer.value = "blocks.2"
+    x = net.preprocess(explorer.image)
+    feature_maps = widgets.forward_with_features(net.model, x, "blocks.2").feature_maps.detach()
+    heatmap = upsample(normalize(feature_maps.sum(dim=1)[0]), (224, 224), mode="bilinear")
+    expected = np.asarray(overlay(explorer.shown_image, heatmap, alpha=0.5, cmap="jet"))
+    assert np.array_equal(picture_pixels(explorer), expected)
+
+
+# --- responsiveness: forward passes ---------------------------------------------------------------
+
+
+def test_one_forward_per_image_and_layer_none_for_display_changes(net, monkeypatch):
+    explorer = explore(net)
+    calls: list[str] = []
+    real_forward_with_features = widgets.forward_with_features
+
+    def counting_forward_with_features(model, x, layer):
+        calls.append(layer)
+        return real_forward_with_features(model, x, layer)
+
+    monkeypatch.setattr(widgets, "forward_with_features", counting_forward_with_features)
+    model_runs = []
+    handle = net.model.register_forward_hook(lambda module, inputs, output: model_runs.append(1))
+    try:
+        explorer.class_select.value = explorer.class_select.options[2][1]
+        explorer.method.value = "CAM"
+        explorer.method.value = "Counterfactual Grad-CAM"
+        explorer.opacity.value = 0.9
+        explorer.cmap.value = "magma"
+        explorer.interpolation.value = "nearest"
+        assert calls == [] and model_runs == [], "class/method/display changes must reuse the cached forward"
+
+        explorer.layer.value = "blocks.3"
+        explorer.class_select.value = explorer.class_select.options[1][1]
+        explorer.layer.value = net.feature_layer_name  # visited before: cached
+        explorer.layer.value = "blocks.3"  # cached too
+        assert calls == ["blocks.3"] and len(model_runs) == 1
+
+        explorer.image_picker.value = "coffee"  # clears the cache, one forward at the current layer
+        assert calls == ["blocks.3", "blocks.3"] and len(model_runs) == 2
+        explorer.layer.value = net.feature_layer_name  # not computed for this image yet
+        assert calls[-1] == net.feature_layer_name and len(model_runs) == 3
+    finally:
+        handle.remove()
+    assert_shows_fresh_computation(explorer)
+
+
+# --- uploads ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "file_name, content",
+    [
+        ("notes.txt", b"these are not pixels"),
+        ("broken.png", png_bytes(Image.new("RGB", (64, 64), "red"))[:60]),  # truncated
+        ("empty.jpg", b""),
+    ],
+)
+def test_bad_upload_shows_a_message_and_keeps_the_explorer_working(net, file_name, content):
+    explorer = explore(net)
+    before = picture_pixels(explorer)
+    upload(explorer, file_name, content)
+    assert file_name in explorer.status.value and "Could not use" in explorer.status.value
+    assert explorer.image_picker.value == "cat"
+    assert np.array_equal(picture_pixels(explorer), before)
+    assert explorer.upload.value == ()  # ready for the next try
+    explorer.layer.value = "blocks.5"
+    assert_shows_fresh_computation(explorer)
+    assert "Could not use" not in explorer.status.value
+
+
+def test_huge_upload_is_downscaled_and_explained(net):
+    explorer = explore(net)
+    ramp = np.linspace(0, 255, 3000, dtype=np.uint8)
+    huge = Image.fromarray(np.stack([np.tile(ramp, (2000, 1))] * 3, axis=-1))  # 3000 x 2000
+    upload(explorer, "huge.png", png_bytes(huge))
+    assert explorer.image_picker.value == "upload: huge.png"
+    assert explorer.image.size == (1024, 683)
+    assert explorer.upload.value == ()
+    assert_shows_fresh_computation(explorer)
+    explorer.image_picker.value = "cat"  # the bundled photos are still there
+    assert_shows_fresh_computation(explorer)
+
+
+def test_good_upload_becomes_the_current_image(net):
+    explorer = explore(net)
+    upload(explorer, "astronaut.png", png_bytes(sample_image("astronaut")))
+    assert explorer.image_picker.value == "upload: astronaut.png"
+    assert np.array_equal(np.asarray(explorer.image), np.asarray(sample_image("astronaut")))
+    assert explorer.status.value == ""
+    assert_shows_fresh_computation(explorer)
+
+
+# --- robustness -------------------------------------------------------------------------------------
+
+
+def test_random_sequence_of_40_changes_always_shows_a_fresh_computation(net):
+    explorer = explore(net)
+    rng = random.Random(20240605)
+    choices = {
+        "image_picker": lambda: rng.choice(["cat", "coffee", "cat_and_coffee"]),
+        "layer": lambda: rng.choice(net.stages),
+        "class_select": lambda: rng.choice(explorer.class_select.options)[1],
+        "method": lambda: rng.choice(list(METHODS)),
+        "opacity": lambda: rng.choice([0.0, 0.35, 0.8, 1.0]),
+        "cmap": lambda: rng.choice(widgets.COLORMAPS),
+        "interpolation": lambda: rng.choice(["nearest", "bilinear"]),
+    }
+    for _ in range(40):
+        control_name = rng.choice(list(choices))
+        getattr(explorer, control_name).value = choices[control_name]()
+        assert_shows_fresh_computation(explorer)
+
+
+def test_explorer_leaves_the_model_untouched():
+    net = load_model(pretrained=False)
+    net.model.train()  # a user in the middle of training
+    snapshot = ModelSnapshot.take(net.model)
+    explorer = explore(net)
+    explorer.layer.value = "blocks.2"
+    explorer.class_select.value = explorer.class_select.options[3][1]
+    explorer.method.value = "Counterfactual Grad-CAM"
+    explorer.image_picker.value = "rocket"
+    snapshot.assert_unchanged(net.model)
+
+
+def test_explore_rejects_bad_arguments_with_helpful_messages(net):
+    with pytest.raises(ValueError, match="cat"):
+        explore(net, "dog")
+    with pytest.raises(TypeError, match="load_model"):
+        explore(net.model)
+    with pytest.raises(TypeError, match="load_image"):
+        explore(net, np.zeros((8, 8, 3), dtype=np.uint8))
+
+
+def test_explore_accepts_your_pil_image_and_leaves_it_unchanged(net):
+    photo = sample_image("grace_hopper").resize((1500, 1758))
+    explorer = explore(net, photo)
+    assert photo.size == (1500, 1758)
+    assert explorer.image_picker.value == "your image"
+    assert explorer.image.size == (874, 1024)
+    assert set(sample_image_names()) < set(explorer.image_picker.options)
+    assert_shows_fresh_computation(explorer)
