@@ -12,6 +12,8 @@ STAMP       := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
 KERNEL      := cam-tutorial
 ARGS ?=
+# Jupyter refuses to start as root (e.g. in a container) unless told to.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: lab test notebooks bench venv
 
@@ -28,7 +30,7 @@ $(BENCH_STAMP): $(STAMP)
 	touch $@
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/ $(ARGS)
+	$(BIN)/jupyter lab notebooks/ $(ROOT_FLAG) $(ARGS)
 
 # One pytest run: tests/*.py as usual, and with --nbval every notebooks/*.ipynb is run
 # in a fresh "cam-tutorial" kernel and its outputs compared (strict; the sanitize file
@@ -42,6 +44,7 @@ notebooks: $(STAMP)
 	$(BIN)/python tools/run_notebooks.py notebooks/*.ipynb
 
 bench: $(BENCH_STAMP)
-	@set -e; for script in benchmarks/*.py; do \
+	@set -e; found=0; for script in benchmarks/*.py; do \
+		[ -e "$$script" ] || continue; found=1; \
 		echo "== $$script"; $(BIN)/python $$script; \
-	done
+	done; [ $$found = 1 ] || { echo "No benchmarks/*.py found."; exit 1; }
