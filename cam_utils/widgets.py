@@ -207,7 +207,9 @@ class Explorer(widgets.VBox):
             )
         picker_names = list(self._images) + sample_image_names()
         self.image_picker = widgets.Dropdown(options=picker_names, value=first_image_name, description="Image")
-        self.upload = widgets.FileUpload(accept="image/*", multiple=False, description="Upload your own")
+        self.upload = widgets.FileUpload(
+            accept="image/*", multiple=False, description="Upload your own", layout=widgets.Layout(width="auto")
+        )
 
         # Class: the top-10 of the current image, plus a search over all classes.
         self.class_select = widgets.Dropdown(description="Class", layout=widgets.Layout(width="360px"))
@@ -221,7 +223,9 @@ class Explorer(widgets.VBox):
         )
 
         # Method, and layer: each layer's option shows the resolution of its maps.
-        self.method = widgets.ToggleButtons(options=list(METHODS), value="Grad-CAM", description="Method")
+        self.method = widgets.ToggleButtons(
+            options=list(METHODS), value="Grad-CAM", description="Method", style={"button_width": "auto"}
+        )
         self._x = net.preprocess(self._image(first_image_name)).to(self._device)  # (1, 3, H, W)
         self._layer_size = _layer_sizes(net, self._x)
         self.layer = widgets.SelectionSlider(
