@@ -38,7 +38,7 @@ def test_score_is_mean_of_map_plus_bias_float32_lite0():
     torch.manual_seed(0)
     model = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=20).eval()
     randomize_batchnorm(model)
-    x = torch.randn(2, 3, 96, 96)
+    x = torch.randn(2, 3, 64, 64)
     logits = logits_of(model, x)
     for class_idx in ([1, 2], [19, 0]):
         maps = class_activation_map(model, x, model.bn2, model.classifier, class_idx=class_idx)
@@ -51,7 +51,7 @@ def test_all_classes_from_one_forward_equal_per_class_maps(resnet_double):
     x = torch.randn(2, 3, 64, 64, dtype=torch.float64)
     all_maps = class_activation_map(resnet_double, x, "layer4", "fc", class_idx="all")
     assert all_maps.shape == (2, 12, 2, 2)
-    for class_idx in range(12):
+    for class_idx in (0, 7, 11):
         torch.testing.assert_close(
             all_maps[:, class_idx], class_activation_map(resnet_double, x, "layer4", "fc", class_idx), rtol=0, atol=1e-12
         )
