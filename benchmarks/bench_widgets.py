@@ -1,6 +1,6 @@
 """How long does the explorer take to answer each control? (kernel time, in milliseconds)
 
-Usage: .venv/bin/python benchmarks/bench_widgets.py [--repeats 3] [--image-a cat_and_coffee] [--image-b coffee]
+Usage: .venv/bin/python benchmarks/bench_widgets.py [--repeats 3] [--threads N] [--image-a NAME] [--image-b NAME]
 
 For every repeat the photo is switched (which clears the explorer's caches); then, at every
 layer from shallow to deep, each control is changed once to a value not seen before for
@@ -10,13 +10,15 @@ that photo, so each number is the uncached, worst-case path:
 * layer (new): one forward pass split at that layer, then the map;
 * class (new): Grad-CAM for another class: one backward pass on the cached forward;
 * method (new): counterfactual Grad-CAM, one backward pass;
-* layer (cached): back to a layer seen before: no pass at all;
+* layer (seen, cached forward): back to a layer seen before: no forward pass, one backward
+  pass when the class or method there is new;
 * opacity / colormap / interpolation: redraw only.
 
 Every row covers all layers, so "max" includes the shallowest layer (112×112 maps,
 backward through almost the whole network). Target: at most 100 ms per control on a
-2-core CPU. The numbers depend on the machine and on what else runs on it: the load
-average is printed first.
+2-core CPU. The wall-clock numbers depend on what else runs on the machine (the load
+average is printed first); the CPU-time columns count only this process's work. On a busy
+machine, ``--threads 1`` avoids PyTorch's worker threads waiting for each other.
 """
 from __future__ import annotations
 
@@ -34,11 +36,15 @@ from cam_utils.widgets import COLORMAPS, explore
 TARGET_MS = 100.0
 
 
-def timed_change(control, value) -> float:
-    """Set a control's value (the explorer redraws synchronously) and return the milliseconds taken."""
-    start = time.perf_counter()
+def timed_change(control, value) -> tuple[float, float]:
+    """Set a control's value (the explorer redraws synchronously).
+
+    Returns (wall-clock ms, CPU ms of this process). On a busy machine the wall clock also
+    counts time spent waiting for a core; the CPU time counts only the work done.
+    """
+    wall_start, cpu_start = time.perf_counter(), time.process_time()
     control.value = value
-    return (time.perf_counter() - start) * 1000
+    return (time.perf_counter() - wall_start) * 1000, (time.process_time() - cpu_start) * 1000
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,7 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="photo switches (each clears the caches)")
     parser.add_argument("--image-a", default="cat_and_coffee")
     parser.add_argument("--image-b", default="coffee")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.2f} (1 min)")
@@ -59,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     for layer in net.stages:
         explorer.layer.value = layer
 
-    timings: dict[str, list[float]] = defaultdict(list)
+    timings: dict[str, list[tuple[float, float]]] = defaultdict(list)
     images = [args.image_b, args.image_a]
     colormaps = iter(COLORMAPS * 1000)
     for repeat in range(args.repeats):
@@ -77,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
                 new_class = explorer.class_select.options[0][1]
             timings["class (new)"].append(timed_change(explorer.class_select, new_class))
             timings["method (new)"].append(timed_change(explorer.method, "Counterfactual Grad-CAM"))
-            timings["layer (cached)"].append(timed_change(explorer.layer, previous_layer))
+            timings["layer (seen, cached forward)"].append(timed_change(explorer.layer, previous_layer))
             explorer.layer.value = layer
             timings["opacity"].append(timed_change(explorer.opacity, 0.8 if explorer.opacity.value != 0.8 else 0.3))
             timings["colormap"].append(timed_change(explorer.cmap, next(colormaps)))
@@ -89,14 +98,16 @@ def main(argv: list[str] | None = None) -> int:
         timings["method CAM (feature layer)"].append(timed_change(explorer.method, "Grad-CAM"))
         timings["method CAM (feature layer)"].append(timed_change(explorer.method, "CAM"))
 
-    print(f"\n{'control':28s} {'n':>4s} {'median ms':>10s} {'max ms':>8s}  target <= {TARGET_MS:.0f} ms")
+    print(f"\n{'control':28s} {'n':>4s} {'wall median':>12s} {'wall max':>9s} {'CPU median':>11s} {'CPU max':>8s}"
+          f"   (ms; target <= {TARGET_MS:.0f} ms wall)")
     all_within = True
-    for control, values in timings.items():
-        median, worst = statistics.median(values), max(values)
-        verdict = "ok" if worst <= TARGET_MS else ("median ok" if median <= TARGET_MS else "SLOW")
-        all_within &= worst <= TARGET_MS
-        print(f"{control:28s} {len(values):4d} {median:10.1f} {worst:8.1f}  {verdict}")
-    print("\nall controls within target" if all_within else "\nsome control exceeded the target (see max)")
+    for control, pairs in timings.items():
+        wall, cpu = [pair[0] for pair in pairs], [pair[1] for pair in pairs]
+        all_within &= max(wall) <= TARGET_MS
+        verdict = "ok" if max(wall) <= TARGET_MS else ("median ok" if statistics.median(wall) <= TARGET_MS else "SLOW")
+        print(f"{control:28s} {len(pairs):4d} {statistics.median(wall):12.1f} {max(wall):9.1f} "
+              f"{statistics.median(cpu):11.1f} {max(cpu):8.1f}   {verdict}")
+    print("\nall controls within target" if all_within else "\nsome control exceeded the target (see wall max)")
     return 0
 
 
