@@ -1,0 +1,225 @@
+"""The command line ``python -m cam_utils IMAGE -o figure.png``.
+
+Three tests run the real entry point as a subprocess (each starts Python and loads torch,
+a few seconds); the others call ``main(argv)`` in-process with the session's model.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import pytest
+import torch
+from PIL import Image
+
+import cam_utils.cli as cli
+import cam_utils.plotting as plotting
+from cam_utils.cam import class_activation_map
+from cam_utils.gradcam import grad_cam
+from cam_utils.images import sample_image
+from cam_utils.variants import score_cam
+from tests.helpers import TinyGapNet
+
+CAT_CLASSES = ("tabby", "tiger cat", "Egyptian cat", "Persian cat", "Siamese cat")
+
+
+@pytest.fixture(scope="module")
+def cat_jpg(tmp_path_factory):
+    path = tmp_path_factory.mktemp("photos") / "cat.jpg"
+    sample_image("cat").save(path, quality=90)
+    return path
+
+
+@pytest.fixture
+def cached_model(monkeypatch, lite0):
+    """main() uses the session's pretrained model instead of loading it again (saves ~1 s per call)."""
+    monkeypatch.setattr(cli, "load_model", lambda name="efficientnet_lite0": lite0)
+    return lite0
+
+
+def run_module(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "cam_utils", *map(str, args)], capture_output=True, text=True, timeout=300
+    )
+
+
+def assert_one_line_error(stderr: str, *fragments: str) -> None:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+# --- the real entry point, as a subprocess --------------------------------------------------------
+
+
+def test_subprocess_writes_figure_and_prints_top5(cat_jpg, tmp_path):
+    output = tmp_path / "figure.png"
+    result = run_module(cat_jpg, "-o", output)
+    assert result.returncode == 0, result.stderr
+    with Image.open(output) as figure:
+        figure.verify()
+    with Image.open(output) as figure:
+        assert figure.format == "PNG" and figure.width > 800 and figure.height > 200
+    ranked = [line for line in result.stdout.splitlines() if line.strip()[:2] in {"1.", "2.", "3.", "4.", "5."}]
+    assert len(ranked) == 5
+    assert any(name in ranked[0] for name in CAT_CLASSES)
+    assert f"written to {output}" in result.stdout
+
+
+def test_subprocess_help():
+    result = run_module("--help")
+    assert result.returncode == 0
+    for fragment in ("Where does the network look?", "examples:", "--class", "--layer", "--method", "scorecam"):
+        assert fragment in result.stdout
+
+
+def test_subprocess_bad_file_gives_one_line_error(tmp_path):
+    not_an_image = tmp_path / "notes.jpg"
+    not_an_image.write_text("these are not pixels")
+    result = run_module(not_an_image, "-o", tmp_path / "out.png")
+    assert result.returncode == 1
+    assert_one_line_error(result.stderr, "not an image")
+    assert not (tmp_path / "out.png").exists()
+
+
+# --- main(argv) in-process ------------------------------------------------------------------------
+
+
+def _truncated_jpg(path):
+    sample_image("cat").save(path, quality=90)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize(
+    "make_file, fragment",
+    [
+        (lambda path: None, "No file"),
+        (lambda path: path.mkdir(), "not a file"),
+        (lambda path: path.write_bytes(b""), "empty"),
+        (lambda path: path.write_text("hello"), "not an image"),
+        (_truncated_jpg, "truncated or corrupt"),
+    ],
+    ids=["missing", "directory", "empty", "text", "truncated"],
+)
+def test_bad_image_files(tmp_path, capsys, make_file, fragment):
+    path = tmp_path / "photo.jpg"
+    make_file(path)
+    assert cli.main([str(path), "-o", str(tmp_path / "out.png")]) == 1
+    assert_one_line_error(capsys.readouterr().err, fragment)
+
+
+@pytest.mark.parametrize(
+    "class_text, fragments",
+    [
+        ("kitten", ["no class name contains 'kitten'", "mitten"]),
+        ("cat", ["matches 8 classes", "285 'Egyptian cat'", "more)"]),
+        ("1000", ["class index 1000 is out of range", "0 to 999"]),
+        ("-1", ["class index -1 is out of range"]),
+    ],
+)
+def test_bad_class(cat_jpg, tmp_path, capsys, cached_model, class_text, fragments):
+    output = tmp_path / "out.png"
+    assert cli.main([str(cat_jpg), "--class", class_text, "-o", str(output)]) == 1
+    assert_one_line_error(capsys.readouterr().err, *fragments)
+    assert not output.exists()
+
+
+def test_bad_layer(cat_jpg, tmp_path, capsys, cached_model):
+    assert cli.main([str(cat_jpg), "--layer", "blocks.9", "-o", str(tmp_path / "out.png")]) == 1
+    assert_one_line_error(capsys.readouterr().err, "no layer named 'blocks.9'", "'blocks.6'")
+
+
+def test_cam_at_a_layer_without_gap_classifier(cat_jpg, tmp_path, capsys, cached_model):
+    assert cli.main([str(cat_jpg), "--layer", "blocks.5", "--method", "cam", "-o", str(tmp_path / "o.png")]) == 1
+    assert_one_line_error(capsys.readouterr().err, "Use grad_cam")
+
+
+@pytest.mark.parametrize(
+    "output, fragment", [("figure.xyz", "cannot tell the figure format"), ("missing/figure.png", "does not exist")]
+)
+def test_bad_output_path(cat_jpg, tmp_path, capsys, output, fragment):
+    assert cli.main([str(cat_jpg), "-o", str(tmp_path / output)]) == 1
+    assert_one_line_error(capsys.readouterr().err, fragment)
+
+
+def test_invalid_method_is_an_argparse_usage_error(cat_jpg, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([str(cat_jpg), "--method", "lime", "-o", str(tmp_path / "o.png")])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'lime'" in capsys.readouterr().err
+
+
+@pytest.fixture
+def plotted(monkeypatch):
+    """Record the map that main() hands to plot_steps."""
+    seen = {}
+    real_plot_steps = plotting.plot_steps
+
+    def spy(image, cam, **kwargs):
+        seen["image"], seen["cam"], seen["title"] = image, cam, kwargs.get("title")
+        return real_plot_steps(image, cam, **kwargs)
+
+    monkeypatch.setattr(plotting, "plot_steps", spy)
+    return seen
+
+
+def test_default_is_grad_cam_of_top1_at_feature_layer(cat_jpg, tmp_path, capsys, cached_model, plotted):
+    output = tmp_path / "figure.png"
+    assert cli.main([str(cat_jpg), "-o", str(output)]) == 0
+    assert output.stat().st_size > 10_000
+    x = cached_model.preprocess(Image.open(cat_jpg).convert("RGB"))
+    top1 = cached_model.predict(Image.open(cat_jpg).convert("RGB"), k=1)[0][0]
+    expected = grad_cam(cached_model.model, x, "bn2", top1)[0]
+    torch.testing.assert_close(plotted["cam"], expected)
+    assert plotted["image"].size == (224, 224)  # the crop the model sees
+    assert f"Grad-CAM for class {top1}" in plotted["title"]
+    assert "top-5 classes" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("method, label", [("cam", "CAM"), ("gradcam++", "Grad-CAM++"), ("hirescam", "HiResCAM")])
+def test_methods_and_class_by_name(cat_jpg, tmp_path, capsys, cached_model, plotted, method, label):
+    output = tmp_path / f"{method}.png"
+    assert cli.main([str(cat_jpg), "--class", "EGYPTIAN", "--method", method, "-o", str(output)]) == 0
+    assert output.exists()
+    assert plotted["title"].startswith(f"{label} for class 285 'Egyptian cat'")
+    assert plotted["cam"].shape == (7, 7)
+    if method == "cam":
+        x = cached_model.preprocess(Image.open(cat_jpg).convert("RGB"))
+        expected = class_activation_map(cached_model.model, x, "bn2", "classifier", 285)[0]
+        torch.testing.assert_close(plotted["cam"], expected)
+    assert f"{label} map (7, 7) for class 285" in capsys.readouterr().out
+
+
+def test_scorecam_choice_computes_score_cam_with_progress(capsys):
+    torch.manual_seed(0)
+    model = TinyGapNet().eval()
+    net = SimpleNamespace(model=model, classifier=model.fc)
+    x = torch.randn(1, 3, 16, 16)
+    result = cli.METHODS["scorecam"].compute(net, x, "act", 2)
+    torch.testing.assert_close(result, score_cam(model, x, "act", 2))
+    assert "Score-CAM: 1/1 batches" in capsys.readouterr().err
+
+
+def test_resolve_class():
+    categories = cached_categories()
+    assert cli.resolve_class("285", categories) == 285
+    assert cli.resolve_class(" Egyptian Cat ", categories) == 285
+    assert cli.resolve_class("tabby", categories) == 281
+    assert cli.resolve_class("crane", categories) == 517  # exact name beats 'crane bird'
+    assert cli.resolve_class("Cardigan", categories) == 264  # the dog
+    assert cli.resolve_class("cardigan", categories) == 474  # the jacket
+    with pytest.raises(cli.CommandLineError, match="matches 2 classes: 264 'Cardigan', 474 'cardigan'"):
+        cli.resolve_class("CARDIGAN", categories)
+    with pytest.raises(cli.CommandLineError, match="empty"):
+        cli.resolve_class("  ", categories)
+
+
+def cached_categories() -> list[str]:
+    from cam_utils.models import _imagenet_categories
+
+    return _imagenet_categories()
