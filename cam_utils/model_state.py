@@ -31,10 +31,13 @@ def explaining(model: nn.Module) -> Iterator[nn.Module]:
     # Only the flags are saved: no copy of weights, so this costs microseconds.
     saved_flags = [(module, module.training) for module in model.modules()]
     try:
-        model.eval()
+        if any(was_training for _, was_training in saved_flags):
+            model.eval()  # skipped when already in eval mode: the common case, and the fast one
         yield model
     finally:
-        # Assign the attribute directly: module.train(flag) would recurse into children
-        # and overwrite flags that differed from their parent's.
+        # Set each module's own flag: module.train(flag) would recurse into children
+        # and overwrite flags that differed from their parent's. Only changed flags are
+        # written, because nn.Module's attribute assignment is slow-ish (~1 µs each).
         for module, was_training in saved_flags:
-            module.training = was_training
+            if module.training != was_training:
+                module.training = was_training
