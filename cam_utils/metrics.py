@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from cam_utils._checks import ClassIndex
+
 # ----------------------------------------------------------------------------------------------
 # Shared helpers
 # ----------------------------------------------------------------------------------------------
@@ -52,10 +54,12 @@ def _check_masks(masks: Tensor, saliency: Tensor) -> Tensor:
 
 
 def _resize(saliency: Tensor, size: tuple[int, int]) -> Tensor:
-    """Bilinearly resize (N, h, w) maps to (N, H, W) (align_corners=False, like most libraries)."""
+    """Bilinearly resize (N, h, w) maps to (N, H, W) with :func:`cam_utils.postprocess.upsample`."""
+    from cam_utils.postprocess import upsample
+
     if tuple(saliency.shape[-2:]) == tuple(size):
         return saliency
-    return F.interpolate(saliency[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
+    return upsample(saliency, tuple(size), mode="bilinear")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -166,7 +170,7 @@ class Curve:
     auc: float
 
 
-def _classes_to_explain(model: torch.nn.Module, x: Tensor, class_idx: object, batch_size: int) -> Tensor:
+def _classes_to_explain(model: torch.nn.Module, x: Tensor, class_idx: ClassIndex, batch_size: int) -> Tensor:
     """(N,) class indices: class_idx resolved against the model's logits (None -> top-1)."""
     from cam_utils._checks import resolve_class_idx
 
@@ -234,7 +238,7 @@ def deletion_curve(
     model: torch.nn.Module,
     x: Tensor,
     saliency: Tensor,
-    class_idx: object = None,
+    class_idx: ClassIndex = None,
     pixels_per_step: int = 224,
     batch_size: int = 32,
 ) -> list[Curve]:
@@ -276,7 +280,7 @@ def insertion_curve(
     model: torch.nn.Module,
     x: Tensor,
     saliency: Tensor,
-    class_idx: object = None,
+    class_idx: ClassIndex = None,
     pixels_per_step: int = 224,
     batch_size: int = 32,
     blur_kernel_size: int = 11,
@@ -343,7 +347,7 @@ def average_drop_increase(
     saliency: Tensor,
     mean: Sequence[float],
     std: Sequence[float],
-    class_idx: object = None,
+    class_idx: ClassIndex = None,
     batch_size: int = 32,
 ) -> ConfidenceChange:
     """Average Drop % and Increase in Confidence % of saliency maps.

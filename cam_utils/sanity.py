@@ -20,6 +20,8 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
+from cam_utils._checks import ClassIndex
+
 ExplainFn = Callable[[nn.Module, Tensor, Tensor], Tensor]
 """An explanation method: (model, x (N,3,H,W), class_idx (N,)) -> maps (N, h, w).
 
@@ -147,7 +149,7 @@ def cascading_randomization(
     x: Tensor,
     explain: ExplainFn,
     stages: Sequence[str] | None = None,
-    class_idx: object = None,
+    class_idx: ClassIndex = None,
     seed: int = 0,
     cascade: bool = True,
 ) -> list[SanityStage]:

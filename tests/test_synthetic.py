@@ -1,0 +1,125 @@
+"""Tests of cam_utils.synthetic: the data set, the shipped model, training, the benchmark."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from cam_utils.synthetic import (
+    CLASS_NAMES,
+    WEIGHTS_PATH,
+    BenchmarkRow,
+    ShapesGapNet,
+    accuracy,
+    centre_baseline,
+    format_benchmark_table,
+    load_shapes_model,
+    localisation_benchmark,
+    main,
+    make_shapes,
+    plot_benchmark,
+    train_shapes_model,
+)
+from tests.helpers import ModelSnapshot
+
+
+def test_make_shapes_is_deterministic_and_well_formed():
+    rng_before = torch.get_rng_state()
+    data = make_shapes(60, seed=4)
+    assert torch.equal(torch.get_rng_state(), rng_before)  # the global RNG is not used
+    again = make_shapes(60, seed=4)
+    other = make_shapes(60, seed=5)
+    assert torch.equal(data.images, again.images) and torch.equal(data.masks, again.masks)
+    assert not torch.equal(data.images, other.images)
+
+    assert data.images.shape == (60, 3, 64, 64) and data.images.dtype == torch.float32
+    assert data.masks.shape == (60, 64, 64) and data.masks.dtype == torch.bool
+    assert data.labels.shape == (60,) and set(data.labels.tolist()) == set(range(len(CLASS_NAMES)))
+    assert data.images.min() >= -1 and data.images.max() <= 1  # pixels in [0, 1], normalised 0.5/0.5
+    area = data.masks.flatten(1).sum(dim=1)
+    assert area.min() > 40  # every object is visible and not tiny
+
+
+def test_masks_are_exactly_the_object_pixels():
+    data = make_shapes(40, seed=9)
+    for image, mask in zip(data.images, data.masks):
+        object_pixels = image[:, mask]  # (3, area): the object is drawn in one flat colour
+        assert torch.equal(object_pixels, object_pixels[:, :1].expand_as(object_pixels))
+        # The pixels bordering the mask (dilated by one pixel) have other colours.
+        grown = torch.nn.functional.max_pool2d(mask[None, None].float(), 3, stride=1, padding=1)[0, 0] > 0
+        border = image[:, grown & ~mask]
+        assert not (border == object_pixels[:, :1]).all(dim=0).any()
+
+
+def test_ring_masks_have_a_hole_and_circles_do_not():
+    data = make_shapes(100, seed=1)
+    for label, mask in zip(data.labels.tolist(), data.masks):
+        if CLASS_NAMES[label] not in ("ring", "circle"):
+            continue
+        ys, xs = torch.nonzero(mask, as_tuple=True)
+        centre = mask[int(ys.float().mean().round()), int(xs.float().mean().round())]
+        assert bool(centre) == (CLASS_NAMES[label] == "circle")
+
+
+def test_shipped_model_is_accurate_on_fresh_images():
+    loaded = load_shapes_model()
+    assert isinstance(loaded.model, ShapesGapNet)
+    assert loaded.categories == list(CLASS_NAMES) and loaded.feature_layer is loaded.model.features
+    assert WEIGHTS_PATH.stat().st_size < 1_000_000
+    held_out = make_shapes(500, seed=31_337)  # a seed never used for training
+    assert accuracy(loaded.model, held_out) > 0.9
+
+
+def test_short_training_learns_well_above_chance():
+    model = train_shapes_model(n_train=768, epochs=4, batch_size=32, seed=3, log=None)
+    assert accuracy(model, make_shapes(300, seed=8)) > 0.4  # chance is 0.2; this run reaches about 0.5
+
+
+def test_training_command_writes_loadable_weights(tmp_path, capsys):
+    out = tmp_path / "tiny.pt"
+    main(["train", "--out", str(out), "--n-train", "64", "--epochs", "1", "--n-test", "16"])
+    assert "saved" in capsys.readouterr().out
+    loaded = load_shapes_model(out)
+    state = torch.load(out, weights_only=True)
+    torch.testing.assert_close(loaded.model.classifier.weight, state["classifier.weight"])
+
+
+def plain_cam(model: torch.nn.Module, x: torch.Tensor, class_idx: torch.Tensor) -> torch.Tensor:
+    """CAM written out in the test: M_c = sum_k w_k^c A^k, from the features and the linear head."""
+    with torch.no_grad():
+        feature_maps = model.features(x)  # (N, K, 8, 8)
+        class_weights = model.classifier.weight[class_idx]  # (N, K)
+        return torch.einsum("nk,nkhw->nhw", class_weights, feature_maps)
+
+
+def test_cam_beats_the_random_baseline():
+    from cam_utils.cam import class_activation_map
+
+    loaded = load_shapes_model()
+    snapshot = ModelSnapshot.take(loaded.model)
+    methods = {
+        "plain CAM": plain_cam,
+        "CAM": lambda m, x, c: class_activation_map(m, x, "features", "classifier", c),
+    }
+    rows = localisation_benchmark(methods, n_images=120, seed=99, model=loaded.model, batch_size=50)
+    snapshot.assert_unchanged(loaded.model)
+    by_name = {row.method: row for row in rows}
+    assert [row.method for row in rows] == ["plain CAM", "CAM", "centre baseline", "random baseline"]
+    assert all(isinstance(row, BenchmarkRow) for row in rows)
+    for field in ("pointing_game", "energy_share", "iou"):  # the library's CAM = the formula
+        assert getattr(by_name["CAM"], field) == pytest.approx(getattr(by_name["plain CAM"], field), abs=1e-6)
+    random = by_name["random baseline"]
+    assert by_name["CAM"].pointing_game > random.pointing_game + 0.3
+    assert by_name["CAM"].energy_share > random.energy_share
+    assert by_name["CAM"].iou > random.iou
+
+    table = format_benchmark_table(rows)
+    assert all(name in table for name in by_name) and "pointing game" in table
+    axes = plot_benchmark(rows)
+    assert len(axes.patches) == 3 * len(rows)
+
+
+def test_centre_baseline_peaks_at_the_centre():
+    maps = centre_baseline(2, size=64)
+    peak = maps[0].flatten().argmax().item()
+    assert divmod(peak, 64) in {(31, 31), (31, 32), (32, 31), (32, 32)}
+    assert torch.equal(maps[0], maps[1])
