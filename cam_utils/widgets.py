@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import html
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Union
+from typing import Union
 
 import ipywidgets as widgets
 import torch
@@ -181,6 +181,7 @@ class Explorer(widgets.VBox):
     """
 
     def __init__(self, net: LoadedModel, image: Union[Image.Image, str] = "cat") -> None:
+        super().__init__()
         self.net = net
         self._device = next(net.model.parameters()).device
         self._images: dict[str, Image.Image] = {}  # picker value -> photo (at most MAX_IMAGE_SIDE)
@@ -226,10 +227,10 @@ class Explorer(widgets.VBox):
         self.method = widgets.ToggleButtons(
             options=list(METHODS), value="Grad-CAM", description="Method", style={"button_width": "auto"}
         )
-        self._x = net.preprocess(self._image(first_image_name)).to(self._device)  # (1, 3, H, W)
-        self._layer_size = _layer_sizes(net, self._x)
+        first_x = net.preprocess(self._image(first_image_name)).to(self._device)  # (1, 3, H, W)
+        self._map_sizes = _layer_sizes(net, first_x)  # layer -> (h, w); the input size is fixed
         self.layer = widgets.SelectionSlider(
-            options=[(f"{name} ({h}×{w})", name) for name, (h, w) in self._layer_size.items()],
+            options=[(f"{name} ({h}×{w})", name) for name, (h, w) in self._map_sizes.items()],
             value=net.feature_layer_name,
             description="Layer",
             continuous_update=False,  # a new layer costs a forward pass: compute when released
@@ -264,7 +265,7 @@ class Explorer(widgets.VBox):
             self.layer,
             widgets.HBox([self.opacity, self.cmap, self.interpolation]),
         ])
-        super().__init__([controls, self.picture, self.readout, self.status])
+        self.children = [controls, self.picture, self.readout, self.status]
 
         self._load_current_image()
         self.image_picker.observe(self._on_image_change, names="value")
@@ -385,7 +386,7 @@ class Explorer(widgets.VBox):
     def _render(self) -> None:
         """Draw the picture for the current settings and update the readout and status lines."""
         layer, method_name, class_idx = self.layer.value, self.method.value, self.class_select.value
-        height, width = self._layer_size[layer]
+        height, width = self._map_sizes[layer]
         note = ""
         if METHODS[method_name].feature_layer_only and layer != self.net.feature_layer_name:
             # CAM's weights w_k^c belong to the channels of the feature layer only.
