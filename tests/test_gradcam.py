@@ -14,19 +14,23 @@ from tests.helpers import TinyGapNet, randomize_batchnorm
 
 
 def reference_gradients(model: nn.Module, x: torch.Tensor, layer_name: str, class_idx: list[int]):
-    """∂y^c/∂A and A with plain autograd: a full graph, retain_grad on the layer output.
+    """∂y^c/∂A and A with plain autograd: a full graph from x, retain_grad on the layer output.
 
-    In-place activations are switched off during the reference pass (they would break
-    retain_grad on A) and the test model is restored afterwards; parameter grads are cleared.
+    During the reference pass, in-place activations are switched off (they would break
+    retain_grad on A) and parameters are frozen (so no 100M-parameter .grad is written);
+    the test model is restored afterwards.
     """
     assert not model.training
     inplace_modules = [m for m in model.modules() if getattr(m, "inplace", False)]
+    trainable = [p for p in model.parameters() if p.requires_grad]
     stored = {}
     handle = model.get_submodule(layer_name).register_forward_hook(lambda m, i, o: stored.setdefault("A", o))
     try:
         for module in inplace_modules:
             module.inplace = False
-        logits = model(x)
+        for parameter in trainable:
+            parameter.requires_grad_(False)
+        logits = model(x.clone().requires_grad_(True))  # the full graph, from the input on
         feature_maps = stored["A"]
         feature_maps.retain_grad()
         logits[torch.arange(len(class_idx)), torch.tensor(class_idx)].sum().backward()
@@ -34,16 +38,22 @@ def reference_gradients(model: nn.Module, x: torch.Tensor, layer_name: str, clas
         handle.remove()
         for module in inplace_modules:
             module.inplace = True
-        model.zero_grad(set_to_none=True)
+        for parameter in trainable:
+            parameter.requires_grad_(True)
     return feature_maps.grad.detach(), feature_maps.detach()
 
 
-def reference_grad_cam(model, x, layer_name, class_idx, counterfactual=False):
-    gradients, feature_maps = reference_gradients(model, x, layer_name, class_idx)
+def grad_cam_by_hand(gradients: torch.Tensor, feature_maps: torch.Tensor, counterfactual: bool = False):
+    """L = ReLU(Σ_k α_k A^k), α_k = mean_ij of the (possibly negated) gradients, by broadcasting."""
     if counterfactual:
         gradients = -gradients
     alpha = gradients.mean(dim=(2, 3))  # (N, C)
     return torch.relu((alpha[:, :, None, None] * feature_maps).sum(dim=1))
+
+
+def reference_grad_cam(model, x, layer_name, class_idx, counterfactual=False):
+    gradients, feature_maps = reference_gradients(model, x, layer_name, class_idx)
+    return grad_cam_by_hand(gradients, feature_maps, counterfactual)
 
 
 @pytest.fixture(scope="module")
@@ -186,7 +196,8 @@ def test_lite0_before_the_in_place_relu6_of_bn2(lite0_random):
     for layer in ("bn2.drop", "conv_head", "bn2"):
         # Both signs: a 2×2 map may be all zero after the ReLU for one of them.
         results = [grad_cam(lite0_random, x, layer, [3], counterfactual=c) for c in (False, True)]
-        expected = [reference_grad_cam(lite0_random, x, layer, [3], counterfactual=c) for c in (False, True)]
+        gradients, feature_maps = reference_gradients(lite0_random, x, layer, [3])
+        expected = [grad_cam_by_hand(gradients, feature_maps, counterfactual=c) for c in (False, True)]
         scale = max(float(e.abs().max()) for e in expected)
         assert scale > 0
         for result, reference in zip(results, expected):
@@ -212,7 +223,8 @@ def test_vgg11_grad_cam_at_inplace_relu_conv_and_last_layers(vgg11):
     for layer in ("features.18", "features.19", "features.20", "features"):
         # Both signs: one of them may be all zero after the ReLU on a small map.
         results = [grad_cam(vgg11, x, layer, [2], counterfactual=c) for c in (False, True)]
-        expected = [reference_grad_cam(vgg11, x, layer, [2], counterfactual=c) for c in (False, True)]
+        gradients, feature_maps = reference_gradients(vgg11, x, layer, [2])
+        expected = [grad_cam_by_hand(gradients, feature_maps, counterfactual=c) for c in (False, True)]
         scale = max(float(e.abs().max()) for e in expected)
         assert scale > 0
         for result, reference in zip(results, expected):

@@ -119,3 +119,10 @@ def test_forward_with_features_leaves_model_untouched_in_train_mode():
     model.eval()
     with torch.no_grad():
         torch.testing.assert_close(forward.logits.detach(), model(x))
+
+
+def test_explaining_restores_flags_changed_inside_the_block():
+    model = TinyGapNet().eval()
+    with explaining(model):
+        model.train()  # e.g. user code inside the block
+    assert not any(module.training for module in model.modules())
