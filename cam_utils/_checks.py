@@ -210,6 +210,8 @@ def resolve_class_idx(class_idx: ClassIndex, logits: torch.Tensor) -> torch.Tens
             "Give a 1-D tensor with one class per image, a single int, or None."
         )
     class_idx = class_idx.to(device=logits.device, dtype=torch.long)
+    if class_idx.device.type == "meta":
+        return class_idx  # a meta tensor has a shape but no values to check
     outside = (class_idx < 0) | (class_idx >= num_classes)
     if bool(outside.any()):
         raise ValueError(_out_of_range_message(int(class_idx[outside][0]), num_classes))

@@ -36,7 +36,11 @@ def class_gradients(forward: LayerForward, class_idx: torch.Tensor) -> torch.Ten
         forward: the result of ``forward_with_features``.
         class_idx: (N,) class per image (anything ``class_idx`` accepts is validated).
     """
-    class_idx = resolve_class_idx(class_idx, forward.logits)  # (N,)
+    return _gradients_of_scores(forward, resolve_class_idx(class_idx, forward.logits))
+
+
+def _gradients_of_scores(forward: LayerForward, class_idx: torch.Tensor) -> torch.Tensor:
+    """∂y^c/∂A for an already validated (N,) LongTensor of classes."""
     # enable_grad: the caller may be inside torch.no_grad() (e.g. an explorer callback);
     # picking y^c out of the logits must still be part of the graph.
     with torch.enable_grad():
@@ -62,7 +66,7 @@ def grad_cam_from_forward(
         counterfactual: negate the gradients to show what lowers the class score.
     """
     class_idx = resolve_class_idx(class_idx, forward.logits)  # (N,)
-    gradients = class_gradients(forward, class_idx)  # (N, C, h, w)
+    gradients = _gradients_of_scores(forward, class_idx)  # (N, C, h, w): ∂y^c/∂A
     if counterfactual:
         gradients = -gradients
     feature_maps = forward.feature_maps.detach()  # (N, C, h, w), A

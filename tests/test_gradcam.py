@@ -259,3 +259,12 @@ def test_grad_cam_inside_inference_mode_raises_and_restores(resnet64):
             grad_cam(resnet64, x, "layer4")
         assert torch.is_inference_mode_enabled()
     assert torch.is_grad_enabled()
+
+
+def test_grad_cam_stays_on_the_input_device():
+    """On the meta device tensors have no values: any .cpu(), .item() or numpy call would fail."""
+    model = TinyGapNet().to("meta").eval()
+    x = torch.randn(2, 3, 16, 16, device="meta")
+    for class_idx in (None, 1, [1, 2], torch.tensor([0, 3], device="meta")):
+        maps = grad_cam(model, x, "features", class_idx=class_idx, counterfactual=isinstance(class_idx, int))
+        assert maps.device.type == "meta" and maps.shape == (2, 4, 4)
