@@ -12,26 +12,47 @@ __version__ = "0.1.0"
 # Where each public name lives. Names are imported the first time they are used,
 # so that `import cam_utils` stays fast and one broken module does not hide the others.
 _PUBLIC_NAMES = {
+    # models and photos
     "load_model": "models",
     "LoadedModel": "models",
     "model_names": "models",
+    "WeightsError": "models",
     "sample_image": "images",
     "sample_image_names": "images",
     "load_image": "images",
+    "ImageLoadError": "images",
+    # hooks and the model's state
     "explaining": "model_state",
     "record_output": "hooks",
     "LayerForward": "hooks",
     "forward_with_features": "hooks",
+    # CAM, Grad-CAM and variants
     "class_activation_map": "cam",
+    "cam_from_features": "cam",
     "grad_cam": "gradcam",
     "grad_cam_from_forward": "gradcam",
+    "class_gradients": "gradcam",
     "grad_cam_plus_plus": "variants",
+    "grad_cam_plus_plus_from_forward": "variants",
     "hires_cam": "variants",
+    "hires_cam_from_forward": "variants",
     "score_cam": "variants",
+    # post-processing and pictures
     "upsample": "postprocess",
     "normalize": "postprocess",
     "overlay": "postprocess",
     "plot_steps": "plotting",
+    "show_maps": "plotting",
+    "explore": "widgets",
+    # can we trust the heatmap?
+    "deletion_curve": "metrics",
+    "insertion_curve": "metrics",
+    "average_drop_increase": "metrics",
+    "pointing_game": "metrics",
+    "energy_share": "metrics",
+    "mask_iou": "metrics",
+    "cascading_randomization": "sanity",
+    "spearman_correlation": "sanity",
 }
 
 __all__ = sorted(_PUBLIC_NAMES)
