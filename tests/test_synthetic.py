@@ -123,3 +123,9 @@ def test_centre_baseline_peaks_at_the_centre():
     peak = maps[0].flatten().argmax().item()
     assert divmod(peak, 64) in {(31, 31), (31, 32), (32, 31), (32, 32)}
     assert torch.equal(maps[0], maps[1])
+
+
+def test_benchmark_rejects_a_method_returning_the_wrong_shape():
+    model = ShapesGapNet().eval()
+    with pytest.raises(ValueError, match="one map per image"):
+        localisation_benchmark({"broken": lambda m, x, c: torch.zeros(8, 8)}, n_images=4, model=model)
