@@ -204,7 +204,7 @@ def _wait_for_new_pixels(take_screenshot: Callable[[], bytes], before: np.ndarra
 
 
 # JavaScript run in the page. Lab exposes its app as window.jupyterapp (expose_app_in_browser).
-_WAIT_FOR_NOTEBOOK_JS = """async () => {
+_NOTEBOOK_READY_JS = """async () => {
     const app = window.jupyterapp;
     await app.started;
     await app.restored;
@@ -216,10 +216,37 @@ _WAIT_FOR_NOTEBOOK_JS = """async () => {
 _RUN_ALL_JS = "async () => await window.jupyterapp.commands.execute('notebook:run-all-cells')"
 
 
+def _evaluate_with_timeout(page, async_function: str, timeout_s: float, what: str):
+    """Run an async JavaScript function in the page and return its result; fail after timeout_s.
+
+    (page.evaluate itself would wait for ever on a promise that never settles, e.g. a dead kernel.)
+    """
+    page.evaluate(
+        "() => { window.__camResult = undefined; window.__camError = undefined;"
+        f" ({async_function})().then(r => {{ window.__camResult = {{value: r}}; }},"
+        " e => { window.__camError = String(e); }); }"
+    )
+    try:
+        page.wait_for_function(
+            "() => window.__camResult !== undefined || window.__camError !== undefined", timeout=timeout_s * 1000
+        )
+    except Exception as error:  # Playwright's TimeoutError
+        pytest.fail(f"{what} did not finish within {timeout_s} s ({error})")
+    outcome = page.evaluate("() => [window.__camResult, window.__camError]")
+    if outcome[1] is not None:
+        pytest.fail(f"{what} failed in the page: {outcome[1]}")
+    return outcome[0]["value"]
+
+
 def test_explorer_in_jupyterlab_reacts_to_slider_and_class(chromium: Path, lab_server: LabServer) -> None:
     from playwright.sync_api import sync_playwright
 
     SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+
+    def phase(name: str) -> None:  # printed: pytest shows it when the test fails, or with -s
+        print(f"[browser test] {time.monotonic() - started:5.1f} s  {name}")
+
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS, headless=True)
         try:
@@ -230,12 +257,16 @@ def test_explorer_in_jupyterlab_reacts_to_slider_and_class(chromium: Path, lab_s
                 "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
                 " && window.jupyterapp.shell.currentWidget.sessionContext"
             )
-            kernel_name = page.evaluate(_WAIT_FOR_NOTEBOOK_JS)
+            kernel_name = _evaluate_with_timeout(
+                page, _NOTEBOOK_READY_JS, SERVER_START_TIMEOUT_S, "opening the notebook and starting its kernel"
+            )
             assert kernel_name == KERNEL_NAME
+            phase("kernel ready")
 
-            ran_without_error = page.evaluate(_RUN_ALL_JS)
+            ran_without_error = _evaluate_with_timeout(page, _RUN_ALL_JS, NOTEBOOK_RUN_TIMEOUT_S, "Run All Cells")
             page.screenshot(path=str(SCREENSHOT_DIR / "explorer_0_after_run_all.png"), full_page=True)
             assert ran_without_error is True, "a cell of notebook 06 raised an error in JupyterLab"
+            phase("all cells ran")
 
             picture = page.locator("img.cam-explorer-picture")
             picture.wait_for(state="visible")
@@ -249,6 +280,7 @@ def test_explorer_in_jupyterlab_reacts_to_slider_and_class(chromium: Path, lab_s
                 return picture.screenshot()
 
             first = _pixels(take_screenshot())
+            phase("picture rendered")
             assert first.std() > 5.0, "the explorer's picture is blank"
             picture.screenshot(path=str(SCREENSHOT_DIR / "explorer_1_initial.png"))
 
@@ -259,6 +291,7 @@ def test_explorer_in_jupyterlab_reacts_to_slider_and_class(chromium: Path, lab_s
                 opacity_handle.press("ArrowRight")  # 0.5 -> 0.8: the heatmap dominates the next screenshots
             after_opacity = _wait_for_new_pixels(take_screenshot, first, "moving the opacity slider")
             picture.screenshot(path=str(SCREENSHOT_DIR / "explorer_2_opacity.png"))
+            phase("opacity slider moved, picture changed")
 
             # Layer slider: one step towards the shallow layers changes the map's resolution.
             layer_handle = page.locator(".cam-explorer-layer .noUi-handle")
@@ -266,11 +299,13 @@ def test_explorer_in_jupyterlab_reacts_to_slider_and_class(chromium: Path, lab_s
             layer_handle.press("ArrowLeft")
             after_layer = _wait_for_new_pixels(take_screenshot, after_opacity, "moving the layer slider")
             picture.screenshot(path=str(SCREENSHOT_DIR / "explorer_3_layer.png"))
+            phase("layer slider moved, picture changed")
 
             # Class drop-down: pick the second most likely class.
             page.locator(".cam-explorer-class select").select_option(index=1)
             _wait_for_new_pixels(take_screenshot, after_layer, "picking another class")
             picture.screenshot(path=str(SCREENSHOT_DIR / "explorer_4_class.png"))
+            phase("class picked, picture changed")
             page.screenshot(path=str(SCREENSHOT_DIR / "explorer_5_page.png"), full_page=True)
         finally:
             browser.close()
