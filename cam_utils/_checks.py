@@ -33,7 +33,7 @@ def check_input(x: Any, model: nn.Module) -> None:
         raise TypeError(
             f"x must be a torch.Tensor of shape N×3×H×W, got {type(x).__name__}. "
             "Convert a PIL image with the model's preprocessing, e.g. "
-            "x = loaded.preprocess(image).unsqueeze(0)."
+            "x = loaded.preprocess(image), which returns a batch of one (1×3×H×W)."
         )
     if not x.is_floating_point():
         raise TypeError(
@@ -53,6 +53,14 @@ def check_input(x: Any, model: nn.Module) -> None:
         )
     if x.shape[0] == 0:
         raise ValueError("x is an empty batch (N = 0): pass at least one image.")
+    # The first convolution says how many colour channels the model reads (3 for RGB).
+    first_conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    if first_conv is not None and x.shape[1] != first_conv.in_channels:
+        raise ValueError(
+            f"x has {x.shape[1]} channels (shape {tuple(x.shape)}), but the model's first "
+            f"convolution reads {first_conv.in_channels}. Pass RGB images as N×3×H×W "
+            "(channels first: x.permute(0, 3, 1, 2) turns N×H×W×3 into N×3×H×W)."
+        )
 
     # The first parameter (or buffer) tells where the model lives.
     reference = next(itertools.chain(model.parameters(), model.buffers()), None)

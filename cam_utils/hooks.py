@@ -101,7 +101,9 @@ class LayerForward:
         feature_maps: (N, C, h, w) the layer's output A, a leaf tensor with ``requires_grad=True``.
         logits: (N, num_classes) raw class scores y computed from ``feature_maps``; the graph
             from ``feature_maps`` to ``logits`` is kept, so several backward passes are possible
-            (one per class, without running the model again).
+            (one per class, without running the model again) — as long as every
+            ``torch.autograd.grad`` call passes ``retain_graph=True`` (``class_gradients`` does);
+            a call without it frees the graph.
     """
 
     feature_maps: torch.Tensor

@@ -44,6 +44,14 @@ def test_non_tensor_and_wrong_rank_input(model, x):
         grad_cam(model, x[:0], "features")
 
 
+def test_channels_last_input_names_permute(model, x):
+    channels_last = x.permute(0, 2, 3, 1)[:, :, :, :3].contiguous()  # (2, 16, 16, 3)
+    with pytest.raises(ValueError, match=r"channels.*permute\(0, 3, 1, 2\)"):
+        grad_cam(model, channels_last, "features")
+    with pytest.raises(ValueError, match="reads 3"):
+        class_activation_map(model, x[:, :1], model.features, model.fc)
+
+
 def test_dtype_mismatch_suggests_conversion(model, x):
     with pytest.raises(TypeError, match=r"x = x.to\(torch.float32\)"):
         grad_cam(model, x.double(), "features")
