@@ -24,6 +24,7 @@ from cam_utils.hooks import record_output
 from cam_utils.images import sample_image, sample_image_names
 from cam_utils.models import load_model
 from cam_utils.postprocess import normalize, overlay, upsample
+from cam_utils.variants import grad_cam_plus_plus, hires_cam
 from cam_utils.widgets import METHODS, Explorer, Method, explore
 from tests.helpers import ModelSnapshot
 
@@ -47,6 +48,10 @@ def reference_raw_map(net, x: torch.Tensor, method: str, layer: str, class_idx: 
         return grad_cam(net.model, x, layer, class_idx)[0]
     if method == "Counterfactual Grad-CAM":
         return grad_cam(net.model, x, layer, class_idx, counterfactual=True)[0]
+    if method == "Grad-CAM++":
+        return grad_cam_plus_plus(net.model, x, layer, class_idx)[0]
+    if method == "HiResCAM":
+        return hires_cam(net.model, x, layer, class_idx)[0]
     raise AssertionError(f"no reference for method {method!r}")
 
 
@@ -162,6 +167,8 @@ CONTROL_CHANGES = [
     ("class_select", "second most likely"),
     ("method", "CAM"),
     ("method", "Counterfactual Grad-CAM"),
+    ("method", "Grad-CAM++"),
+    ("method", "HiResCAM"),
     ("opacity", 0.0),
     ("opacity", 1.0),
     ("cmap", "viridis"),
@@ -266,6 +273,8 @@ def test_one_forward_per_image_and_layer_none_for_display_changes(net, monkeypat
         explorer.class_select.value = explorer.class_select.options[2][1]
         explorer.method.value = "CAM"
         explorer.method.value = "Counterfactual Grad-CAM"
+        explorer.method.value = "Grad-CAM++"
+        explorer.method.value = "HiResCAM"
         explorer.opacity.value = 0.9
         explorer.cmap.value = "magma"
         explorer.interpolation.value = "nearest"
