@@ -3,8 +3,8 @@
 ``explore()`` returns one ipywidgets widget. It is stock ipywidgets 8 (no custom front-end
 code), so it works in JupyterLab 4, Notebook 7, VS Code and Colab.
 
-How it stays responsive (every control answers in well under 100 ms of kernel time on a
-2-core CPU):
+How it stays responsive (every control answers within 100 ms of kernel time on an idle
+2-core CPU; ``benchmarks/bench_widgets.py`` measures it):
 
 * **One forward pass per (image, layer).** ``forward_with_features`` splits the forward at
   the chosen layer and keeps the graph from the feature maps A to the class scores y. The
@@ -221,6 +221,11 @@ class Explorer(widgets.VBox):
         # Class: the top-10 of the current image, plus a search over all classes.
         self.class_select = widgets.Dropdown(description="Class", layout=widgets.Layout(width="360px"))
         self._class_labels = [f"{index} {name}" for index, name in enumerate(net.categories)]
+        # What the search box accepts, lower-cased: "281 tabby" or "tabby" (a repeated name: its first class).
+        self._class_by_text: dict[str, int] = {}
+        for index, name in enumerate(net.categories):
+            self._class_by_text[self._class_labels[index].lower()] = index
+            self._class_by_text.setdefault(name.lower(), index)
         self.class_search = widgets.Combobox(
             options=self._class_labels,
             placeholder="type to search all classes",
@@ -370,13 +375,10 @@ class Explorer(widgets.VBox):
 
     def _on_class_search(self, change: dict) -> None:
         """Select the class named in the search box ("281 tabby cat" or "tabby cat")."""
-        text = change["new"].strip()
-        if text in self._class_labels:
-            class_idx = self._class_labels.index(text)
-        elif text.lower() in (name.lower() for name in self.net.categories):
-            class_idx = [name.lower() for name in self.net.categories].index(text.lower())
-        else:
+        text = change["new"].strip().lower()
+        if text not in self._class_by_text:
             return  # still typing
+        class_idx = self._class_by_text[text]
         with self._changing_together():
             if class_idx not in [value for _, value in self.class_select.options]:
                 self.class_select.options = [*self.class_select.options, self._class_option(class_idx)]
