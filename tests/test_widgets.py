@@ -304,6 +304,7 @@ def test_one_forward_per_image_and_layer_none_for_display_changes(net, monkeypat
         ("notes.txt", b"these are not pixels"),
         ("broken.png", png_bytes(Image.new("RGB", (64, 64), "red"))[:60]),  # truncated
         ("empty.jpg", b""),
+        ("bomb.png", png_bytes(Image.new("1", (12000, 9000)))),  # 108 megapixels in 13 kB
     ],
 )
 def test_bad_upload_shows_a_message_and_keeps_the_explorer_working(net, file_name, content):
