@@ -144,8 +144,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{median / theirs_ms:9.2f}  {cpu:10.2f} {cpu / cpu_forward:10.2f} {cpu / cpu_theirs:9.2f}"
         )
     print("(× theirs: ratio to pytorch-grad-cam's GradCAM; IQR: interquartile range of the rounds)")
-    print(f"* Score-CAM: median of {len(scorecam_ms)} run(s), 1280 masked 224×224 images in batches of 64; "
-          "it needs no gradients but one forward pass per channel.")
+    if scorecam_ms:
+        print(f"* Score-CAM: median of {len(scorecam_ms)} run(s), 1280 masked 224×224 images in batches of 64; "
+              "it needs no gradients but one forward pass per channel.")
     print(
         f"\nGrad-CAM: {medians['grad_cam (ours, 7×7)'] / forward_ms:.2f}× a forward (target ≤ 1.10); "
         f"pytorch-grad-cam is {theirs_ms / medians['grad_cam → 224, normalised']:.1f}× slower than ours with the "
