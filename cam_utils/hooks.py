@@ -134,18 +134,44 @@ def forward_with_features(model: nn.Module, x: torch.Tensor, layer: nn.Module | 
             "Gradient-based maps need autograd, which torch.inference_mode() switches off. "
             "Call this function outside the inference_mode block (torch.no_grad() is fine)."
         )
+    feature_maps, logits = _split_forward(model, x, layer, track_after_layer=True)
+    return LayerForward(feature_maps=feature_maps, logits=logits)
+
+
+def forward_recording(model: nn.Module, x: torch.Tensor, layer: nn.Module | str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Internal: one gradient-free forward at inference behaviour; returns ``(feature_maps, logits)``.
+
+    Same checks as ``forward_with_features`` but builds no graph at all (CAM needs no
+    gradient), so it also works inside ``torch.inference_mode()``.
+    """
+    return _split_forward(model, x, layer, track_after_layer=False)
+
+
+def _split_forward(
+    model: nn.Module, x: torch.Tensor, layer: nn.Module | str, track_after_layer: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One forward pass under ``torch.no_grad()`` that keeps ``layer``'s output A.
+
+    ``track_after_layer=True``: A becomes a fresh leaf that requires grad and the layers
+    after it are recorded by autograd (steps 1-3 of the module docstring).
+    ``track_after_layer=False``: A is a plain copy and no graph is built at all.
+    Returns ``(feature_maps (N, C, h, w), logits (N, num_classes))``.
+    """
     module, layer_name = resolve_layer(model, layer)
     check_input(x, model)
-
     captured: dict[str, torch.Tensor] = {}
 
-    def split_here(hooked_module: nn.Module, inputs: Any, output: Any) -> torch.Tensor:
+    def split_here(hooked_module: nn.Module, inputs: Any, output: Any) -> torch.Tensor | None:
         if "feature_maps" in captured:
             raise RuntimeError(
                 f"Layer '{layer_name}' ran twice in one forward pass (a module used in two places), "
                 "so its output is not one well-defined A. Choose a layer that runs once."
             )
         check_feature_maps(output, layer_name)
+        if not track_after_layer:
+            # clone(): a following in-place activation must not change what we keep.
+            captured["feature_maps"] = output.detach().clone()  # (N, C, h, w)
+            return None  # the network continues with its own output
         # A fresh leaf: the start of the graph. Nothing before this layer is tracked.
         feature_maps = output.detach().requires_grad_(True)  # (N, C, h, w)
         captured["feature_maps"] = feature_maps
@@ -167,45 +193,9 @@ def forward_with_features(model: nn.Module, x: torch.Tensor, layer: nn.Module | 
             "Choose a layer that model.forward actually uses (see model.named_modules())."
         )
     check_logits(logits)
-    if not logits.requires_grad:
+    if track_after_layer and not logits.requires_grad:
         raise RuntimeError(
             f"The class scores do not depend on layer '{layer_name}' (no gradient path from its "
             "output to the logits). Choose a layer on the main path of the network."
         )
-    return LayerForward(feature_maps=captured["feature_maps"], logits=logits)
-
-
-def forward_recording(model: nn.Module, x: torch.Tensor, layer: nn.Module | str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Internal: one gradient-free forward at inference behaviour; returns ``(feature_maps, logits)``.
-
-    Same checks as ``forward_with_features`` but builds no graph at all (CAM needs no
-    gradient), so it also works inside ``torch.inference_mode()``.
-    """
-    module, layer_name = resolve_layer(model, layer)
-    check_input(x, model)
-    captured: dict[str, torch.Tensor] = {}
-
-    def keep_output(hooked_module: nn.Module, inputs: Any, output: Any) -> None:
-        if "feature_maps" in captured:
-            raise RuntimeError(
-                f"Layer '{layer_name}' ran twice in one forward pass (a module used in two places), "
-                "so its output is not one well-defined A. Choose a layer that runs once."
-            )
-        check_feature_maps(output, layer_name)
-        # clone(): a following in-place activation must not change what we keep.
-        captured["feature_maps"] = output.detach().clone()  # (N, C, h, w)
-
-    handle = module.register_forward_hook(keep_output)
-    try:
-        with explaining(model), torch.no_grad():
-            logits = model(x)  # (N, num_classes)
-    finally:
-        handle.remove()
-
-    if "feature_maps" not in captured:
-        raise RuntimeError(
-            f"Layer '{layer_name}' was never called during model(x), so it has no feature maps. "
-            "Choose a layer that model.forward actually uses (see model.named_modules())."
-        )
-    check_logits(logits)
     return captured["feature_maps"], logits
