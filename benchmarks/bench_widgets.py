@@ -17,8 +17,10 @@ that photo, so each number is the uncached, worst-case path:
 Every row covers all layers, so "max" includes the shallowest layer (112×112 maps,
 backward through almost the whole network). Target: at most 100 ms per control on a
 2-core CPU. The wall-clock numbers depend on what else runs on the machine (the load
-average is printed first); the CPU-time columns count only this process's work. On a busy
-machine, ``--threads 1`` avoids PyTorch's worker threads waiting for each other.
+average is printed first); the CPU-time columns count this process's work, including
+threads that spin while they wait. On a machine where other programs also use the cores,
+PyTorch's OpenMP threads spin-wait for each other and a 40 ms update can take seconds:
+``--threads 1`` or the environment variable ``OMP_WAIT_POLICY=PASSIVE`` avoid that.
 """
 from __future__ import annotations
 
