@@ -41,7 +41,7 @@ from .models import LoadedModel, load_model
 from .postprocess import normalize, overlay, upsample
 from .variants import grad_cam_plus_plus_from_forward, hires_cam_from_forward
 
-__all__ = ["METHODS", "Explorer", "MapRequest", "Method", "explore"]
+__all__ = ["METHODS", "Explorer", "MapRequest", "Method", "explore", "model_view"]
 
 #: Uploaded (or passed) photos are shrunk so that their longer side is at most this many pixels.
 MAX_IMAGE_SIDE = 1024

@@ -393,3 +393,15 @@ def test_explore_accepts_your_pil_image_and_leaves_it_unchanged(net):
     assert explorer.image.size == (874, 1024)
     assert set(sample_image_names()) < set(explorer.image_picker.options)
     assert_shows_fresh_computation(explorer)
+
+
+def test_explorer_works_with_a_torchvision_model():
+    resnet = load_model("resnet18", pretrained=False)  # torchvision preprocessing, other layer names
+    explorer = explore(resnet, "coffee")
+    assert [value for _, value in explorer.layer.options] == resnet.stages
+    assert explorer.layer.value == resnet.feature_layer_name
+    explorer.method.value = "CAM"
+    assert_shows_fresh_computation(explorer)
+    explorer.layer.value = resnet.stages[1]
+    explorer.method.value = "Grad-CAM"
+    assert_shows_fresh_computation(explorer)
