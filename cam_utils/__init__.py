@@ -44,6 +44,7 @@ _PUBLIC_NAMES = {
     "plot_steps": "plotting",
     "show_maps": "plotting",
     "explore": "widgets",
+    "model_view": "models",
     # can we trust the heatmap?
     "deletion_curve": "metrics",
     "insertion_curve": "metrics",

@@ -172,7 +172,7 @@ def _check_output_path(path: str) -> None:
 def run(args: argparse.Namespace) -> None:
     """Do the work of one command; errors propagate as exceptions."""
     from .plotting import plot_steps
-    from .widgets import model_view
+    from .models import model_view
 
     _check_output_path(args.output)
     image = load_image(args.image)  # before the model: a bad file fails fast

@@ -201,6 +201,33 @@ def load_model(name: str = "efficientnet_lite0", pretrained: bool = True) -> Loa
     )
 
 
+def _normalization_of(net: LoadedModel) -> tuple[torch.Tensor, torch.Tensor]:
+    """The (mean, std) that the model's preprocessing normalises with, each of shape (3,)."""
+    transform = net.transform
+    candidates = [transform, *getattr(transform, "transforms", [])]
+    for step in candidates:
+        mean, std = getattr(step, "mean", None), getattr(step, "std", None)
+        if mean is not None and std is not None:
+            return torch.as_tensor(mean, dtype=torch.float32), torch.as_tensor(std, dtype=torch.float32)
+    raise ValueError(
+        f"Cannot find the mean/std of {net.name}'s preprocessing ({type(transform).__name__}), so the "
+        "picture the model sees cannot be rebuilt. Use a transform that ends in "
+        "torchvision.transforms.Normalize."
+    )
+
+
+def model_view(net: LoadedModel, x: torch.Tensor) -> Image.Image:
+    """The picture the model sees: the preprocessed input ``x`` (1, 3, H, W) turned back into RGB.
+
+    pixel = x · std + mean (undoing Normalize), clipped to [0, 1], as an H x W PIL image. The
+    heatmap is laid over this picture, so it matches the model's crop exactly.
+    """
+    mean, std = _normalization_of(net)
+    pixels = x[0].detach().cpu().float() * std[:, None, None] + mean[:, None, None]  # (3, H, W) in ~[0, 1]
+    pixels = (pixels.clamp(0, 1) * 255).round().to(torch.uint8)  # (3, H, W)
+    return Image.fromarray(pixels.permute(1, 2, 0).numpy(), mode="RGB")
+
+
 def _imagenet_categories() -> list[str]:
     """The 1000 ImageNet class names, from torchvision's metadata (no download)."""
     from torchvision.models import ResNet18_Weights

@@ -37,11 +37,11 @@ from .gradcam import grad_cam_from_forward
 from .hooks import LayerForward, forward_with_features, record_output
 from .images import ImageLoadError, load_image, sample_image, sample_image_names
 from .model_state import explaining
-from .models import LoadedModel, load_model
+from .models import LoadedModel, load_model, model_view
 from .postprocess import normalize, overlay, upsample
 from .variants import grad_cam_plus_plus_from_forward, hires_cam_from_forward
 
-__all__ = ["METHODS", "Explorer", "MapRequest", "Method", "explore", "model_view"]
+__all__ = ["METHODS", "Explorer", "MapRequest", "Method", "explore"]
 
 #: Uploaded (or passed) photos are shrunk so that their longer side is at most this many pixels.
 MAX_IMAGE_SIDE = 1024
@@ -128,33 +128,6 @@ def _downscaled(image: Image.Image, max_side: int = MAX_IMAGE_SIDE) -> Image.Ima
     image = image.convert("RGB")  # convert() always returns a copy: the caller's image is untouched
     image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     return image
-
-
-def _normalization_of(net: LoadedModel) -> tuple[torch.Tensor, torch.Tensor]:
-    """The (mean, std) that the model's preprocessing normalises with, each of shape (3,)."""
-    transform = net.transform
-    candidates = [transform, *getattr(transform, "transforms", [])]
-    for step in candidates:
-        mean, std = getattr(step, "mean", None), getattr(step, "std", None)
-        if mean is not None and std is not None:
-            return torch.as_tensor(mean, dtype=torch.float32), torch.as_tensor(std, dtype=torch.float32)
-    raise ValueError(
-        f"Cannot find the mean/std of {net.name}'s preprocessing ({type(transform).__name__}), so the "
-        "explorer cannot show the picture the model sees. Use a transform that ends in "
-        "torchvision.transforms.Normalize."
-    )
-
-
-def model_view(net: LoadedModel, x: torch.Tensor) -> Image.Image:
-    """The picture the model sees: the preprocessed input ``x`` (1, 3, H, W) turned back into RGB.
-
-    pixel = x · std + mean (undoing Normalize), clipped to [0, 1], as an H x W PIL image. The
-    heatmap is laid over this picture, so it matches the model's crop exactly.
-    """
-    mean, std = _normalization_of(net)
-    pixels = x[0].detach().cpu().float() * std[:, None, None] + mean[:, None, None]  # (3, H, W) in ~[0, 1]
-    pixels = (pixels.clamp(0, 1) * 255).round().to(torch.uint8)  # (3, H, W)
-    return Image.fromarray(pixels.permute(1, 2, 0).numpy(), mode="RGB")
 
 
 def _png_bytes(image: Image.Image) -> bytes:

@@ -11,7 +11,7 @@ from torch import nn
 
 import cam_utils
 from cam_utils import models
-from cam_utils.models import LoadedModel, WeightsError, load_model, model_names
+from cam_utils.models import LoadedModel, WeightsError, load_model, model_names, model_view
 
 # name -> (channels, height, width) of the last conv feature map A for a 224 x 224 input
 FEATURE_SHAPES = {
@@ -184,6 +184,23 @@ def test_preprocess_of_torchvision_model_uses_imagenet_stats():
     assert black.shape == (1, 3, 224, 224)
     expected = -torch.tensor([0.485, 0.456, 0.406]) / torch.tensor([0.229, 0.224, 0.225])
     torch.testing.assert_close(black[0, :, 0, 0], expected)
+
+
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "resnet18"])
+def test_model_view_undoes_the_normalisation(name, lite0):
+    """model_view(net, preprocess(image)) is the model's crop of the image, back in 0..255."""
+    loaded = lite0 if name == "efficientnet_lite0" else _random_model(name)
+    flat_colour = np.full((240, 320, 3), (200, 40, 90), dtype=np.uint8)
+    seen = model_view(loaded, loaded.preprocess(flat_colour))
+    assert seen.size == (224, 224) and seen.mode == "RGB"
+    pixels = np.asarray(seen).astype(int)
+    assert np.abs(pixels - np.array([200, 40, 90])).max() <= 1  # rounding only
+
+
+def test_model_view_needs_a_normalize_step(lite0):
+    without_normalize = LoadedModel(**{**lite0.__dict__, "transform": lambda image: torch.zeros(3, 224, 224)})
+    with pytest.raises(ValueError, match="Normalize"):
+        model_view(without_normalize, torch.zeros(1, 3, 224, 224))
 
 
 @pytest.mark.parametrize(

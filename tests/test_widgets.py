@@ -22,7 +22,7 @@ from cam_utils.cam import class_activation_map
 from cam_utils.gradcam import grad_cam
 from cam_utils.hooks import record_output
 from cam_utils.images import sample_image, sample_image_names
-from cam_utils.models import load_model
+from cam_utils.models import load_model, model_view
 from cam_utils.postprocess import normalize, overlay, upsample
 from cam_utils.variants import grad_cam_plus_plus, hires_cam
 from cam_utils.widgets import METHODS, Explorer, Method, explore
@@ -63,7 +63,7 @@ def expected_pixels(explorer: Explorer, raw_maps: dict | None = None) -> np.ndar
     """
     net = explorer.net
     x = net.preprocess(explorer.image)  # (1, 3, 224, 224)
-    shown = widgets.model_view(net, x)
+    shown = model_view(net, x)
     layer, method, class_idx = explorer.layer.value, explorer.method.value, explorer.class_select.value
     if method == "CAM" and layer != net.feature_layer_name:
         return np.asarray(shown)  # CAM does not exist there: the photo alone
