@@ -35,8 +35,10 @@ lab: $(STAMP)
 # One pytest run: tests/*.py as usual, and with --nbval every notebooks/*.ipynb is run
 # in a fresh "cam-tutorial" kernel and its outputs compared (strict; the sanitize file
 # only masks memory addresses and timings).
+# OMP_WAIT_POLICY=PASSIVE: idle PyTorch threads sleep instead of spinning, so the test
+# process and the notebook kernel do not steal the 2 cores from each other (results unchanged).
 test: $(STAMP)
-	$(BIN)/python -m pytest tests notebooks --nbval \
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m pytest tests notebooks --nbval \
 		--nbval-sanitize-with notebooks/nbval_sanitize.cfg \
 		--nbval-cell-timeout=600 -p no:cacheprovider $(ARGS)
 
