@@ -39,7 +39,7 @@ from .images import ImageLoadError, load_image, sample_image, sample_image_names
 from .model_state import explaining
 from .models import LoadedModel, load_model, model_view
 from .postprocess import normalize, overlay, upsample
-from .variants import grad_cam_plus_plus_from_forward, hires_cam_from_forward
+from .variants import grad_cam_plus_plus_from_forward, hires_cam_from_forward, score_cam
 
 __all__ = ["METHODS", "Explorer", "MapRequest", "Method", "explore"]
 
@@ -87,6 +87,9 @@ class Method:
 
     compute: Callable[[MapRequest], torch.Tensor]
     feature_layer_only: bool = False
+    #: True for methods that run their own forward passes (Score-CAM: one per channel), which take
+    #: seconds rather than milliseconds at deep layers. The explorer says so while it computes.
+    slow: bool = False
 
 
 def _cam(request: MapRequest) -> torch.Tensor:
@@ -109,14 +112,18 @@ def _counterfactual_grad_cam(request: MapRequest) -> torch.Tensor:
 #: The method menu, in display order: name -> Method. A variant is one line. Those computed
 #: from the cached forward (``*_from_forward``) answer as fast as Grad-CAM; a function with
 #: grad_cam's signature also works, e.g. ``Method(lambda r: my_cam(r.net.model, r.x, r.layer, r.class_idx))``,
-#: at the price of its own forward pass(es). Score-CAM is left out: it needs one forward pass per
-#: channel (seconds, not milliseconds).
+#: at the price of its own forward pass(es). Score-CAM is such a method: it needs one forward
+#: pass per channel of the layer (seconds at Lite0's 1280-channel bn2), so it is marked slow;
+#: its maps are cached like the others, so a second visit is instant.
 METHODS: dict[str, Method] = {
     "CAM": Method(_cam, feature_layer_only=True),
     "Grad-CAM": Method(_grad_cam),
     "Counterfactual Grad-CAM": Method(_counterfactual_grad_cam),
     "Grad-CAM++": Method(lambda request: grad_cam_plus_plus_from_forward(request.forward, request.class_idx)),
     "HiResCAM": Method(lambda request: hires_cam_from_forward(request.forward, request.class_idx)),
+    "Score-CAM": Method(
+        lambda request: score_cam(request.net.model, request.x, request.layer, request.class_idx), slow=True
+    ),
 }
 
 
@@ -136,14 +143,14 @@ def _png_bytes(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def _layer_sizes(net: LoadedModel, x: torch.Tensor) -> dict[str, tuple[int, int]]:
-    """(h, w) of every stage's feature map, from one gradient-free forward pass."""
+def _layer_shapes(net: LoadedModel, x: torch.Tensor) -> dict[str, tuple[int, int, int]]:
+    """(C, h, w) of every stage's feature map, from one gradient-free forward pass."""
     modules = dict(net.model.named_modules())
     with ExitStack() as stack:
         recordings = {name: stack.enter_context(record_output(modules[name])) for name in net.stages}
         with explaining(net.model), torch.no_grad():
             net.model(x)
-    return {name: tuple(recording.output.shape[-2:]) for name, recording in recordings.items()}
+    return {name: tuple(recording.output.shape[-3:]) for name, recording in recordings.items()}
 
 
 # --- the explorer -----------------------------------------------------------------------------
@@ -212,9 +219,9 @@ class Explorer(widgets.VBox):
             options=list(METHODS), value="Grad-CAM", description="Method", style={"button_width": "auto"}
         )
         first_x = net.preprocess(self._image(first_image_name)).to(self._device)  # (1, 3, H, W)
-        self._map_sizes = _layer_sizes(net, first_x)  # layer -> (h, w); the input size is fixed
+        self._map_shapes = _layer_shapes(net, first_x)  # layer -> (C, h, w); the input size is fixed
         self.layer = widgets.SelectionSlider(
-            options=[(f"{name} ({h}×{w})", name) for name, (h, w) in self._map_sizes.items()],
+            options=[(f"{name} ({h}×{w})", name) for name, (_, h, w) in self._map_shapes.items()],
             value=net.feature_layer_name,
             description="Layer",
             continuous_update=False,  # a new layer costs a forward pass: compute when released
@@ -367,7 +374,7 @@ class Explorer(widgets.VBox):
     def _render(self) -> None:
         """Draw the picture for the current settings and update the readout and status lines."""
         layer, method_name, class_idx = self.layer.value, self.method.value, self.class_select.value
-        height, width = self._map_sizes[layer]
+        channels, height, width = self._map_shapes[layer]
         note = ""
         if METHODS[method_name].feature_layer_only and layer != self.net.feature_layer_name:
             # CAM's weights w_k^c belong to the channels of the feature layer only.
@@ -377,6 +384,10 @@ class Explorer(widgets.VBox):
                 "weights act on that layer's channels. Move the layer slider to the last position, or pick Grad-CAM."
             )
         else:
+            if METHODS[method_name].slow:
+                # Shown while the forward passes run (widget updates reach the page at once).
+                self._show_status(f"Computing {method_name}: {channels} forward passes (one per channel)…")
+                note = f"{method_name} ran one forward pass per channel ({channels} at this layer); the map is cached."
             raw_map = self._raw_map(layer, method_name, class_idx)  # (h, w)
             if not bool(raw_map.ne(0).any()):
                 note = "The map is zero everywhere: nothing at this layer pushes the score in this direction."

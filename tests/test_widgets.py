@@ -24,7 +24,7 @@ from cam_utils.hooks import record_output
 from cam_utils.images import sample_image, sample_image_names
 from cam_utils.models import load_model, model_view
 from cam_utils.postprocess import normalize, overlay, upsample
-from cam_utils.variants import grad_cam_plus_plus, hires_cam
+from cam_utils.variants import grad_cam_plus_plus, hires_cam, score_cam
 from cam_utils.widgets import METHODS, Explorer, Method, explore
 from tests.helpers import ModelSnapshot
 
@@ -52,6 +52,8 @@ def reference_raw_map(net, x: torch.Tensor, method: str, layer: str, class_idx: 
         return grad_cam_plus_plus(net.model, x, layer, class_idx)[0]
     if method == "HiResCAM":
         return hires_cam(net.model, x, layer, class_idx)[0]
+    if method == "Score-CAM":
+        return score_cam(net.model, x, layer, class_idx)[0]
     raise AssertionError(f"no reference for method {method!r}")
 
 
@@ -352,7 +354,8 @@ def test_random_sequence_of_40_changes_always_shows_a_fresh_computation(net):
         "image_picker": lambda: rng.choice(["cat", "coffee", "cat_and_coffee"]),
         "layer": lambda: rng.choice(net.stages),
         "class_select": lambda: rng.choice(explorer.class_select.options)[1],
-        "method": lambda: rng.choice(list(METHODS)),
+        # Score-CAM (one forward pass per channel) has its own test below; here the fast ones.
+        "method": lambda: rng.choice([name for name, method in METHODS.items() if not method.slow]),
         "opacity": lambda: rng.choice([0.0, 0.35, 0.8, 1.0]),
         "cmap": lambda: rng.choice(widgets.COLORMAPS),
         "interpolation": lambda: rng.choice(["nearest", "bilinear"]),
@@ -405,3 +408,17 @@ def test_explorer_works_with_a_torchvision_model():
     explorer.layer.value = resnet.stages[1]
     explorer.method.value = "Grad-CAM"
     assert_shows_fresh_computation(explorer)
+
+
+def test_score_cam_is_offered_and_says_it_is_slow(net):
+    """Score-CAM at a shallow layer (16 channels: 16 forward passes) equals score_cam, and is cached."""
+    explorer = explore(net)
+    assert "Score-CAM" in explorer.method.options and METHODS["Score-CAM"].slow
+    explorer.layer.value = net.stages[0]
+    explorer.method.value = "Score-CAM"
+    assert_shows_fresh_computation(explorer)
+    assert "one forward pass per channel" in explorer.status.value
+    cached_png = explorer.picture.value
+    explorer.method.value = "Grad-CAM"
+    explorer.method.value = "Score-CAM"  # from the cache: the same picture
+    assert explorer.picture.value == cached_png
