@@ -25,7 +25,7 @@ from .cam import class_activation_map
 from .gradcam import grad_cam
 from .images import ImageLoadError, load_image
 from .model_state import explaining
-from .models import LoadedModel, load_model, model_names
+from .models import LoadedModel, load_model, model_names, model_view
 from .variants import grad_cam_plus_plus, hires_cam, score_cam
 
 #: How many candidate class names an "ambiguous" or "unknown class" error lists.
@@ -171,8 +171,7 @@ def _check_output_path(path: str) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """Do the work of one command; errors propagate as exceptions."""
-    from .plotting import plot_steps
-    from .models import model_view
+    from .plotting import plot_steps  # matplotlib is imported only when a figure is drawn
 
     _check_output_path(args.output)
     image = load_image(args.image)  # before the model: a bad file fails fast

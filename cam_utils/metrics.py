@@ -21,7 +21,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from cam_utils._checks import ClassIndex
+from torchvision.transforms.functional import gaussian_blur
+
+from cam_utils._checks import ClassIndex, resolve_class_idx
+from cam_utils.model_state import explaining
+from cam_utils.postprocess import upsample
 
 # ----------------------------------------------------------------------------------------------
 # Shared helpers
@@ -55,8 +59,6 @@ def _check_masks(masks: Tensor, saliency: Tensor) -> Tensor:
 
 def _resize(saliency: Tensor, size: tuple[int, int]) -> Tensor:
     """Bilinearly resize (N, h, w) maps to (N, H, W) with :func:`cam_utils.postprocess.upsample`."""
-    from cam_utils.postprocess import upsample
-
     if tuple(saliency.shape[-2:]) == tuple(size):
         return saliency
     return upsample(saliency, tuple(size), mode="bilinear")
@@ -172,14 +174,12 @@ class Curve:
 
 def _classes_to_explain(model: torch.nn.Module, x: Tensor, class_idx: ClassIndex, batch_size: int) -> Tensor:
     """(N,) class indices: class_idx resolved against the model's logits (None -> top-1)."""
-    from cam_utils._checks import resolve_class_idx
-
     logits = torch.cat([model(x[start : start + batch_size]) for start in range(0, x.shape[0], batch_size)])
     return resolve_class_idx(class_idx, logits)
 
 
-def _check_batch(x: Tensor, saliency: Tensor, batch_size: int) -> Tensor:
-    """Validate x (N, C, H, W), saliency (N, h, w) and batch_size; return saliency on x's device."""
+def _check_batch(x: Tensor, saliency: Tensor, batch_size: int, pixels_per_step: int = 1) -> Tensor:
+    """Validate x (N, C, H, W), saliency (N, h, w), batch_size and pixels_per_step; return saliency on x's device."""
     if not isinstance(x, Tensor) or x.dim() != 4:
         shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
         raise ValueError(f"x must be a batch of images of shape (N, C, H, W), got {shape}; for one image use x[None].")
@@ -190,6 +190,8 @@ def _check_batch(x: Tensor, saliency: Tensor, batch_size: int) -> Tensor:
         )
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    if isinstance(pixels_per_step, bool) or not isinstance(pixels_per_step, int) or pixels_per_step < 1:
+        raise ValueError(f"pixels_per_step must be a positive integer, got {pixels_per_step!r}.")
     return saliency.to(x.device)
 
 
@@ -265,11 +267,7 @@ def deletion_curve(
 
     The model is run at eval behaviour without gradients; its flags and weights are untouched.
     """
-    from cam_utils.model_state import explaining
-
-    saliency = _check_batch(x, saliency, batch_size)
-    if isinstance(pixels_per_step, bool) or not isinstance(pixels_per_step, int) or pixels_per_step < 1:
-        raise ValueError(f"pixels_per_step must be a positive integer, got {pixels_per_step!r}.")
+    saliency = _check_batch(x, saliency, batch_size, pixels_per_step)
     with explaining(model), torch.no_grad():
         classes = _classes_to_explain(model, x, class_idx, batch_size)
         deleted = torch.zeros_like(x)  # 0 in normalised space = the mean colour
@@ -309,13 +307,7 @@ def insertion_curve(
 
     The model is run at eval behaviour without gradients; its flags and weights are untouched.
     """
-    from torchvision.transforms.functional import gaussian_blur
-
-    from cam_utils.model_state import explaining
-
-    saliency = _check_batch(x, saliency, batch_size)
-    if isinstance(pixels_per_step, bool) or not isinstance(pixels_per_step, int) or pixels_per_step < 1:
-        raise ValueError(f"pixels_per_step must be a positive integer, got {pixels_per_step!r}.")
+    saliency = _check_batch(x, saliency, batch_size, pixels_per_step)
     if blur_kernel_size < 1 or blur_kernel_size % 2 == 0:
         raise ValueError(f"blur_kernel_size must be a positive odd integer, got {blur_kernel_size}.")
     with explaining(model), torch.no_grad():
@@ -373,8 +365,6 @@ def average_drop_increase(
 
     The model is run at eval behaviour without gradients; its flags and weights are untouched.
     """
-    from cam_utils.model_state import explaining
-
     saliency = _check_batch(x, saliency, batch_size)
     channels = x.shape[1]
     if len(mean) != channels or len(std) != channels:

@@ -25,7 +25,9 @@ import torch
 from PIL import Image
 from torch import nn
 
-__all__ = ["LoadedModel", "WeightsError", "load_model", "model_names"]
+from .model_state import explaining
+
+__all__ = ["LoadedModel", "WeightsError", "load_model", "model_names", "model_view"]
 
 # The dotted module names we need, per model. "stages" go from shallow to deep and
 # end with the feature layer; each one outputs an N x C x H x W feature map.
@@ -147,14 +149,8 @@ class LoadedModel:
         """
         device = next(self.model.parameters()).device
         batch = self.preprocess(image).to(device)  # 1 x 3 x 224 x 224
-        training_flags = {module: module.training for module in self.model.modules()}
-        try:
-            self.model.eval()
-            with torch.no_grad():
-                logits = self.model(batch)  # 1 x num_classes
-        finally:
-            for module, was_training in training_flags.items():
-                module.training = was_training
+        with explaining(self.model), torch.no_grad():
+            logits = self.model(batch)  # 1 x num_classes
         return self.top_k(logits, k)
 
 

@@ -20,7 +20,8 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
-from cam_utils._checks import ClassIndex
+from cam_utils._checks import ClassIndex, resolve_class_idx
+from cam_utils.model_state import explaining
 
 ExplainFn = Callable[[nn.Module, Tensor, Tensor], Tensor]
 """An explanation method: (model, x (N,3,H,W), class_idx (N,)) -> maps (N, h, w).
@@ -178,9 +179,6 @@ def cascading_randomization(
     Returns:
         [SanityStage("original", 1.0, ...), then one SanityStage per stage].
     """
-    from cam_utils._checks import resolve_class_idx
-    from cam_utils.model_state import explaining
-
     if stages is None:
         stages = default_randomization_stages(model)
     stages = list(stages)

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cam_utils.metrics import energy_share, mask_iou, pointing_game
+from cam_utils.model_state import explaining
 
 if TYPE_CHECKING:  # only for type hints; imported lazily at run time
     import matplotlib.pyplot as plt
@@ -280,8 +281,6 @@ class ShapesGapNet(nn.Module):
 
 def accuracy(model: nn.Module, data: ShapesData, batch_size: int = 256) -> float:
     """Top-1 accuracy of ``model`` on ``data``, in [0, 1] (eval behaviour, no gradients; flags restored)."""
-    from cam_utils.model_state import explaining
-
     correct = 0
     with explaining(model), torch.no_grad():
         device = next(model.parameters()).device

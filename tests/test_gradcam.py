@@ -56,6 +56,21 @@ def reference_grad_cam(model, x, layer_name, class_idx, counterfactual=False):
     return grad_cam_by_hand(gradients, feature_maps, counterfactual)
 
 
+def assert_both_signs_match_reference(model, x, layers, class_idx) -> None:
+    """grad_cam, plain and counterfactual, equals the plain-autograd reference at each layer (float32).
+
+    Both signs: on a small map one of them may be all zero after the ReLU.
+    """
+    for layer in layers:
+        results = [grad_cam(model, x, layer, class_idx, counterfactual=c) for c in (False, True)]
+        gradients, feature_maps = reference_gradients(model, x, layer, class_idx)
+        expected = [grad_cam_by_hand(gradients, feature_maps, counterfactual=c) for c in (False, True)]
+        scale = max(float(e.abs().max()) for e in expected)
+        assert scale > 0
+        for result, reference in zip(results, expected):
+            torch.testing.assert_close(result, reference, rtol=1e-4, atol=1e-5 * scale)
+
+
 @pytest.fixture(scope="module")
 def resnet64():
     torch.manual_seed(0)
@@ -193,15 +208,7 @@ def test_lite0_before_the_in_place_relu6_of_bn2(lite0_random):
     checked too.
     """
     x = torch.randn(1, 3, 64, 64)
-    for layer in ("bn2.drop", "conv_head", "bn2"):
-        # Both signs: a 2×2 map may be all zero after the ReLU for one of them.
-        results = [grad_cam(lite0_random, x, layer, [3], counterfactual=c) for c in (False, True)]
-        gradients, feature_maps = reference_gradients(lite0_random, x, layer, [3])
-        expected = [grad_cam_by_hand(gradients, feature_maps, counterfactual=c) for c in (False, True)]
-        scale = max(float(e.abs().max()) for e in expected)
-        assert scale > 0
-        for result, reference in zip(results, expected):
-            torch.testing.assert_close(result, reference, rtol=1e-4, atol=1e-5 * scale)
+    assert_both_signs_match_reference(lite0_random, x, ("bn2.drop", "conv_head", "bn2"), [3])
     forward = forward_with_features(lite0_random, x, "bn2.drop")
     assert (forward.feature_maps < 0).any(), "A at bn2.drop is taken before the ReLU6"
 
@@ -220,15 +227,7 @@ def test_pretrained_lite0_on_a_photo(lite0):
 
 def test_vgg11_grad_cam_at_inplace_relu_conv_and_last_layers(vgg11):
     x = torch.randn(1, 3, 64, 64)
-    for layer in ("features.18", "features.19", "features.20", "features"):
-        # Both signs: one of them may be all zero after the ReLU on a small map.
-        results = [grad_cam(vgg11, x, layer, [2], counterfactual=c) for c in (False, True)]
-        gradients, feature_maps = reference_gradients(vgg11, x, layer, [2])
-        expected = [grad_cam_by_hand(gradients, feature_maps, counterfactual=c) for c in (False, True)]
-        scale = max(float(e.abs().max()) for e in expected)
-        assert scale > 0
-        for result, reference in zip(results, expected):
-            torch.testing.assert_close(result, reference, rtol=1e-4, atol=1e-5 * scale)
+    assert_both_signs_match_reference(vgg11, x, ("features.18", "features.19", "features.20", "features"), [2])
     assert grad_cam(vgg11, x, "features.18").shape == (1, 4, 4)
 
 
