@@ -14,11 +14,11 @@ from cam_utils.synthetic import (
     format_benchmark_table,
     load_shapes_model,
     localisation_benchmark,
-    main,
     make_shapes,
     plot_benchmark,
     train_shapes_model,
 )
+from cam_utils.synthetic.__main__ import main
 from tests.helpers import ModelSnapshot
 
 

@@ -1,0 +1,145 @@
+"""Training the shapes networks (deterministic, CPU), measuring accuracy, loading the shipped weights."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..model_state import explaining
+from .data import (
+    CLASS_NAMES,
+    IMAGE_SIZE,
+    SHAPES_MEAN,
+    SHAPES_STD,
+    ShapesData,
+    make_shapes,
+)
+from .gapnet import ShapesGapNet
+
+if TYPE_CHECKING:  # only for type hints; imported lazily at run time
+    from PIL import Image
+
+    from ..models import LoadedModel
+
+WEIGHTS_PATH = Path(__file__).resolve().parent.parent / "data" / "shapes_gapnet.pt"
+"""Where the trained weights of :class:`ShapesGapNet` ship inside the package."""
+
+# ----------------------------------------------------------------------------------------------
+# Training (deterministic, CPU) and loading the shipped weights
+# ----------------------------------------------------------------------------------------------
+
+
+def accuracy(model: nn.Module, data: ShapesData, batch_size: int = 256) -> float:
+    """Top-1 accuracy of ``model`` on ``data``, in [0, 1] (eval behaviour, no gradients; flags restored)."""
+    correct = 0
+    with explaining(model), torch.no_grad():
+        device = next(model.parameters()).device
+        for start in range(0, len(data), batch_size):
+            logits = model(data.images[start : start + batch_size].to(device))
+            correct += int((logits.argmax(dim=1).cpu() == data.labels[start : start + batch_size]).sum())
+    return correct / len(data)
+
+
+def train_shapes_model(
+    n_train: int = 6000,
+    epochs: int = 8,
+    batch_size: int = 64,
+    learning_rate: float = 3e-3,
+    seed: int = 0,
+    log: Callable[[str], None] | None = print,
+) -> ShapesGapNet:
+    """Train a :class:`ShapesGapNet` from scratch, deterministically, on the CPU.
+
+    The training set is ``make_shapes(n_train, seed=seed)``; the weights are initialised and the
+    batches shuffled from ``seed`` too, and torch's deterministic algorithms are switched on for
+    the duration (then restored), so the same arguments give the same weights on the same
+    machine. Adam with a cosine learning-rate schedule, cross-entropy loss.
+
+    Args:
+        n_train: number of training images.
+        epochs: passes over the training set.
+        batch_size: images per optimisation step.
+        learning_rate: Adam's initial learning rate.
+        seed: seed for data, initialisation and shuffling.
+        log: called with one line per epoch; None for silence.
+
+    Returns:
+        The trained model, in eval mode.
+    """
+    if n_train < batch_size:
+        raise ValueError(f"n_train ({n_train}) must be at least batch_size ({batch_size}).")
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        data = make_shapes(n_train, seed=seed)
+        with torch.random.fork_rng(devices=[]):  # leave the caller's global random state alone
+            torch.manual_seed(seed)
+            model = ShapesGapNet()
+        generator = torch.Generator().manual_seed(seed + 1)
+        optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+        steps_per_epoch = n_train // batch_size
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
+        model.train()
+        for epoch in range(epochs):
+            order = torch.randperm(n_train, generator=generator)
+            total_loss = 0.0
+            for step in range(steps_per_epoch):
+                batch = order[step * batch_size : (step + 1) * batch_size]
+                logits = model(data.images[batch])  # (B, 5)
+                loss = F.cross_entropy(logits, data.labels[batch])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                total_loss += loss.item()
+            if log is not None:
+                log(f"epoch {epoch + 1}/{epochs}: mean training loss {total_loss / steps_per_epoch:.4f}")
+    finally:
+        torch.use_deterministic_algorithms(was_deterministic)
+    return model.eval()
+
+
+def _shapes_transform(image: "Image.Image") -> Tensor:
+    """PIL image -> (3, 64, 64) tensor normalised like :func:`make_shapes` (for LoadedModel)."""
+    from torchvision.transforms import functional as TF
+
+    pixels = TF.to_tensor(image.convert("RGB").resize((IMAGE_SIZE, IMAGE_SIZE)))  # (3, 64, 64) in [0, 1]
+    return TF.normalize(pixels, SHAPES_MEAN, SHAPES_STD)
+
+
+def load_shapes_model(weights: str | Path | None = None) -> "LoadedModel":
+    """The trained :class:`ShapesGapNet`, ready to be explained, as a :class:`cam_utils.models.LoadedModel`.
+
+    Args:
+        weights: a state_dict saved by ``python -m cam_utils.synthetic train``; None loads the
+            weights that ship with the package (``cam_utils/data/shapes_gapnet.pt``).
+
+    Returns:
+        LoadedModel with ``model`` in eval mode, ``feature_layer`` (the 8x8 map A, "features"),
+        ``classifier`` (the linear head), ``categories`` (CLASS_NAMES) and a ``transform``
+        from PIL images to normalised 64x64 tensors.
+    """
+    from ..models import LoadedModel
+
+    path = Path(weights) if weights is not None else WEIGHTS_PATH
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"No weights at {path}. Train them with "
+            f"`python -m cam_utils.synthetic train --out {path}` (about a minute on a CPU)."
+        )
+    model = ShapesGapNet()
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    model.eval()
+    return LoadedModel(
+        name="shapes_gapnet",
+        model=model,
+        transform=_shapes_transform,
+        categories=list(CLASS_NAMES),
+        feature_layer_name=ShapesGapNet.feature_layer,
+        feature_layer=model.features,
+        classifier=model.classifier,
+        stages=["features.1", "features.3", "features.5", "features.6"],
+    )
