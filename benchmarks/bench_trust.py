@@ -1,4 +1,4 @@
-"""Can we trust the heatmap? The full numbers behind notebook 07.
+"""Can we trust the heatmap? The full numbers behind notebooks 07 and 08.
 
 Usage: .venv/bin/python benchmarks/bench_trust.py [--shapes-images 500] [--pixels-per-step 224]
                                                   [--photos cat coffee ...] [--skip-score-cam]
@@ -19,7 +19,7 @@ Three parts, each printed as a table (a few minutes on a 2-core CPU; Score-CAM a
    of the trained model and the map after each stage, for Grad-CAM, Grad-CAM++ and, as a
    control that must fail, an edge map of the input that ignores the model.
 
-Notebook 07 computes the same quantities on fewer images, with coarser steps, to stay fast.
+Notebooks 07 and 08 compute the same quantities on fewer images, with coarser steps, to stay fast.
 """
 from __future__ import annotations
 
