@@ -1,0 +1,55 @@
+"""The shared diagnosis behind every exercise self-check: each typical mistake gets its own hint."""
+from __future__ import annotations
+
+import torch
+
+from cam_utils.exercises import diagnose_tensor, report
+
+
+def _signed_map() -> torch.Tensor:
+    return torch.linspace(-1.0, 2.0, 2 * 3 * 4).reshape(2, 3, 4)
+
+
+def test_right_answer_passes():
+    reference = _signed_map()
+    assert diagnose_tensor(reference.clone(), reference) is None
+    assert diagnose_tensor(reference.double() + 1e-9, reference) is None
+
+
+def test_not_a_tensor_and_nan():
+    reference = _signed_map()
+    assert "torch.Tensor" in diagnose_tensor(reference.tolist(), reference)
+    broken = reference.clone()
+    broken[0, 0, 0] = float("nan")
+    assert "NaN" in diagnose_tensor(broken, reference)
+
+
+def test_shape_hints_say_how_the_shape_differs():
+    reference = _signed_map()
+    assert "transpose" in diagnose_tensor(reference.transpose(1, 2), reference)
+    assert "keepdim" in diagnose_tensor(reference[:, None], reference)
+    assert "wrong axis" in diagnose_tensor(reference.sum(dim=2), reference)
+    named = diagnose_tensor(reference.sum(dim=2), reference, axis_names=("image", "row", "column"))
+    assert "image x row x column" in named
+
+
+def test_value_hints_name_the_kind_of_mistake():
+    reference = _signed_map()
+    assert "opposite sign" in diagnose_tensor(-reference, reference)
+    assert "ReLU is missing" in diagnose_tensor(reference, torch.relu(reference))
+    assert "drop the ReLU" in diagnose_tensor(torch.relu(reference), reference)
+    assert "constant factor of about 12" in diagnose_tensor(12 * reference, reference)
+    assert "different values" in diagnose_tensor(reference + torch.rand(2, 3, 4), reference)
+
+
+def test_hints_never_contain_the_expected_values():
+    reference = torch.tensor([[0.123456, 0.654321]])
+    hint = diagnose_tensor(torch.zeros(1, 2) + 5, reference)
+    assert "0.123" not in hint and "0.654" not in hint
+
+
+def test_report_prints_and_returns(capsys):
+    assert report(None, "all good") is True
+    assert capsys.readouterr().out == "✓ all good\n"
+    assert report("a hint", "all good") is False
+    assert capsys.readouterr().out == "✗ Not yet: a hint\n"
