@@ -172,10 +172,13 @@ class Curve:
     auc: float
 
 
-def _classes_to_explain(model: torch.nn.Module, x: Tensor, class_idx: ClassIndex, batch_size: int) -> Tensor:
-    """(N,) class indices: class_idx resolved against the model's logits (None -> top-1)."""
+def _classes_and_scores(model: torch.nn.Module, x: Tensor, class_idx: ClassIndex, batch_size: int) -> tuple[Tensor, Tensor]:
+    """(N,) class indices (class_idx resolved against the model's logits, None -> top-1) and
+    (N,) softmax probabilities of those classes on x itself."""
     logits = torch.cat([model(x[start : start + batch_size]) for start in range(0, x.shape[0], batch_size)])
-    return resolve_class_idx(class_idx, logits)
+    classes = resolve_class_idx(class_idx, logits)  # (N,)
+    probabilities = torch.softmax(logits.float(), dim=1)  # (N, num_classes)
+    return classes, probabilities[torch.arange(x.shape[0], device=logits.device), classes]
 
 
 def _check_batch(x: Tensor, saliency: Tensor, batch_size: int, pixels_per_step: int = 1) -> Tensor:
@@ -203,13 +206,17 @@ def _perturbation_curves(
     classes: Tensor,
     pixels_per_step: int,
     batch_size: int,
+    original_scores: Tensor,
+    original_step: int,
 ) -> list[Curve]:
     """Shared engine of deletion and insertion; call it in eval behaviour under no_grad.
 
     Pixels are ranked by the saliency map, most salient first (ties keep row-major order:
     a stable sort). After step s the s * ``pixels_per_step`` top-ranked pixels (all channels)
-    show ``final_images``, the others ``start_images``. The S + 1 images of one curve go
-    through the model ``batch_size`` at a time.
+    show ``final_images``, the others ``start_images``. The perturbed images of one curve go
+    through the model ``batch_size`` at a time, except at ``original_step`` (0 for deletion,
+    the last step for insertion), whose image is the unmodified x: its score is
+    ``original_scores``, already computed, so the curve costs S forward passes, not S + 1.
     """
     n, _, height, width = start_images.shape
     n_pixels = height * width
@@ -217,20 +224,22 @@ def _perturbation_curves(
     switched_counts = (torch.arange(n_steps + 1, device=start_images.device) * pixels_per_step).clamp(max=n_pixels)
     fractions = switched_counts.float() / n_pixels  # (S+1,)
     maps = _resize(saliency, (height, width)).flatten(1)  # (N, H*W)
+    steps_to_run = [step for step in range(n_steps + 1) if step != original_step]  # S steps
 
     curves = []
     for i in range(n):
         order = maps[i].argsort(descending=True, stable=True)  # pixel indices, most salient first
         rank = torch.empty_like(order)
         rank[order] = torch.arange(n_pixels, device=order.device)  # rank[p]: position of pixel p
-        scores = []
-        for first in range(0, n_steps + 1, batch_size):
-            counts = switched_counts[first : first + batch_size]  # (B,)
+        curve_scores = torch.empty(n_steps + 1, device=start_images.device)  # (S+1,)
+        curve_scores[original_step] = original_scores[i]
+        for first in range(0, len(steps_to_run), batch_size):
+            steps = torch.tensor(steps_to_run[first : first + batch_size], device=start_images.device)  # (B,)
+            counts = switched_counts[steps]  # (B,) pixels switched at these steps
             switched = (rank[None, :] < counts[:, None]).view(-1, 1, height, width)  # (B, 1, H, W)
             images = torch.where(switched, final_images[i], start_images[i])  # (B, C, H, W)
             probabilities = torch.softmax(model(images).float(), dim=1)  # (B, num_classes)
-            scores.append(probabilities[:, classes[i]])
-        curve_scores = torch.cat(scores)  # (S+1,)
+            curve_scores[steps] = probabilities[:, classes[i]]
         auc = torch.trapezoid(curve_scores, fractions).item()
         curves.append(Curve(fractions=fractions.clone(), scores=curve_scores, auc=auc))
     return curves
@@ -248,11 +257,18 @@ def deletion_curve(
 
     The map is upsampled (bilinear) to x's size and its pixels ranked. Step by step,
     ``pixels_per_step`` more of the top-ranked pixels are set to 0 *in normalised input
-    space*, i.e. to the data set's mean colour (as RISE does), and the softmax probability of
-    the class is recorded. A faithful map makes the probability fall fast: a low AUC.
+    space* (as RISE's code does), and the softmax probability of the class is recorded. A
+    faithful map makes the probability fall fast: a low AUC.
+
+    What 0 in normalised space looks like depends on the model's normalisation
+    x = (pixel - mean) / std: a deleted pixel is the colour ``mean``. For EfficientNet-Lite0
+    (mean = std = 0.5) that is mid-grey (0.5, 0.5, 0.5); for a model normalised with
+    ImageNet's statistics (the torchvision models, RISE's ResNet-50) it is ImageNet's mean
+    colour (0.485, 0.456, 0.406).
 
     With the RISE setting, 224 pixels per step on a 224x224 image, a curve has 224 steps
-    (225 points, fraction 0 to 1). The model runs N * (S + 1) forward passes in all.
+    (225 points, fraction 0 to 1). The model runs N * (S + 1) forward passes in all: one per
+    image for x itself (the score at fraction 0, shared with the class choice) and S per curve.
 
     Args:
         model: classifier returning logits (N, num_classes).
@@ -269,9 +285,11 @@ def deletion_curve(
     """
     saliency = _check_batch(x, saliency, batch_size, pixels_per_step)
     with explaining(model), torch.no_grad():
-        classes = _classes_to_explain(model, x, class_idx, batch_size)
-        deleted = torch.zeros_like(x)  # 0 in normalised space = the mean colour
-        return _perturbation_curves(model, x, deleted, saliency, classes, pixels_per_step, batch_size)
+        classes, original_scores = _classes_and_scores(model, x, class_idx, batch_size)
+        deleted = torch.zeros_like(x)  # 0 in normalised space: the colour `mean` (mid-grey for Lite0)
+        return _perturbation_curves(
+            model, x, deleted, saliency, classes, pixels_per_step, batch_size, original_scores, original_step=0
+        )
 
 
 def insertion_curve(
@@ -291,6 +309,8 @@ def insertion_curve(
     by reflection where RISE padded with zeros: only the border differs). Step by step,
     ``pixels_per_step`` more of the top-ranked original pixels are put back, and the softmax
     probability of the class is recorded. A faithful map makes it rise fast: a high AUC.
+    The last point is x itself, whose score is computed once with the class choice: S forward
+    passes per curve for S steps.
 
     Args:
         model: classifier returning logits (N, num_classes).
@@ -311,9 +331,12 @@ def insertion_curve(
     if blur_kernel_size < 1 or blur_kernel_size % 2 == 0:
         raise ValueError(f"blur_kernel_size must be a positive odd integer, got {blur_kernel_size}.")
     with explaining(model), torch.no_grad():
-        classes = _classes_to_explain(model, x, class_idx, batch_size)
+        classes, original_scores = _classes_and_scores(model, x, class_idx, batch_size)
         blurred = gaussian_blur(x, kernel_size=[blur_kernel_size] * 2, sigma=[blur_sigma] * 2)  # (N, C, H, W)
-        return _perturbation_curves(model, blurred, x, saliency, classes, pixels_per_step, batch_size)
+        n_steps = -(-x.shape[2] * x.shape[3] // pixels_per_step)
+        return _perturbation_curves(
+            model, blurred, x, saliency, classes, pixels_per_step, batch_size, original_scores, original_step=n_steps
+        )
 
 
 @dataclass
@@ -347,7 +370,8 @@ def average_drop_increase(
     The explanation image keeps each pixel in proportion to the map: E = image * L, with L
     upsampled (bilinear) to the image size and min-max normalised to [0, 1] per image (a
     constant map becomes 0: it shows nothing). The product is taken in *pixel* space, not in
-    normalised space, where multiplying by 0 would give the mean colour instead of black:
+    normalised space, where multiplying by 0 would give the colour ``mean`` (mid-grey for
+    EfficientNet-Lite0) instead of black:
 
         pixels = x * std + mean;   E = pixels * L;   x_E = (E - mean) / std.
 
@@ -385,15 +409,8 @@ def average_drop_increase(
     explanation = (pixels * maps[:, None].to(x.dtype) - mean_t) / std_t  # x_E, normalised again
 
     with explaining(model), torch.no_grad():
-        classes = _classes_to_explain(model, x, class_idx, batch_size)
-        rows = torch.arange(x.shape[0], device=x.device)
-
-        def class_probability(images: Tensor) -> Tensor:
-            logits = torch.cat([model(images[s : s + batch_size]) for s in range(0, images.shape[0], batch_size)])
-            return torch.softmax(logits.float(), dim=1)[rows, classes]  # (N,)
-
-        original = class_probability(x)  # Y_c
-        explained = class_probability(explanation)  # O_c
+        classes, original = _classes_and_scores(model, x, class_idx, batch_size)  # Y_c: (N,)
+        _, explained = _classes_and_scores(model, explanation, classes, batch_size)  # O_c: (N,)
     drop = (original - explained).clamp(min=0) / original.clamp(min=torch.finfo(original.dtype).tiny)
     return ConfidenceChange(
         average_drop=100 * drop.mean().item(),

@@ -233,3 +233,31 @@ def test_metrics_leave_the_model_untouched():
     with pytest.raises(ValueError, match="pixels_per_step"):
         insertion_curve(model, x, saliency, pixels_per_step=0)
     snapshot.assert_unchanged(model)
+
+
+class CountingRegionModel(RegionModel):
+    """RegionModel that counts the images it has been shown."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.images_seen = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.images_seen += x.shape[0]
+        return super().forward(x)
+
+
+@pytest.mark.parametrize("curve_fn, untouched_step", [(deletion_curve, 0), (insertion_curve, -1)])
+def test_curves_reuse_the_probability_of_the_untouched_image(curve_fn, untouched_step):
+    model = CountingRegionModel().eval()
+    x = bright_region_images(n=2, seed=5)
+    saliency = torch.rand(2, 4, 4, generator=torch.Generator().manual_seed(4))
+    curves = curve_fn(model, x, saliency, class_idx=0, pixels_per_step=32, batch_size=3)  # 256 pixels: 8 steps
+    # One pass over x (class and score of the untouched image), then 8 perturbed images per curve, not 9.
+    assert model.images_seen == 2 + 2 * 8
+    with torch.no_grad():
+        untouched = torch.softmax(model(x), dim=1)[:, 0]
+    for curve, expected in zip(curves, untouched.tolist()):
+        assert curve.scores.shape == (9,)
+        assert curve.scores[untouched_step].item() == pytest.approx(expected, rel=1e-6)
+

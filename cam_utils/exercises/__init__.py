@@ -15,3 +15,6 @@ from __future__ import annotations
 from .feedback import diagnose_tensor, report
 
 __all__ = ["diagnose_tensor", "report"]
+
+from .nb07 import check_deletion_scores, check_espresso_deletion  # notebook 07
+__all__ += ["check_deletion_scores", "check_espresso_deletion"]
