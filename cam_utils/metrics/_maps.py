@@ -1,0 +1,26 @@
+"""Helpers shared by both metric families: validate (N, h, w) maps, resize them bilinearly."""
+from __future__ import annotations
+
+from torch import Tensor
+
+from cam_utils.postprocess import upsample
+
+
+def _check_maps(saliency: Tensor, name: str = "saliency") -> Tensor:
+    """Check that ``saliency`` is an (N, h, w) floating tensor; return it as float."""
+    if not isinstance(saliency, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape (N, h, w), got {type(saliency).__name__}.")
+    if saliency.dim() != 3:
+        raise ValueError(
+            f"{name} must have shape (N, h, w), got {tuple(saliency.shape)}; "
+            "for a single map use saliency[None]."
+        )
+    return saliency.float()
+
+
+
+def _resize(saliency: Tensor, size: tuple[int, int]) -> Tensor:
+    """Bilinearly resize (N, h, w) maps to (N, H, W) with :func:`cam_utils.postprocess.upsample`."""
+    if tuple(saliency.shape[-2:]) == tuple(size):
+        return saliency
+    return upsample(saliency, tuple(size), mode="bilinear")
