@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 import textwrap
 from collections.abc import Sequence
-from typing import Union
 
 import numpy as np
 import torch
@@ -34,7 +33,7 @@ from PIL import Image
 from .postprocess import _image_to_rgb_array, normalize, overlay, upsample
 
 # "own" (each map min-max normalised on its own), "shared" (one range for all maps), or (low, high).
-Scale = Union[str, Sequence[float]]
+Scale = str | Sequence[float]
 
 _OWN_SCALE_NOTE = "Each map is min-max normalised to [0, 1] on its own (0 = its minimum, 1 = its maximum)."
 

@@ -52,7 +52,8 @@ def test_rank_and_probability_right_answers(capsys):
     ],
 )
 def test_rank_and_probability_typical_mistakes(capsys, mistake, hint):
-    passed, out = _run(check_rank_and_probability, lambda logits, c: _rank_and_probability(logits, c, **mistake), capsys)
+    wrong = lambda logits, c: _rank_and_probability(logits, c, **mistake)  # noqa: E731
+    passed, out = _run(check_rank_and_probability, wrong, capsys)
     assert not passed and out.startswith("✗ Not yet:") and hint in out
 
 

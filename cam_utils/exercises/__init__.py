@@ -15,9 +15,8 @@ from __future__ import annotations
 from .feedback import diagnose_tensor, report
 
 __all__ = ["diagnose_tensor", "report"]
-from .nb04 import check_grad_cam_by_hand, check_probability_grad_cam  # noqa: E402  (notebook 04)
 
+from .nb04 import check_grad_cam_by_hand, check_probability_grad_cam  # notebook 04
 __all__ += ["check_grad_cam_by_hand", "check_probability_grad_cam"]
-from .nb05 import check_crop_box, check_rank_and_probability  # noqa: E402  (notebook 05)
-
+from .nb05 import check_crop_box, check_rank_and_probability  # notebook 05
 __all__ += ["check_crop_box", "check_rank_and_probability"]

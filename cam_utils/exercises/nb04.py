@@ -81,41 +81,54 @@ def _matches(value: object, reference: torch.Tensor) -> bool:
     return isinstance(value, torch.Tensor) and _diagnose(value, reference) is None
 
 
+def _check_on_hidden_network(
+    function: object,
+    classes: tuple[int, ...],
+    reference: Callable[[nn.Module, torch.Tensor, int], torch.Tensor],
+    hint: Callable[[torch.Tensor, nn.Module, torch.Tensor, int], str | None],  # for a map of the right shape
+    success: str,
+) -> bool:
+    """Run ``function`` on the hidden network for each class; report ✓ or the first hint."""
+    model, x = _hidden_network()
+    for class_idx in classes:
+        result, problem = _run(function, model, x, class_idx)
+        if problem is None:
+            expected = reference(model, x, class_idx)  # 1 x h x w
+            if not _matches(result, expected):
+                same_shape = isinstance(result, torch.Tensor) and result.shape == expected.shape
+                problem = (hint(result, model, x, class_idx) if same_shape else None) or _diagnose(result, expected)
+        if problem is not None:
+            return report(problem, "")
+    return report(None, success)
+
+
 def check_grad_cam_by_hand(function: MapFunction) -> bool:
     """Coding exercise 2: ``function(model, x, layer, class_idx)`` computes Grad-CAM (1, h, w) by hand.
 
     Prints ✓ or a hint (shape, missing ReLU, sum instead of mean, gradient not averaged, ...).
     """
-    model, x = _hidden_network()
-    for class_idx in (1, 3):
-        result, problem = _run(function, model, x, class_idx)
-        if problem is None:
-            reference = grad_cam(model, x, _LAYER, class_idx=class_idx)  # 1 x h x w
-            problem = _grad_cam_hint(result, model, x, class_idx, reference)
-        if problem is not None:
-            return report(problem, "")
-    return report(None, "your Grad-CAM matches on a test network without GAP, for two classes.")
+    return _check_on_hidden_network(
+        function,
+        (1, 3),
+        lambda model, x, class_idx: grad_cam(model, x, _LAYER, class_idx=class_idx),
+        _grad_cam_hint,
+        "your Grad-CAM matches on a test network without GAP, for two classes.",
+    )
 
 
-def _grad_cam_hint(
-    result: object, model: nn.Module, x: torch.Tensor, class_idx: int, reference: torch.Tensor
-) -> str | None:
-    """None if ``result`` is the Grad-CAM map, else a hint naming the kind of mistake."""
-    if _matches(result, reference):
-        return None
-    if isinstance(result, torch.Tensor) and result.shape == reference.shape:
-        forward = forward_with_features(model, x, _LAYER)
-        (gradients,) = torch.autograd.grad(forward.logits[0, class_idx], forward.feature_maps)
-        feature_maps = forward.feature_maps.detach()
-        position_by_position = (gradients * feature_maps).sum(dim=1)  # no averaging of the gradient
-        if _matches(result, torch.relu(position_by_position)) or _matches(result, position_by_position):
-            return (
-                "you multiplied the gradient and A position by position. Grad-CAM first averages each "
-                "channel's gradient over the positions (dim=(2, 3)): one weight alpha_k per channel."
-            )
-        if _matches(result, _probability_grad_cam(model, x, class_idx)):
-            return "this is the map of the softmax probability: differentiate the raw class score (the logit)."
-    return _diagnose(result, reference)
+def _grad_cam_hint(result: torch.Tensor, model: nn.Module, x: torch.Tensor, class_idx: int) -> str | None:
+    """A hint for the typical mistakes of Grad-CAM by hand that diagnose_tensor cannot name, else None."""
+    forward = forward_with_features(model, x, _LAYER)
+    (gradients,) = torch.autograd.grad(forward.logits[0, class_idx], forward.feature_maps)
+    position_by_position = (gradients * forward.feature_maps.detach()).sum(dim=1)  # no averaging of the gradient
+    if _matches(result, torch.relu(position_by_position)) or _matches(result, position_by_position):
+        return (
+            "you multiplied the gradient and A position by position. Grad-CAM first averages each "
+            "channel's gradient over the positions (dim=(2, 3)): one weight alpha_k per channel."
+        )
+    if _matches(result, _probability_grad_cam(model, x, class_idx)):
+        return "this is the map of the softmax probability: differentiate the raw class score (the logit)."
+    return None
 
 
 def check_probability_grad_cam(function: MapFunction) -> bool:
@@ -123,29 +136,22 @@ def check_probability_grad_cam(function: MapFunction) -> bool:
 
     Prints ✓ or a hint (the logit's map, a softmax over the wrong axis, missing ReLU, ...).
     """
-    model, x = _hidden_network()
-    for class_idx in (0, 3):
-        result, problem = _run(function, model, x, class_idx)
-        if problem is None:
-            reference = _probability_grad_cam(model, x, class_idx)  # 1 x h x w
-            problem = _probability_hint(result, model, x, class_idx, reference)
-        if problem is not None:
-            return report(problem, "")
-    return report(None, "your map of the probability p_c matches on a test network, for two classes.")
+    return _check_on_hidden_network(
+        function,
+        (0, 3),
+        _probability_grad_cam,
+        _probability_hint,
+        "your map of the probability p_c matches on a test network, for two classes.",
+    )
 
 
-def _probability_hint(
-    result: object, model: nn.Module, x: torch.Tensor, class_idx: int, reference: torch.Tensor
-) -> str | None:
-    """None if ``result`` is the probability's Grad-CAM, else a hint naming the kind of mistake."""
-    if _matches(result, reference):
-        return None
-    if isinstance(result, torch.Tensor) and result.shape == reference.shape:
-        if _matches(result, grad_cam(model, x, _LAYER, class_idx=class_idx)):
-            return "this is the map of the logit y^c: apply torch.softmax to the logits and differentiate p_c."
-        if not bool(result.detach().abs().max() > 0) and bool(reference.abs().max() > 0):
-            return (
-                "your map is zero everywhere. A softmax over the batch axis (dim=0) of a single image gives "
-                "p = 1 for every class, whose gradient is 0: take the softmax over the classes (dim=1)."
-            )
-    return _diagnose(result, reference)
+def _probability_hint(result: torch.Tensor, model: nn.Module, x: torch.Tensor, class_idx: int) -> str | None:
+    """A hint for the typical mistakes of the probability's Grad-CAM that diagnose_tensor cannot name, else None."""
+    if _matches(result, grad_cam(model, x, _LAYER, class_idx=class_idx)):
+        return "this is the map of the logit y^c: apply torch.softmax to the logits and differentiate p_c."
+    if not bool(result.detach().abs().max() > 0):
+        return (
+            "your map is zero everywhere. A softmax over the batch axis (dim=0) of a single image gives "
+            "p = 1 for every class, whose gradient is 0: take the softmax over the classes (dim=1)."
+        )
+    return None

@@ -46,12 +46,14 @@ def check_rank_and_probability(function: Callable[[torch.Tensor, int], tuple]) -
     logits = _hidden_logits()  # 1 x C
     probabilities = torch.softmax(logits, dim=1)[0]  # C
     num_classes = probabilities.numel()
-    for class_idx in (int(probabilities.argmax()), int(probabilities.argsort()[num_classes // 2]), int(probabilities.argmin())):
+    middle = int(probabilities.argsort()[num_classes // 2])
+    for class_idx in (int(probabilities.argmax()), middle, int(probabilities.argmin())):
         rank = int((probabilities > probabilities[class_idx]).sum()) + 1  # 1 = most probable
         try:
             answer = function(logits.clone(), class_idx)
         except Exception as error:  # the learner's code: any error becomes a hint
-            return report(f"your function raised {type(error).__name__}: {error}. It is called as f(logits, class_idx).", "")
+            called = "It is called as f(logits, class_idx)."
+            return report(f"your function raised {type(error).__name__}: {error}. {called}", "")
         problem = _rank_hint(answer, rank, float(probabilities[class_idx]), float(logits[0, class_idx]), num_classes)
         if problem is not None:
             return report(problem, "")
@@ -99,7 +101,8 @@ def check_crop_box(function: Callable[[int, int], tuple]) -> bool:
         try:
             answer = function(width, height)
         except Exception as error:  # the learner's code: any error becomes a hint
-            return report(f"your function raised {type(error).__name__}: {error}. It is called as f(width, height).", "")
+            called = "It is called as f(width, height)."
+            return report(f"your function raised {type(error).__name__}: {error}. {called}", "")
         problem = _crop_box_hint(answer, width, height)
         if problem is not None:
             return report(problem, "")
