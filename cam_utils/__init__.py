@@ -43,6 +43,7 @@ _PUBLIC_NAMES = {
     "overlay": "postprocess",
     "plot_steps": "plotting",
     "show_maps": "plotting",
+    "shared_scale": "plotting",
     "explore": "widgets",
     "model_view": "models",
     # can we trust the heatmap?

@@ -16,5 +16,9 @@ from .feedback import diagnose_tensor, report
 
 __all__ = ["diagnose_tensor", "report"]
 
+from .nb04 import check_grad_cam_by_hand, check_probability_grad_cam  # notebook 04
+__all__ += ["check_grad_cam_by_hand", "check_probability_grad_cam"]
+from .nb05 import check_crop_box, check_rank_and_probability  # notebook 05
+__all__ += ["check_crop_box", "check_rank_and_probability"]
 from .nb07 import check_deletion_scores, check_espresso_deletion  # notebook 07
 __all__ += ["check_deletion_scores", "check_espresso_deletion"]

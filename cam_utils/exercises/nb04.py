@@ -1,0 +1,157 @@
+"""Self-checks for the coding exercises of notebook 04 (Grad-CAM step by step).
+
+Both exercises ask for a function ``f(model, x, layer, class_idx) -> map (1, h, w)``. The
+checks run it on a small network the learner has not seen, whose head has no global average
+pooling (so the gradient varies over positions, and shortcuts that only hold on a GAP network
+fail), and compare the result with a reference computed here.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from ..gradcam import grad_cam
+from ..hooks import forward_with_features
+from .feedback import diagnose_tensor, report
+
+MapFunction = Callable[[nn.Module, torch.Tensor, str, int], torch.Tensor]
+
+_LAYER = "features"  # the explained layer of the hidden network
+_AXES = ("image", "row", "column")
+
+
+def _hidden_network() -> tuple[nn.Module, torch.Tensor]:
+    """A small fixed classifier (conv, conv, flatten, linear: no GAP) and one input (1, 3, 6, 6).
+
+    Built inside ``fork_rng`` with its own generator: the learner's random state is untouched.
+    """
+    with torch.random.fork_rng(devices=[]):
+        generator = torch.Generator().manual_seed(1)
+        model = nn.Sequential(
+            OrderedDict(
+                conv=nn.Conv2d(3, 6, 3, padding=1),
+                relu=nn.ReLU(),
+                features=nn.Conv2d(6, 8, 3, padding=1),  # A: 1 x 8 x 6 x 6
+                act=nn.ReLU(inplace=True),
+                flatten=nn.Flatten(),
+                head=nn.Linear(8 * 6 * 6, 5),  # the score depends on *where* a feature is
+            )
+        )
+        with torch.no_grad():
+            for module in (model.conv, model.features, model.head):
+                fan_in = module.weight[0].numel()  # scale 1/sqrt(fan_in): moderate logits, no saturated softmax
+                module.weight.copy_(torch.randn(module.weight.shape, generator=generator) / fan_in**0.5)
+                module.bias.copy_(0.1 * torch.randn(module.bias.shape, generator=generator))
+        x = torch.randn(1, 3, 6, 6, generator=generator)
+    return model.eval(), x
+
+
+def _run(function: object, model: nn.Module, x: torch.Tensor, class_idx: int) -> tuple[object, str | None]:
+    """Call the learner's function; (result, None), or (None, a hint) when it cannot be called or raises."""
+    if not callable(function):
+        return None, f"pass your function itself (e.g. check(my_function)), not a {type(function).__name__}."
+    try:
+        return function(model, x, _LAYER, class_idx), None
+    except Exception as error:  # the learner's code: any error becomes a hint
+        return None, (
+            f"your function raised {type(error).__name__} on the test network: {error}. It is called as "
+            f'f(model, x, layer, class_idx) with a layer name such as "{_LAYER}".'
+        )
+
+
+def _probability_grad_cam(model: nn.Module, x: torch.Tensor, class_idx: int) -> torch.Tensor:
+    """Reference: Grad-CAM of p_c = softmax(y)_c instead of y^c, (1, h, w)."""
+    forward = forward_with_features(model, x, _LAYER)
+    probability = torch.softmax(forward.logits, dim=1)[0, class_idx]  # p_c
+    (gradients,) = torch.autograd.grad(probability, forward.feature_maps)  # 1 x K x h x w
+    alpha = gradients.mean(dim=(2, 3))  # 1 x K
+    return torch.relu(torch.einsum("nk,nkhw->nhw", alpha, forward.feature_maps.detach()))
+
+
+def _diagnose(value: object, reference: torch.Tensor) -> str | None:
+    """diagnose_tensor with a tolerance relative to the reference's size (these maps are small)."""
+    atol = 1e-4 * max(float(reference.abs().max()), 1e-6)
+    return diagnose_tensor(value, reference, name="your map", atol=atol, rtol=1e-3, axis_names=_AXES)
+
+
+def _matches(value: object, reference: torch.Tensor) -> bool:
+    return isinstance(value, torch.Tensor) and _diagnose(value, reference) is None
+
+
+def _check_on_hidden_network(
+    function: object,
+    classes: tuple[int, ...],
+    reference: Callable[[nn.Module, torch.Tensor, int], torch.Tensor],
+    hint: Callable[[torch.Tensor, nn.Module, torch.Tensor, int], str | None],  # for a map of the right shape
+    success: str,
+) -> bool:
+    """Run ``function`` on the hidden network for each class; report ✓ or the first hint."""
+    model, x = _hidden_network()
+    for class_idx in classes:
+        result, problem = _run(function, model, x, class_idx)
+        if problem is None:
+            expected = reference(model, x, class_idx)  # 1 x h x w
+            if not _matches(result, expected):
+                same_shape = isinstance(result, torch.Tensor) and result.shape == expected.shape
+                problem = (hint(result, model, x, class_idx) if same_shape else None) or _diagnose(result, expected)
+        if problem is not None:
+            return report(problem, "")
+    return report(None, success)
+
+
+def check_grad_cam_by_hand(function: MapFunction) -> bool:
+    """Coding exercise 2: ``function(model, x, layer, class_idx)`` computes Grad-CAM (1, h, w) by hand.
+
+    Prints ✓ or a hint (shape, missing ReLU, sum instead of mean, gradient not averaged, ...).
+    """
+    return _check_on_hidden_network(
+        function,
+        (1, 3),
+        lambda model, x, class_idx: grad_cam(model, x, _LAYER, class_idx=class_idx),
+        _grad_cam_hint,
+        "your Grad-CAM matches on a test network without GAP, for two classes.",
+    )
+
+
+def _grad_cam_hint(result: torch.Tensor, model: nn.Module, x: torch.Tensor, class_idx: int) -> str | None:
+    """A hint for the typical mistakes of Grad-CAM by hand that diagnose_tensor cannot name, else None."""
+    forward = forward_with_features(model, x, _LAYER)
+    (gradients,) = torch.autograd.grad(forward.logits[0, class_idx], forward.feature_maps)
+    position_by_position = (gradients * forward.feature_maps.detach()).sum(dim=1)  # no averaging of the gradient
+    if _matches(result, torch.relu(position_by_position)) or _matches(result, position_by_position):
+        return (
+            "you multiplied the gradient and A position by position. Grad-CAM first averages each "
+            "channel's gradient over the positions (dim=(2, 3)): one weight alpha_k per channel."
+        )
+    if _matches(result, _probability_grad_cam(model, x, class_idx)):
+        return "this is the map of the softmax probability: differentiate the raw class score (the logit)."
+    return None
+
+
+def check_probability_grad_cam(function: MapFunction) -> bool:
+    """Coding exercise 1: ``function(model, x, layer, class_idx)`` is Grad-CAM of the softmax probability p_c.
+
+    Prints ✓ or a hint (the logit's map, a softmax over the wrong axis, missing ReLU, ...).
+    """
+    return _check_on_hidden_network(
+        function,
+        (0, 3),
+        _probability_grad_cam,
+        _probability_hint,
+        "your map of the probability p_c matches on a test network, for two classes.",
+    )
+
+
+def _probability_hint(result: torch.Tensor, model: nn.Module, x: torch.Tensor, class_idx: int) -> str | None:
+    """A hint for the typical mistakes of the probability's Grad-CAM that diagnose_tensor cannot name, else None."""
+    if _matches(result, grad_cam(model, x, _LAYER, class_idx=class_idx)):
+        return "this is the map of the logit y^c: apply torch.softmax to the logits and differentiate p_c."
+    if not bool(result.detach().abs().max() > 0):
+        return (
+            "your map is zero everywhere. A softmax over the batch axis (dim=0) of a single image gives "
+            "p = 1 for every class, whose gradient is 0: take the softmax over the classes (dim=1)."
+        )
+    return None

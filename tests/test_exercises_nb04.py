@@ -1,0 +1,99 @@
+"""The self-checks of notebook 04's coding exercises: a right answer passes, typical wrong ones get their hint."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from cam_utils import forward_with_features
+from cam_utils.exercises import check_grad_cam_by_hand, check_probability_grad_cam
+
+
+def _grad_cam(model, x, layer, class_idx, score="logit", pool=True, relu=True, softmax_dim=1, reduce="mean"):
+    """Grad-CAM written as a learner would, with switches for the typical mistakes."""
+    forward = forward_with_features(model, x, layer)
+    if score == "logit":
+        target = forward.logits[0, class_idx]
+    else:
+        target = torch.softmax(forward.logits, dim=softmax_dim)[0, class_idx]
+    (gradients,) = torch.autograd.grad(target, forward.feature_maps)
+    feature_maps = forward.feature_maps.detach()
+    if not pool:
+        weighted = (gradients * feature_maps).sum(dim=1)
+    else:
+        alpha = gradients.mean(dim=(2, 3)) if reduce == "mean" else gradients.sum(dim=(2, 3))
+        weighted = torch.einsum("nk,nkhw->nhw", alpha, feature_maps)
+    return torch.relu(weighted) if relu else weighted
+
+
+def _passes(check, function, capsys) -> tuple[bool, str]:
+    result = check(function)
+    return result, capsys.readouterr().out
+
+
+def test_grad_cam_by_hand_right_answer(capsys):
+    passed, out = _passes(check_grad_cam_by_hand, _grad_cam, capsys)
+    assert passed and out.startswith("✓")
+
+
+@pytest.mark.parametrize(
+    "mistake, hint",
+    [
+        (dict(relu=False), "ReLU is missing"),
+        (dict(reduce="sum"), "constant factor of about 36"),
+        (dict(pool=False), "position by position"),
+        (dict(score="probability"), "softmax probability"),
+    ],
+)
+def test_grad_cam_by_hand_typical_mistakes(capsys, mistake, hint):
+    passed, out = _passes(check_grad_cam_by_hand, lambda *args: _grad_cam(*args, **mistake), capsys)
+    assert not passed
+    assert out.startswith("✗ Not yet:") and hint in out
+
+
+def test_grad_cam_by_hand_wrong_axis_and_errors(capsys):
+    def channel_mean(model, x, layer, class_idx):
+        return _grad_cam(model, x, layer, class_idx)[:, :, 0]  # a row instead of the map
+
+    passed, out = _passes(check_grad_cam_by_hand, channel_mean, capsys)
+    assert not passed and "shape" in out and "image x row x column" in out
+
+    def broken(model, x, layer, class_idx):
+        raise KeyError("bn2")
+
+    passed, out = _passes(check_grad_cam_by_hand, broken, capsys)
+    assert not passed and "raised KeyError" in out
+    passed, out = _passes(check_grad_cam_by_hand, torch.zeros(1, 6, 6), capsys)
+    assert not passed and "pass your function itself" in out
+
+
+def test_probability_grad_cam_right_answer(capsys):
+    passed, out = _passes(check_probability_grad_cam, lambda *args: _grad_cam(*args, score="probability"), capsys)
+    assert passed and out.startswith("✓")
+
+
+@pytest.mark.parametrize(
+    "mistake, hint",
+    [
+        (dict(score="logit"), "map of the logit"),
+        (dict(score="probability", softmax_dim=0), "zero everywhere"),
+        (dict(score="probability", relu=False), "ReLU is missing"),
+    ],
+)
+def test_probability_grad_cam_typical_mistakes(capsys, mistake, hint):
+    passed, out = _passes(check_probability_grad_cam, lambda *args: _grad_cam(*args, **mistake), capsys)
+    assert not passed
+    assert out.startswith("✗ Not yet:") and hint in out
+
+
+def test_checks_leave_the_random_state_alone(capsys):
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    check_grad_cam_by_hand(_grad_cam)
+    check_probability_grad_cam(lambda *args: _grad_cam(*args, score="probability"))
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_hints_do_not_print_the_answer(capsys):
+    out = _passes(check_grad_cam_by_hand, lambda *args: _grad_cam(*args) + 0.5, capsys)[1]
+    assert "tensor(" not in out and "[[" not in out
