@@ -49,7 +49,19 @@ def test_hints_never_contain_the_expected_values():
 
 
 def test_report_prints_and_returns(capsys):
-    assert report(None, "all good") is True
+    passed = report(None, "all good")
+    assert bool(passed) is True and passed.passed is True
     assert capsys.readouterr().out == "✓ all good\n"
-    assert report("a hint", "all good") is False
+    assert bool(report("a hint", "all good")) is False
     assert capsys.readouterr().out == "✗ Not yet: a hint\n"
+
+
+def test_a_check_result_shows_nothing_at_the_end_of_a_notebook_cell():
+    from IPython.core.formatters import DisplayFormatter
+
+    result = report(None, "all good")
+    assert hasattr(result, "_ipython_display_") and result._ipython_display_() is None
+    assert repr(result) == "CheckResult(passed=True)"
+    # IPython's formatter defers to _ipython_display_ and so produces no output data.
+    data, _ = DisplayFormatter().format(result)
+    assert data == {}

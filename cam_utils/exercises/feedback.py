@@ -3,7 +3,7 @@
 A learner's tensor is usually wrong in one of a few typical ways. :func:`diagnose_tensor`
 tries them in order, from the most basic (not a tensor, wrong shape) to the most subtle
 (right up to a ReLU, a sign or a constant factor), and returns a hint naming the *kind* of
-mistake, never the expected values. :func:`report` prints ✓ or the hint and returns a bool.
+mistake, never the expected values. :func:`report` prints ✓ or the hint and returns a :class:`CheckResult`, true when it passed.
 """
 from __future__ import annotations
 
@@ -12,13 +12,33 @@ from collections.abc import Sequence
 import torch
 
 
-def report(problem: str | None, success: str) -> bool:
+class CheckResult:
+    """What a self-check returns: true when the answer is right (``assert check_…(…)`` works).
+
+    It shows nothing when it is the last expression of a notebook cell: the check has already
+    printed its ✓ or its hint, and a bare ``True`` or ``False`` under it would only add noise.
+    """
+
+    def __init__(self, passed: bool) -> None:
+        self.passed = passed
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __repr__(self) -> str:
+        return f"CheckResult(passed={self.passed})"
+
+    def _ipython_display_(self) -> None:
+        """IPython calls this instead of printing the repr: display nothing."""
+
+
+def report(problem: str | None, success: str) -> CheckResult:
     """Print ``✓ success`` when ``problem`` is None, else ``✗ Not yet: problem``; return whether it passed."""
     if problem is None:
         print(f"✓ {success}")
-        return True
+        return CheckResult(True)
     print(f"✗ Not yet: {problem}")
-    return False
+    return CheckResult(False)
 
 
 def diagnose_tensor(
