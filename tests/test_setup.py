@@ -133,6 +133,22 @@ def test_oldest_set_is_exactly_the_declared_lower_bounds():
             f"requirements/oldest.txt has {name}=={version}, pyproject.toml's lower bound is {lower_bounds[name]}")
 
 
+def test_readme_states_the_tested_versions():
+    """Each 'package X.Y.Z' in the README's "Tested versions" section is a version of the lock or of the oldest set."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Tested versions", 1)[1].split("\n## ", 1)[0]
+    tested = {}
+    for path in (LOCK, OLDEST):
+        for name, version in _pins(path).items():
+            tested.setdefault(name, []).append(version)
+    mentioned = re.findall(r"\b([a-z][a-z0-9-]*) (\d+(?:\.\d+)+)\b", section)
+    assert len([name for name, _ in mentioned if name in tested]) >= 10
+    for name, version in mentioned:
+        if name in tested:
+            assert any(v == version or v.startswith(version + ".") for v in tested[name]), (
+                f"README says {name} {version}; the lock and the oldest set have {tested[name]}")
+
+
 def test_the_project_kernel_runs_in_this_environment():
     """nbval runs every notebook in the kernel the notebooks name: it must be this environment's
     interpreter, or `make test-oldest` would test the notebooks with .venv's packages."""
