@@ -3,6 +3,8 @@
 #   make test     unit tests + every notebook re-run and compared with its saved outputs
 #   make notebooks  re-execute all notebooks in place in a fresh kernel (after editing them)
 #   make bench    benchmarks/*.py (installs the "bench" extra: grad-cam for comparison)
+#   make test-oldest  the same test in .venv-oldest, on the lowest versions pyproject.toml declares
+#   make lock     re-resolve requirements/lock.txt, the exact versions every install into .venv takes
 
 PYTHON ?= python3
 VENV   := .venv
@@ -14,19 +16,25 @@ KERNEL      := cam-tutorial
 ARGS ?=
 # Jupyter refuses to start as root (e.g. in a container) unless told to.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
+# The tested environment: every install into $(VENV) (dev and any extra) takes the exact versions of
+# requirements/lock.txt as pip constraints. CONSTRAINTS= (empty) installs from pyproject.toml's ranges
+# instead, e.g. on a Python other than 3.11, which the lock was resolved for. An extra's step:
+#   $(PIP_INSTALL) -e ".[dev,EXTRA]"
+CONSTRAINTS := requirements/lock.txt
+PIP_INSTALL  = $(BIN)/python -m pip install $(if $(CONSTRAINTS),--constraint $(CONSTRAINTS))
 
-.PHONY: lab test notebooks bench venv
+.PHONY: lab test notebooks bench venv lock test-oldest
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -e ".[dev]"
+	$(PIP_INSTALL) -e ".[dev]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python ($(KERNEL))"
 	touch $@
 
 $(BENCH_STAMP): $(STAMP)
-	$(BIN)/python -m pip install -e ".[dev,bench]"
+	$(PIP_INSTALL) -e ".[dev,bench]"
 	touch $@
 
 lab: $(STAMP)
@@ -50,3 +58,19 @@ bench: $(BENCH_STAMP)
 		[ -e "$$script" ] || continue; found=1; \
 		echo "== $$script"; $(BIN)/python $$script; \
 	done; [ $$found = 1 ] || { echo "No benchmarks/*.py found."; exit 1; }
+
+# requirements/lock.txt: pip resolves pyproject.toml's ranges, the dependencies and every extra as one
+# consistent set, on Python 3.11 (environment.yml's), and writes each package's exact version; it pins
+# environment.yml to the same versions. Re-run it after changing a dependency, after merging branches
+# that did, or to move to newer releases; then `make test` reinstalls .venv from the new lock (or
+# rm -rf .venv first for an exact copy), `make notebooks` re-executes what prints differently, and
+# requirements/lock.txt, environment.yml and the notebooks are committed together.
+lock:
+	$(PYTHON) tools/lock.py
+
+# The lowest versions pyproject.toml declares (requirements/oldest.txt; tests/test_setup.py checks that
+# they are its lower bounds), installed in a second environment and run through the same test.
+# Needs Python 3.11, the lowest the project supports (numpy 1.24 has no wheels for newer ones).
+OLDEST_VENV := .venv-oldest
+test-oldest:
+	$(MAKE) test VENV=$(OLDEST_VENV) CONSTRAINTS=requirements/oldest.txt
