@@ -16,6 +16,12 @@ from .feedback import diagnose_tensor, report
 
 __all__ = ["diagnose_tensor", "report"]
 
+from .nb01 import check_flip_left_right, check_group_probability  # notebook 01
+__all__ += ["check_flip_left_right", "check_group_probability"]
+from .nb02 import check_batch_cam, check_channel_contributions  # notebook 02
+__all__ += ["check_batch_cam", "check_channel_contributions"]
+from .nb03 import check_gradients_for_classes, check_record_stages  # notebook 03
+__all__ += ["check_gradients_for_classes", "check_record_stages"]
 from .nb04 import check_grad_cam_by_hand, check_probability_grad_cam  # notebook 04
 __all__ += ["check_grad_cam_by_hand", "check_probability_grad_cam"]
 from .nb05 import check_crop_box, check_rank_and_probability  # notebook 05
