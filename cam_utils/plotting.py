@@ -1,4 +1,4 @@
-"""Figures: the article's four steps, and maps side by side.
+"""Figures: the article's experiment panels (image, raw map, resized map, overlay), and maps side by side.
 
 ``plot_steps`` draws what happens between a raw map and the picture people share:
 original image → raw heatmap at the feature resolution (drawn with nearest
