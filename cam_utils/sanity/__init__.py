@@ -31,7 +31,7 @@ from .randomization import (
     reestimate_batchnorm,
 )
 from .report import collect, format_sanity_table
-from .similarity import average_ranks, map_ssim, spearman_correlation
+from .similarity import average_ranks, centred_ranks, correlation_of_ranks, map_ssim, spearman_correlation
 
 __all__ = [
     "ExplainFn",
@@ -41,7 +41,9 @@ __all__ = [
     "average_ranks",
     "batchnorm_layers",
     "cascading_randomization",
+    "centred_ranks",
     "collect",
+    "correlation_of_ranks",
     "default_randomization_stages",
     "estimating_batchnorm",
     "feature_scale",

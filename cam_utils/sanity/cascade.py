@@ -16,7 +16,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from .._checks import ClassIndex, resolve_class_idx
 from . import randomization
 from .randomization import feature_scale, randomize_parameters
-from .similarity import map_ssim, spearman_correlation
+from .similarity import centred_ranks, correlation_of_ranks, map_ssim
 
 ExplainFn = Callable[[nn.Module, Tensor, Tensor], Tensor]
 """An explanation method: (model, x (N,3,H,W), class_idx (N,)) -> maps (N, h, w).
@@ -137,8 +137,9 @@ def cascading_randomization(
     1. Explain x with the trained model (for ``class_idx``; None: each image's top-1 class,
        fixed once and used for every stage).
     2. For each stage, in the order given (output first), re-initialise its parameters in a
-       deep copy of the model (``randomize``, seeded), then re-estimate the running statistics
-       of every re-initialised BatchNorm layer on x (their inputs changed), and explain x again.
+       deep copy of the model (``randomize``, seeded), re-estimate on x the running statistics of
+       every BatchNorm layer whose input changed (those in the randomised stages and every one
+       that runs after them in the forward pass), and explain x again.
        ``cascade=True`` (the paper's cascading test) keeps the stages randomised before it;
        ``cascade=False`` randomises that stage alone (the paper's independent test).
     3. Compare each map with the original: Spearman's rho, rho on absolute values, SSIM; and
@@ -157,8 +158,9 @@ def cascading_randomization(
         feature_layer: dotted name of the explained layer; its feature-map scale is recorded at
             every stage (a warning says when it leaves 0.1x-10x of the trained model's).
         randomize: fn(module, generator) re-initialising a module in place.
-        reestimate_batchnorm: re-estimate the randomised BatchNorm layers' statistics on x
-            (True, sound); False keeps whatever ``randomize`` left in them.
+        reestimate_batchnorm: re-estimate on x the statistics of the BatchNorm layers at and after
+            the randomised stages (True, sound); False keeps whatever ``randomize`` left in them
+            and the trained statistics of the others.
 
     Returns:
         [the "original" row, then one SanityStage per stage].
@@ -191,18 +193,26 @@ def cascading_randomization(
         return maps.detach(), scale.cpu()
 
     def compare(stage: str, randomised: tuple[str, ...], maps: Tensor, scale: Tensor) -> SanityStage:
+        if maps.shape != original.shape:
+            raise ValueError(f"explain returned maps of shape {tuple(maps.shape)} after randomising {stage!r}, "
+                             f"but {tuple(original.shape)} for the trained model.")
+        ranks = centred_ranks(maps)
+        # For maps without negative values (Grad-CAM's ReLU), absolute values change nothing.
+        signed = bool((maps < 0).any()) or bool((original < 0).any())
         return SanityStage(
             stage=stage,
             randomised=randomised,
             maps=maps,
-            spearman=spearman_correlation(original, maps),
-            spearman_abs=spearman_correlation(original, maps, absolute=True),
+            spearman=correlation_of_ranks(original_ranks, ranks),
+            spearman_abs=correlation_of_ranks(original_abs_ranks, centred_ranks(maps, absolute=True) if signed else ranks),
             ssim=map_ssim(original, maps, size=tuple(x.shape[2:])),
             feature_scale=scale,
             scale_ratio=scale / trained_scale,
         )
 
     original, trained_scale = explain_and_measure(working, [])  # (N, h, w), (N,)
+    original_ranks = centred_ranks(original)  # computed once, compared with every stage
+    original_abs_ranks = centred_ranks(original, absolute=True)
     results = [compare("original", (), original, trained_scale)]
     trained_state = None if cascade else copy.deepcopy(working.state_dict())
     randomised: tuple[str, ...] = ()

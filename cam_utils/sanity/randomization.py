@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
@@ -57,8 +58,7 @@ def randomize_parameters(module: nn.Module, generator: torch.Generator) -> None:
                 elif parameter.dim() >= 2:
                     fan_in = parameter[0].numel()
                     std = math.sqrt(2.0 / fan_in)  # Kaiming: Var(w) = 2 / fan_in
-                    values = torch.randn(parameter.shape, generator=generator, dtype=torch.float64)
-                    parameter.copy_(values * std)
+                    parameter.copy_(torch.randn(parameter.shape, generator=generator) * std)
                 else:
                     parameter.zero_()
             if isinstance(layer, _BatchNorm) and layer.track_running_stats:
@@ -72,7 +72,6 @@ def batchnorm_layers(module: nn.Module) -> list[_BatchNorm]:
 
 def _set_statistics_from_input(layer: _BatchNorm, inputs: Tensor) -> None:
     """running_mean, running_var <- mean and unbiased variance of ``inputs`` per channel."""
-    dims = [0] + list(range(2, inputs.dim()))  # every dimension but the channels
     values_per_channel = inputs.numel() // inputs.shape[1]
     if values_per_channel < 2:
         raise ValueError(
@@ -80,8 +79,9 @@ def _set_statistics_from_input(layer: _BatchNorm, inputs: Tensor) -> None:
             "Pass more images (or larger ones), or reestimate_batchnorm=False."
         )
     with torch.no_grad():
-        layer.running_mean.copy_(inputs.detach().mean(dim=dims))
-        layer.running_var.copy_(inputs.detach().var(dim=dims, correction=1))
+        # A training-mode batch norm with momentum 1 sets running_mean to the batch mean and running_var
+        # to the unbiased batch variance (PyTorch's fast kernel; the normalised output is not needed).
+        F.batch_norm(inputs.detach(), layer.running_mean, layer.running_var, training=True, momentum=1.0)
 
 
 @contextmanager

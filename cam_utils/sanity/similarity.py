@@ -34,9 +34,9 @@ def average_ranks(values: Tensor) -> Tensor:
     Returns:
         (..., P) float64 tensor of ranks.
     """
-    flat = values.reshape(-1, values.shape[-1])  # (B, P)
+    flat = values.reshape(-1, values.shape[-1])  # (B, P), sorted in its own dtype (exact)
     n_rows, length = flat.shape
-    sorted_values, order = flat.sort(dim=1, stable=True)
+    sorted_values, order = flat.sort(dim=1)  # the order among tied values does not matter
     # A new group of equal values starts wherever the sorted value changes.
     starts_group = torch.ones_like(sorted_values, dtype=torch.bool)
     starts_group[:, 1:] = sorted_values[:, 1:] != sorted_values[:, :-1]
@@ -57,6 +57,24 @@ def _check_same_shape(first: Tensor, second: Tensor) -> None:
         raise ValueError(f"Maps to compare must have the same shape, got {tuple(first.shape)} and {tuple(second.shape)}.")
 
 
+def centred_ranks(maps: Tensor, absolute: bool = False) -> Tensor:
+    """(N, ...) maps -> (N, P) average ranks of the flattened maps minus their mean (float64).
+
+    The part of Spearman's correlation that depends on one map only: compute it once for a map
+    that is compared many times (the sanity check compares every stage with the same original).
+    """
+    flat = maps.detach().reshape(maps.shape[0], -1)  # (N, P)
+    ranks = average_ranks(flat.abs() if absolute else flat)
+    return ranks - ranks.mean(dim=1, keepdim=True)
+
+
+def correlation_of_ranks(centred_a: Tensor, centred_b: Tensor) -> Tensor:
+    """Pearson correlation of two (N, P) centred rank tensors, row by row; NaN where a row is constant."""
+    covariance = (centred_a * centred_b).sum(dim=1)
+    scale = torch.sqrt((centred_a**2).sum(dim=1) * (centred_b**2).sum(dim=1))
+    return torch.where(scale > 0, covariance / scale, torch.full_like(scale, math.nan))
+
+
 def spearman_correlation(first: Tensor, second: Tensor, absolute: bool = False) -> Tensor:
     """Spearman's rank correlation between the maps of ``first`` and ``second``, image by image.
 
@@ -71,15 +89,7 @@ def spearman_correlation(first: Tensor, second: Tensor, absolute: bool = False) 
         (N,) float64 tensor in [-1, 1] (or NaN).
     """
     _check_same_shape(first, second)
-    if absolute:
-        first, second = first.abs(), second.abs()
-    ranks_a = average_ranks(first.reshape(first.shape[0], -1).double())  # (N, P)
-    ranks_b = average_ranks(second.reshape(second.shape[0], -1).double())
-    centred_a = ranks_a - ranks_a.mean(dim=1, keepdim=True)
-    centred_b = ranks_b - ranks_b.mean(dim=1, keepdim=True)
-    covariance = (centred_a * centred_b).sum(dim=1)
-    scale = torch.sqrt((centred_a**2).sum(dim=1) * (centred_b**2).sum(dim=1))
-    return torch.where(scale > 0, covariance / scale, torch.full_like(scale, math.nan))
+    return correlation_of_ranks(centred_ranks(first, absolute), centred_ranks(second, absolute))
 
 
 def map_ssim(first: Tensor, second: Tensor, size: tuple[int, int] | None = None) -> Tensor:
