@@ -18,6 +18,23 @@ def conv_block(in_channels: int, out_channels: int, stride: int = 1) -> nn.Seque
     )
 
 
+def shapes_trunk(out_channels: int) -> nn.Sequential:
+    """The conv layers of the shapes networks: (N, 3, 64, 64) images -> (N, out_channels, 8, 8) feature maps A.
+
+    Small and cheap (a network trains in about a minute on 2 CPU cores); the receptive field of
+    one cell of A is 53 px, enough to see a whole object (at most 30 px across).
+    """
+    return nn.Sequential(
+        conv_block(3, 16, stride=2),  # (N, 16, 32, 32)
+        conv_block(16, 24),  # (N, 24, 32, 32)
+        nn.MaxPool2d(2),  # (N, 24, 16, 16)
+        conv_block(24, 48),  # (N, 48, 16, 16)
+        nn.MaxPool2d(2),  # (N, 48, 8, 8)
+        conv_block(48, 64),  # (N, 64, 8, 8)
+        conv_block(64, out_channels),  # (N, out_channels, 8, 8): A
+    )
+
+
 class ShapesGapNet(nn.Module):
     """A small GAP CNN, the architecture CAM was defined for.
 
@@ -37,17 +54,7 @@ class ShapesGapNet(nn.Module):
 
     def __init__(self, num_classes: int = len(CLASS_NAMES)) -> None:
         super().__init__()
-        # Small and cheap (trains in about a minute on 2 CPU cores); the receptive field of
-        # one cell of A is 53 px, enough to see a whole object (at most 30 px across).
-        self.features = nn.Sequential(
-            conv_block(3, 16, stride=2),  # (N, 16, 32, 32)
-            conv_block(16, 24),  # (N, 24, 32, 32)
-            nn.MaxPool2d(2),  # (N, 24, 16, 16)
-            conv_block(24, 48),  # (N, 48, 16, 16)
-            nn.MaxPool2d(2),  # (N, 48, 8, 8)
-            conv_block(48, 64),  # (N, 64, 8, 8)
-            conv_block(64, 64),  # (N, 64, 8, 8): A, the K = 64 maps that CAM weighs
-        )
+        self.features = shapes_trunk(64)  # (N, 64, 8, 8): A, the K = 64 maps that CAM weighs
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(64, num_classes)
 

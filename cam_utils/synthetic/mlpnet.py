@@ -4,7 +4,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from .data import CLASS_NAMES
-from .gapnet import conv_block
+from .gapnet import shapes_trunk
 
 
 class ShapesMLPNet(nn.Module):
@@ -32,15 +32,7 @@ class ShapesMLPNet(nn.Module):
 
     def __init__(self, num_classes: int = len(CLASS_NAMES), hidden_units: int = 64) -> None:
         super().__init__()
-        self.features = nn.Sequential(
-            conv_block(3, 16, stride=2),  # (N, 16, 32, 32)
-            conv_block(16, 24),  # (N, 24, 32, 32)
-            nn.MaxPool2d(2),  # (N, 24, 16, 16)
-            conv_block(24, 48),  # (N, 48, 16, 16)
-            nn.MaxPool2d(2),  # (N, 48, 8, 8)
-            conv_block(48, 64),  # (N, 64, 8, 8)
-            conv_block(64, 32),  # (N, 32, 8, 8): A (32 channels keep the flattened head small)
-        )
+        self.features = shapes_trunk(32)  # (N, 32, 8, 8): A (32 channels keep the flattened head small)
         self.hidden = nn.Sequential(
             nn.Flatten(),  # (N, 32 * 8 * 8): one input per channel *and* position
             nn.Linear(32 * 8 * 8, hidden_units),  # (N, 64)
