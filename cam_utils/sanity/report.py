@@ -35,7 +35,7 @@ def collect(runs: Runs, field: str) -> tuple[list[str], Tensor]:
     if field not in _HEADINGS:
         raise ValueError(f"field must be one of {sorted(_HEADINGS)}, got {field!r}.")
     stages = [row.stage for row in runs[0]]
-    values = torch.stack([torch.cat([run[s].__dict__[field].double() for run in runs]) for s in range(len(stages))])
+    values = torch.stack([torch.cat([getattr(run[s], field).double() for run in runs]) for s in range(len(stages))])
     return stages, values  # (S, R * N)
 
 
