@@ -2,22 +2,28 @@
 
 Usage: .venv/bin/python benchmarks/bench_trust.py [--shapes-images 500] [--pixels-per-step 224]
                                                   [--photos cat coffee ...] [--skip-score-cam]
+                                                  [--parts localisation faithfulness sanity]
 
-Three parts, each printed as a table (a few minutes on a 2-core CPU; Score-CAM at Lite0's
+Three parts, each printed as tables (a few minutes on a 2-core CPU; Score-CAM at Lite0's
 ``bn2`` is 1280 forward passes per photo, deletion/insertion 225 per curve):
 
 1. **Localisation with exact ground truth**: the shipped ShapesGapNet on ``make_shapes`` images
    of a held-out seed; pointing game, energy share and IoU (threshold 0.5) for CAM, Grad-CAM,
    Grad-CAM++, HiResCAM and Score-CAM at the 8x8 feature layer, plus a centre and a random
-   baseline; then Grad-CAM at shallower layers, and IoU as a function of the threshold.
+   baseline; then Grad-CAM at shallower layers, and IoU as a function of the threshold. The same
+   for ShapesMLPNet (flatten + hidden layer: no CAM), the network CAM cannot explain.
 2. **Faithfulness on the photos** (EfficientNet-Lite0, ``bn2``, top-1 class): deletion AUC
-   (lower is better; deleted pixels become 0 in normalised space, the mean colour) and
-   insertion AUC (higher is better; starting from a blurred image), RISE's setting of 224
-   pixels per step; average drop % (lower is better) and increase in confidence % (higher).
-3. **Sanity check** (Adebayo et al. 2018): cascading randomisation of Lite0 from the
-   classifier down to the stem; mean Spearman correlation over the photos between the map
-   of the trained model and the map after each stage, for Grad-CAM, Grad-CAM++ and, as a
-   control that must fail, an edge map of the input that ignores the model.
+   (lower is better; deleted pixels become 0 in normalised space: mid-grey, since Lite0
+   normalises with mean = std = 0.5) and insertion AUC (higher is better; starting from a
+   blurred image), RISE's setting of 224 pixels per step; average drop % (lower is better) and
+   increase in confidence % (higher).
+3. **Sanity check** (Adebayo et al. 2018): cascading randomisation of Lite0 from the classifier
+   down to the stem with ``cascading_randomization``'s defaults (Kaiming re-initialisation,
+   BatchNorm statistics re-estimated on the photos), two seeds; per stage the feature-map scale
+   at ``bn2`` (ratio to the trained model), Spearman with and without absolute values and SSIM,
+   mean [min, max] over photos and seeds, for Grad-CAM, Grad-CAM++ and, as a control that must
+   fail, an edge map of the input that ignores the model. Then the naive procedure (uniform
+   weights, trained BatchNorm statistics kept) to show the collapse, and the independent test.
 
 Notebooks 07 and 08 compute the same quantities on fewer images, with coarser steps, to stay fast.
 """
@@ -36,7 +42,7 @@ from cam_utils.gradcam import grad_cam
 from cam_utils.images import sample_image, sample_image_names
 from cam_utils.metrics import average_drop_increase, deletion_curve, insertion_curve, mask_iou
 from cam_utils.models import load_model
-from cam_utils.sanity import cascading_randomization, default_randomization_stages
+from cam_utils.sanity import cascading_randomization, collect, default_randomization_stages, format_sanity_table
 from cam_utils.synthetic import (
     SHAPES_MEAN,
     accuracy,
@@ -76,7 +82,7 @@ def edge_map(model: nn.Module, x: Tensor, class_idx: Tensor) -> Tensor:
 
 
 def localisation_part(n_images: int, with_score_cam: bool) -> None:
-    """Part 1: the synthetic-shapes benchmark, layer choice and threshold sweep."""
+    """Part 1: the synthetic-shapes benchmark, layer choice and threshold sweep; then the network without GAP."""
     shapes = load_shapes_model()
     held_out = make_shapes(1000, seed=10_000)  # the training CLI's held-out seed is seed + 10000
     print(f"ShapesGapNet accuracy on 1000 held-out images (seed 10000): {accuracy(shapes.model, held_out):.3f}")
@@ -108,6 +114,20 @@ def localisation_part(n_images: int, with_score_cam: bool) -> None:
     for name, method_maps in maps.items():
         ious = [mask_iou(method_maps, data.masks, t).mean().item() for t in thresholds]
         print(f"{name:<11}" + "".join(f"{value:7.3f}" for value in ious))
+    mlp_part(n_images, with_score_cam, held_out)
+
+
+def mlp_part(n_images: int, with_score_cam: bool, held_out) -> None:
+    """The network without GAP (flatten + hidden layer): accuracy, and Grad-CAM-family maps at every layer."""
+    mlp = load_shapes_model("mlpnet")
+    print(f"\nShapesMLPNet accuracy on 1000 held-out images (seed 10000): {accuracy(mlp.model, held_out):.3f}")
+    methods = methods_at("features", "classifier", score_cam_batch=64, with_score_cam=with_score_cam)
+    del methods["CAM"]  # CAM needs GAP + one linear layer: it raises a ValueError on this network
+    for layer in ("features.1", "features.3", "features.5"):
+        methods[f"Grad-CAM at {layer}"] = (lambda layer: lambda model, x, c: grad_cam(model, x, layer, c))(layer)
+    rows = localisation_benchmark(methods, n_images=n_images, model=mlp.model)
+    print(f"ShapesMLPNet localisation on {n_images} images (seed 2024), true class, threshold 0.5")
+    print(format_benchmark_table(rows))
 
 
 def faithfulness_part(photo_names: list[str], pixels_per_step: int, with_score_cam: bool) -> None:
@@ -143,8 +163,16 @@ def faithfulness_part(photo_names: list[str], pixels_per_step: int, with_score_c
     print("\n".join(confidence_rows))
 
 
-def sanity_part(photo_names: list[str]) -> None:
-    """Part 3: cascading randomisation, mean Spearman over the photos per stage."""
+def uniform_keeping_statistics(module: nn.Module, generator: torch.Generator) -> None:
+    """The naive randomisation: U(+-1/sqrt(fan_in)) weights, U(-1, 1) 1-D parameters, BatchNorm statistics kept."""
+    with torch.no_grad():
+        for parameter in module.parameters():
+            bound = parameter[0].numel() ** -0.5 if parameter.dim() >= 2 else 1.0
+            parameter.uniform_(-bound, bound, generator=generator)
+
+
+def sanity_part(photo_names: list[str], seeds: tuple[int, ...] = (0, 1)) -> None:
+    """Part 3: cascading randomisation (sound and naive) and the independent test, on Lite0 at bn2."""
     net = load_model()
     x = torch.cat([net.preprocess(sample_image(name)) for name in photo_names])  # (P, 3, 224, 224)
     stages = default_randomization_stages(net.model)
@@ -152,13 +180,33 @@ def sanity_part(photo_names: list[str]) -> None:
     explainers: dict[str, ExplainFn] = {
         "Grad-CAM": lambda model, images, c: grad_cam(model, images, layer, c),
         "Grad-CAM++": lambda model, images, c: grad_cam_plus_plus(model, images, layer, c),
-        "edge map": edge_map,
     }
-    results = {name: cascading_randomization(net.model, x, explain, stages=stages) for name, explain in explainers.items()}
-    print(f"\nSanity check: cascading randomisation of Lite0, mean Spearman over {len(photo_names)} photos")
-    print(f"{'randomised down to':<20}" + "".join(f"{name:>12}" for name in explainers))
-    for index, stage in enumerate(["original"] + stages):
-        print(f"{stage:<20}" + "".join(f"{results[name][index].spearman:12.3f}" for name in explainers))
+    for name, explain in explainers.items():
+        start = time.perf_counter()
+        runs = [cascading_randomization(net.model, x, explain, stages=stages, seed=seed, feature_layer=layer)
+                for seed in seeds]
+        print(f"\nSanity check, {name} at {layer}: cascading randomisation of Lite0, {len(photo_names)} photos x "
+              f"seeds {seeds}; mean [min, max] ({time.perf_counter() - start:.0f} s)")
+        print(format_sanity_table(runs))
+    edge = cascading_randomization(net.model, x, edge_map, stages=stages)
+    edge_rho = collect(edge, "spearman")[1]
+    print(f"\nControl, edge map (ignores the model): Spearman {edge_rho.min().item():.3f} to {edge_rho.max().item():.3f} "
+          "at every stage")
+
+    naive = cascading_randomization(net.model, x, explainers["Grad-CAM"], stages=stages, feature_layer=layer,
+                                    randomize=uniform_keeping_statistics, reestimate_batchnorm=False)
+    print("\nThe naive procedure (uniform weights, trained BatchNorm statistics kept), Grad-CAM, seed 0: "
+          "the activations at bn2 collapse")
+    print(format_sanity_table(naive))
+    trained_scale = naive[0].feature_scale
+    print("feature-map scale at bn2 (mean spatial std per channel), trained: "
+          + ", ".join(f"{value:.3f}" for value in trained_scale.tolist())
+          + "; after the last stage: " + ", ".join(f"{value:.4f}" for value in naive[-1].feature_scale.tolist()))
+
+    independent = cascading_randomization(net.model, x, explainers["Grad-CAM"], stages=stages, cascade=False,
+                                          feature_layer=layer)
+    print("\nIndependent randomisation (one stage at a time), Grad-CAM, seed 0")
+    print(format_sanity_table(independent))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,15 +215,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pixels-per-step", type=int, default=224, help="deletion/insertion step (RISE: 224)")
     parser.add_argument("--photos", nargs="+", default=sample_image_names(), help="sample photos to use")
     parser.add_argument("--skip-score-cam", action="store_true", help="leave Score-CAM out (the slow part)")
+    parser.add_argument("--parts", nargs="+", default=["localisation", "faithfulness", "sanity"],
+                        choices=["localisation", "faithfulness", "sanity"], help="which parts to run")
     args = parser.parse_args(argv)
 
     torch.manual_seed(0)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, load average {load:.1f}")
     start = time.perf_counter()
-    localisation_part(args.shapes_images, with_score_cam=not args.skip_score_cam)
-    faithfulness_part(list(args.photos), args.pixels_per_step, with_score_cam=not args.skip_score_cam)
-    sanity_part(list(args.photos))
+    if "localisation" in args.parts:
+        localisation_part(args.shapes_images, with_score_cam=not args.skip_score_cam)
+    if "faithfulness" in args.parts:
+        faithfulness_part(list(args.photos), args.pixels_per_step, with_score_cam=not args.skip_score_cam)
+    if "sanity" in args.parts:
+        sanity_part(list(args.photos))
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
     return 0
 

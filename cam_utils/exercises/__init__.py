@@ -28,3 +28,5 @@ from .nb05 import check_crop_box, check_rank_and_probability  # notebook 05
 __all__ += ["check_crop_box", "check_rank_and_probability"]
 from .nb07 import check_deletion_scores, check_espresso_deletion  # notebook 07
 __all__ += ["check_deletion_scores", "check_espresso_deletion"]
+from .nb08 import check_independent_test  # notebook 08
+__all__ += ["check_independent_test"]
