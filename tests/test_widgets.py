@@ -481,3 +481,11 @@ def test_style_sheet_aligns_the_method_label_and_drops_the_upload_count(net):
     assert explorer.upload.description == UPLOAD_LABEL and "cam-explorer-upload" in explorer.upload._dom_classes
     assert f'content: "{UPLOAD_LABEL}"' in STYLE_SHEET
     assert ".cam-explorer-method > .widget-label" in STYLE_SHEET
+
+
+def test_names_imported_from_the_former_module_still_work():
+    """cam_utils.widgets was one module; notebooks import model_view and the registry from it."""
+    from cam_utils import models, widgets as package
+
+    assert package.model_view is models.model_view
+    assert package.METHODS is METHODS and package.COLORMAPS == widgets.COLORMAPS

@@ -26,7 +26,8 @@ The modules:
 """
 from __future__ import annotations
 
+from ..models import model_view  # its home is cam_utils.models; notebooks 07 and 08 import it from here
 from .explorer import COLORMAPS, INTERPOLATIONS, Explorer, explore
 from .methods import METHODS, MapRequest, Method
 
-__all__ = ["COLORMAPS", "INTERPOLATIONS", "METHODS", "Explorer", "MapRequest", "Method", "explore"]
+__all__ = ["COLORMAPS", "INTERPOLATIONS", "METHODS", "Explorer", "MapRequest", "Method", "explore", "model_view"]
