@@ -7,6 +7,8 @@ explorer's CSS class):
 
 * the "Method" label: ``ToggleButtons`` does not lay its description out like the other controls
   (an inline label above the buttons), so it is put into the same 80 px right-aligned column;
+  ``ToggleButtons`` and ``SelectionSlider`` also lack the 2 px margin of the other controls, which
+  put their labels out of line with the others;
 * the buttons of the method menu wrap beside that label instead of under it;
 * ``FileUpload`` always appends the number of files to its label ("Upload your own (0)"). The
   explorer empties the upload as soon as it has read the file, so that number says nothing: the
@@ -43,9 +45,10 @@ CONTROL_LAYOUTS = {
 }
 
 STYLE_SHEET = f"""<style>
-.{EXPLORER_CLASS} .cam-explorer-method {{
-  display: flex; align-items: flex-start; margin: var(--jp-widgets-margin, 2px);
+.{EXPLORER_CLASS} .cam-explorer-method, .{EXPLORER_CLASS} .cam-explorer-layer {{
+  margin: var(--jp-widgets-margin, 2px);
 }}
+.{EXPLORER_CLASS} .cam-explorer-method {{ display: flex; align-items: flex-start; }}
 .{EXPLORER_CLASS} .cam-explorer-method > .widget-label {{
   flex: 0 0 var(--jp-widgets-inline-label-width, 80px); text-align: right;
   margin-right: calc(var(--jp-widgets-inline-margin, 4px) * 2);
