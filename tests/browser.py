@@ -112,24 +112,37 @@ def isolated_jupyter_env(home: Path) -> dict[str, str]:
     }
 
 
+def _answers(url: str) -> bool:
+    """Whether `url` answers 200; a plain ``host:port`` only needs to accept a connection."""
+    if "://" not in url:
+        host, port = url.rsplit(":", 1)
+        try:
+            with socket.create_connection((host, int(port)), timeout=2):
+                return True
+        except OSError:
+            return False
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
 def _wait_until_serving(url: str, process: subprocess.Popen, log_path: Path, what: str) -> None:
     deadline = time.monotonic() + SERVER_START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"{what} exited with code {process.returncode}; its log:\n{log_path.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
+        if _answers(url):
+            return
         time.sleep(0.3)
     raise RuntimeError(f"{what} did not answer {url} within {SERVER_START_TIMEOUT_S} s; its log:\n{log_path.read_text()[-3000:]}")
 
 
 @contextmanager
 def running_server(command: list[str], env: dict[str, str], cwd: Path, ready_url: str, what: str) -> Iterator[None]:
-    """Start a server process, wait until `ready_url` answers 200, and always stop it afterwards."""
+    """Start a server process, wait until `ready_url` answers 200 (or, given as ``host:port``, accepts
+    a connection), and always stop it afterwards."""
     log_path = cwd.parent / f"{what.lower().replace(' ', '-')}.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=cwd)
