@@ -19,7 +19,6 @@ skipped, except in CI (``CI`` or ``CAM_REQUIRE_BROWSER=1`` set), where that is a
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
 import subprocess
 import sys
@@ -29,6 +28,8 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbclient import NotebookClient
+
+from tests.browser import require_course_extra
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GENERATOR = REPO_ROOT / "tools" / "student_edition.py"
@@ -41,14 +42,6 @@ HIDDEN_NOTE = "(the solution is hidden in this cell)"
 MIN_LINE_LENGTH = 12  # shorter solution lines ("return x") may well appear elsewhere
 
 
-def _require_course_extra() -> None:
-    if importlib.util.find_spec("nbgrader") is None:
-        reason = 'nbgrader (the "course" extra) is not installed: .venv/bin/pip install -e ".[course]"'
-        if os.environ.get("CI") or os.environ.get("CAM_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"{reason} (required in CI)")
-        pytest.skip(reason)
-
-
 def _generator():
     spec = importlib.util.spec_from_file_location("student_edition", GENERATOR)
     module = importlib.util.module_from_spec(spec)
@@ -59,7 +52,7 @@ def _generator():
 @pytest.fixture(scope="module")
 def student_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The student edition of every notebook and of the fixture, written as `make student` does."""
-    _require_course_extra()
+    require_course_extra("nbgrader")
     out = tmp_path_factory.mktemp("student")
     started = time.perf_counter()
     subprocess.run([sys.executable, str(GENERATOR), "--out", str(out), *map(str, SOURCES)], check=True,
@@ -176,7 +169,7 @@ def test_student_edition_runs_with_only_the_exercises_errors(student_dir: Path, 
 
 
 def test_markers_outside_a_solution_cell_are_refused() -> None:
-    _require_course_extra()
+    require_course_extra("nbgrader")
     generator = _generator()
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("### BEGIN SOLUTION\nx = 1\n### END SOLUTION")])
     notebook.metadata["kernelspec"] = {"name": KERNEL_NAME, "language": "python", "display_name": KERNEL_NAME}
@@ -190,7 +183,7 @@ def test_markers_outside_a_solution_cell_are_refused() -> None:
 
 
 def test_a_tagged_solution_cell_without_markers_is_replaced_whole() -> None:
-    _require_course_extra()
+    require_course_extra("nbgrader")
     cell = nbformat.v4.new_code_cell("answer = 6 * 7  # a legacy solution cell")
     cell.metadata["tags"] = ["solution"]
     cell.metadata["jupyter"] = {"source_hidden": True}
