@@ -12,7 +12,7 @@ work offline: no CDN), and checks
   images as the notebook has picture outputs) and rendered math (MathJax ran; no ``$…$`` and no
   TeX command such as ``\\alpha`` left in the text);
 * notebook 06's explorer appears as its still picture and the sentence "run this notebook to use
-  the explorer", not as a broken widget;
+  the explorer", not as a broken widget; the page's download button gives the notebook itself;
 * the search page finds "Grad-CAM".
 """
 from __future__ import annotations
@@ -136,6 +136,10 @@ def test_site_opens_from_disk_with_every_chapter_figure_and_formula(site: Path) 
             assert "Explorer(children" not in page.locator("article").inner_text()
             assert page.locator("script[type='application/vnd.jupyter.widget-state+json']").count() == 0
             still.screenshot(path=str(SCREENSHOT_DIR / "site_explorer_still.png"))
+            download = page.locator("a.btn-download-source-button").get_attribute("href")
+            downloaded = (site / "notebooks" / download).resolve()
+            assert downloaded.suffix == ".ipynb" and downloaded.read_bytes() == (REPO_ROOT / "notebooks" /
+                                                                               downloaded.name).read_bytes()
 
             # Search.
             page.goto((site / "search.html").as_uri() + "?q=Grad-CAM")

@@ -81,7 +81,9 @@ html_theme_options = {
     "use_fullscreen_button": False,
 }
 html_last_updated_fmt = None
-html_copy_source = False  # the notebooks are in the repository; the site stays small
+# The download button offers each page's source: for a chapter, the notebook itself, to run it.
+html_copy_source = True
+html_sourcelink_suffix = ""
 html_show_sourcelink = False
 
 
