@@ -5,6 +5,10 @@
 #   make bench    benchmarks/*.py (installs the "bench" extra: grad-cam for comparison)
 #   make test-oldest  the same test in .venv-oldest, on the lowest versions pyproject.toml declares
 #   make lock     re-resolve requirements/lock.txt, the exact versions every install into .venv takes
+#   make student  the student edition in student/: solutions stubbed, answers and outputs removed
+#   make site     the course website in _build/site (open _build/site/index.html)
+#   make explorer the explorer alone as a Voila app on http://127.0.0.1:8866 (PORT=... to change)
+#   (student, site, explorer and test install the "course" extra: nbgrader, Sphinx, Voila)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -12,6 +16,9 @@ BIN    := $(VENV)/bin
 # Rebuilt whenever pyproject.toml changes; otherwise a second run installs nothing.
 STAMP       := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
+COURSE_STAMP := $(VENV)/.installed-course
+SITE_DIR    := _build/site
+PORT        ?= 8866
 KERNEL      := cam-tutorial
 ARGS ?=
 # Jupyter refuses to start as root (e.g. in a container) unless told to.
@@ -23,7 +30,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 CONSTRAINTS := requirements/lock.txt
 PIP_INSTALL  = $(BIN)/python -m pip install $(if $(CONSTRAINTS),--constraint $(CONSTRAINTS))
 
-.PHONY: lab test notebooks bench venv lock test-oldest
+.PHONY: lab test notebooks bench venv lock test-oldest student site explorer
 
 venv: $(STAMP)
 
@@ -37,6 +44,10 @@ $(BENCH_STAMP): $(STAMP)
 	$(PIP_INSTALL) -e ".[dev,bench]"
 	touch $@
 
+$(COURSE_STAMP): $(STAMP)
+	$(PIP_INSTALL) -e ".[dev,course]"
+	touch $@
+
 # The server's root is this folder (not notebooks/), so that the notebooks' images under docs/ load.
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/01_what_does_the_network_look_at.ipynb $(ROOT_FLAG) $(ARGS)
@@ -46,7 +57,7 @@ lab: $(STAMP)
 # only masks memory addresses and timings).
 # OMP_WAIT_POLICY=PASSIVE: idle PyTorch threads sleep instead of spinning, so the test
 # process and the notebook kernel do not steal the 2 cores from each other (results unchanged).
-test: $(STAMP)
+test: $(STAMP) $(COURSE_STAMP)
 	OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m pytest tests notebooks --nbval \
 		--nbval-sanitize-with notebooks/nbval_sanitize.cfg \
 		--nbval-cell-timeout=600 -p no:cacheprovider $(ARGS)
@@ -75,3 +86,13 @@ lock:
 OLDEST_VENV := .venv-oldest
 test-oldest:
 	$(MAKE) test VENV=$(OLDEST_VENV) CONSTRAINTS=requirements/oldest.txt
+student: $(COURSE_STAMP)
+	$(BIN)/python tools/student_edition.py --out student
+
+# -W: warnings are errors; the notebooks are not executed (nbval keeps their outputs current).
+site: $(COURSE_STAMP)
+	$(BIN)/python -m sphinx -W --keep-going -q -b html -c docs/site -d _build/doctrees . $(SITE_DIR)
+	@echo "The site is in $(SITE_DIR): open $(SITE_DIR)/index.html"
+
+explorer: $(COURSE_STAMP)
+	$(BIN)/voila apps/explorer.ipynb --Voila.ip=127.0.0.1 --port=$(PORT) $(ARGS)

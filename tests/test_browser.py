@@ -10,7 +10,14 @@ clicks and key presses reach the kernel. It
 3. opens notebook 06 in headless Chromium, runs all cells, waits for the explorer's picture,
 4. moves the opacity slider and the layer slider with the keyboard and picks another class in the
    drop-down, and after each checks that the rendered pixels of the picture changed,
-5. saves screenshots under ``artifacts/screenshots/`` (git-ignored) and always stops the server.
+5. narrows the window to 1024 x 700 and checks that the explorer stays usable: the opacity slider's
+   track at least 100 px wide, the "Method" label in line with the others, no file count on the
+   upload button (``browser.assert_explorer_usable``);
+6. saves screenshots under ``artifacts/screenshots/`` (git-ignored) and always stops the server.
+
+Before running the cells it also checks what a saved notebook shows in place of the widget: the
+explorer's still picture and the sentence "run this notebook to use the explorer", not
+``Explorer(children=(VBox(...``.
 
 Chromium comes from Debian (``apt-get install -y chromium``), because ``playwright install``
 needs the internet. Without it the test is skipped, unless ``CAM_REQUIRE_BROWSER=1`` is set (CI):
@@ -18,54 +25,42 @@ then it fails.
 """
 from __future__ import annotations
 
-import io
-import json
 import os
 import secrets
 import shutil
-import socket
-import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from tests.browser import (
+    CHROMIUM_ARGS,
+    KERNEL_NAME,
+    NARROW_VIEWPORT,
+    REPO_ROOT,
+    SCREENSHOT_DIR,
+    SERVER_START_TIMEOUT_S,
+    assert_explorer_usable,
+    free_port,
+    isolated_jupyter_env,
+    pixels,
+    require_chromium,
+    running_server,
+    wait_for_new_pixels,
+    wait_for_picture,
+)
+
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 NOTEBOOK_NAME = "06_interactive_explorer.ipynb"
-KERNEL_NAME = "cam-tutorial"  # the kernel named in every notebook's metadata
-SCREENSHOT_DIR = REPO_ROOT / "artifacts" / "screenshots"
-CHROMIUM_PATH = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
-SERVER_START_TIMEOUT_S = 60
 NOTEBOOK_RUN_TIMEOUT_S = 60
-PICTURE_CHANGE_TIMEOUT_S = 15
-# Mean absolute difference (0-255 scale) above which two screenshots count as different pixels.
-MIN_PIXEL_CHANGE = 0.5
 
 
 @pytest.fixture(scope="module")
 def chromium() -> Path:
-    """Path of the Chromium binary; skip (or fail when CAM_REQUIRE_BROWSER=1) when it is missing."""
-    if not CHROMIUM_PATH.exists():
-        reason = f"Chromium not found at {CHROMIUM_PATH}: apt-get install -y chromium"
-        if os.environ.get("CAM_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"{reason} (CAM_REQUIRE_BROWSER=1 makes this test required)")
-        pytest.skip(reason)
-    return CHROMIUM_PATH
+    return require_chromium()
 
 
 @dataclass
@@ -81,73 +76,6 @@ class LabServer:
         return f"{self.base_url}/lab/tree/{name}?reset&token={self.token}"
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _write_isolated_jupyter_config(home: Path) -> dict[str, str]:
-    """Config, data, settings and runtime folders under `home`; returns the environment variables.
-
-    The kernel spec `cam-tutorial` points at this very interpreter, so the test does not depend on
-    a kernel registered by hand. News, update checks and the extension manager are switched off:
-    they would try to reach the internet and open pop-ups over the notebook.
-    """
-    config_dir, data_dir = home / "config", home / "data"
-    kernel_dir = data_dir / "kernels" / KERNEL_NAME
-    kernel_dir.mkdir(parents=True)
-    (kernel_dir / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "Python (cam-tutorial)",
-        "language": "python",
-    }))
-    (config_dir / "labconfig").mkdir(parents=True)
-    (config_dir / "labconfig" / "page_config.json").write_text(json.dumps({
-        "disabledExtensions": {
-            "@jupyterlab/extensionmanager-extension": True,
-            "@jupyterlab/apputils-extension:announcements": True,
-        }
-    }))
-    (config_dir / "jupyter_server_config.json").write_text(json.dumps({
-        "LabApp": {
-            "news_url": None,
-            "check_for_updates_class": "jupyterlab.NeverCheckForUpdate",
-            "extension_manager": "readonly",
-            "expose_app_in_browser": True,  # window.jupyterapp: run cells through Lab's own commands
-        },
-    }))
-    return {
-        "JUPYTER_CONFIG_DIR": str(config_dir),
-        "JUPYTER_DATA_DIR": str(data_dir),
-        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
-        "JUPYTERLAB_SETTINGS_DIR": str(home / "lab-settings"),
-        "JUPYTERLAB_WORKSPACES_DIR": str(home / "lab-workspaces"),
-        "IPYTHONDIR": str(home / "ipython"),
-        "MPLBACKEND": "Agg",
-    }
-
-
-def _wait_until_serving(url: str, process: subprocess.Popen, log_path: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"JupyterLab exited with code {process.returncode}; its log:\n{log_path.read_text()[-3000:]}"
-            )
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(
-        f"JupyterLab did not answer {url} within {SERVER_START_TIMEOUT_S} s; its log:\n"
-        f"{log_path.read_text()[-3000:]}"
-    )
-
-
 @pytest.fixture(scope="module")
 def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     """JupyterLab serving a temporary copy of notebooks/; always stopped afterwards."""
@@ -156,9 +84,8 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     home = tmp_path_factory.mktemp("jupyter-home")
     root_dir = home / "notebooks"
     shutil.copytree(NOTEBOOKS_DIR, root_dir, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-    env = {**os.environ, **_write_isolated_jupyter_config(home)}
-    port, token = _free_port(), secrets.token_hex(16)
-    log_path = home / "jupyterlab.log"
+    env = {**os.environ, **isolated_jupyter_env(home)}
+    port, token = free_port(), secrets.token_hex(16)
     command = [
         sys.executable, "-m", "jupyterlab",
         "--no-browser", "--allow-root",
@@ -166,41 +93,9 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={root_dir}",
     ]
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root_dir)
-    try:
-        base_url = f"http://127.0.0.1:{port}"
-        _wait_until_serving(f"{base_url}/api/status?token={token}", process, log_path)
+    base_url = f"http://127.0.0.1:{port}"
+    with running_server(command, env, root_dir, f"{base_url}/api/status?token={token}", "JupyterLab"):
         yield LabServer(base_url=base_url, token=token, root_dir=root_dir)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
-
-
-def _pixels(png_bytes: bytes) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(png_bytes)).convert("RGB"), dtype=np.float64)
-
-
-def _wait_for_new_pixels(take_screenshot: Callable[[], bytes], before: np.ndarray, what: str) -> np.ndarray:
-    """Screenshots until the picture differs from `before`; fails after PICTURE_CHANGE_TIMEOUT_S."""
-    deadline = time.monotonic() + PICTURE_CHANGE_TIMEOUT_S
-    change = 0.0
-    while time.monotonic() < deadline:
-        after = _pixels(take_screenshot())
-        if after.shape != before.shape:
-            return after
-        change = float(np.abs(after - before).mean())
-        if change > MIN_PIXEL_CHANGE:
-            return after
-        time.sleep(0.2)
-    pytest.fail(
-        f"the explorer's picture did not change within {PICTURE_CHANGE_TIMEOUT_S} s after {what} "
-        f"(mean pixel change {change:.3f})"
-    )
 
 
 # JavaScript run in the page. Lab exposes its app as window.jupyterapp (expose_app_in_browser).
@@ -263,23 +158,25 @@ def test_explorer_in_jupyterlab_reacts_to_slider_and_class(chromium: Path, lab_s
             assert kernel_name == KERNEL_NAME
             phase("kernel ready")
 
+            # Before the cells run: the saved output of the explorer cell reads as a still and a sentence.
+            saved = page.locator(".jp-OutputArea-output", has_text="run this notebook to use the explorer")
+            saved.first.wait_for(state="attached")
+            assert "Explorer(children" not in page.locator(".jp-Notebook").inner_text()
+            phase("saved output: the still picture and its sentence")
+
             ran_without_error = _evaluate_with_timeout(page, _RUN_ALL_JS, NOTEBOOK_RUN_TIMEOUT_S, "Run All Cells")
             page.screenshot(path=str(SCREENSHOT_DIR / "explorer_0_after_run_all.png"), full_page=True)
             assert ran_without_error is True, "a cell of notebook 06 raised an error in JupyterLab"
             phase("all cells ran")
 
+            wait_for_picture(page)
             picture = page.locator("img.cam-explorer-picture")
-            picture.wait_for(state="visible")
-            page.wait_for_function(
-                "() => { const img = document.querySelector('img.cam-explorer-picture');"
-                " return img && img.complete && img.naturalWidth > 0; }"
-            )
             picture.scroll_into_view_if_needed()
 
             def take_screenshot() -> bytes:
                 return picture.screenshot()
 
-            first = _pixels(take_screenshot())
+            first = pixels(take_screenshot())
             phase("picture rendered")
             assert first.std() > 5.0, "the explorer's picture is blank"
             picture.screenshot(path=str(SCREENSHOT_DIR / "explorer_1_initial.png"))
@@ -289,7 +186,7 @@ def test_explorer_in_jupyterlab_reacts_to_slider_and_class(chromium: Path, lab_s
             opacity_handle.focus()
             for _ in range(6):
                 opacity_handle.press("ArrowRight")  # 0.5 -> 0.8: the heatmap dominates the next screenshots
-            after_opacity = _wait_for_new_pixels(take_screenshot, first, "moving the opacity slider")
+            after_opacity = wait_for_new_pixels(take_screenshot, first, "moving the opacity slider")
             picture.screenshot(path=str(SCREENSHOT_DIR / "explorer_2_opacity.png"))
             phase("opacity slider moved, picture changed")
 
@@ -297,15 +194,23 @@ def test_explorer_in_jupyterlab_reacts_to_slider_and_class(chromium: Path, lab_s
             layer_handle = page.locator(".cam-explorer-layer .noUi-handle")
             layer_handle.focus()
             layer_handle.press("ArrowLeft")
-            after_layer = _wait_for_new_pixels(take_screenshot, after_opacity, "moving the layer slider")
+            after_layer = wait_for_new_pixels(take_screenshot, after_opacity, "moving the layer slider")
             picture.screenshot(path=str(SCREENSHOT_DIR / "explorer_3_layer.png"))
             phase("layer slider moved, picture changed")
 
             # Class drop-down: pick the second most likely class.
             page.locator(".cam-explorer-class select").select_option(index=1)
-            _wait_for_new_pixels(take_screenshot, after_layer, "picking another class")
+            wait_for_new_pixels(take_screenshot, after_layer, "picking another class")
             picture.screenshot(path=str(SCREENSHOT_DIR / "explorer_4_class.png"))
             phase("class picked, picture changed")
             page.screenshot(path=str(SCREENSHOT_DIR / "explorer_5_page.png"), full_page=True)
+
+            # A 1024 px wide window: the controls wrap, every one keeps a usable width.
+            page.set_viewport_size(NARROW_VIEWPORT)
+            page.locator(".cam-explorer").first.scroll_into_view_if_needed()
+            page.wait_for_timeout(500)  # Lab re-lays out the notebook after the resize
+            layout = assert_explorer_usable(page, "JupyterLab at 1024 x 700")
+            page.locator(".cam-explorer").first.screenshot(path=str(SCREENSHOT_DIR / "explorer_6_narrow.png"))
+            phase(f"usable at 1024 x 700 (opacity track {layout['track']['width']:.0f} px)")
         finally:
             browser.close()

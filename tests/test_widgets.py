@@ -7,11 +7,13 @@ feed the upload box bad and huge files, and run a random sequence of changes.
 """
 from __future__ import annotations
 
+import base64
 import io
 import random
 from contextlib import ExitStack
 from datetime import datetime, timezone
 
+import ipywidgets
 import numpy as np
 import pytest
 import torch
@@ -20,12 +22,14 @@ from PIL import Image
 from cam_utils import widgets
 from cam_utils.cam import class_activation_map
 from cam_utils.gradcam import grad_cam
-from cam_utils.hooks import record_output
+from cam_utils.hooks import forward_with_features, record_output
 from cam_utils.images import sample_image, sample_image_names
 from cam_utils.models import load_model, model_view
 from cam_utils.postprocess import normalize, overlay, upsample
 from cam_utils.variants import grad_cam_plus_plus, hires_cam, score_cam
 from cam_utils.widgets import METHODS, Explorer, Method, explore
+from cam_utils.widgets import explorer as explorer_module
+from cam_utils.widgets.appearance import CONTROL_LAYOUTS, STYLE_SHEET, UPLOAD_LABEL
 from tests.helpers import ModelSnapshot
 
 
@@ -250,7 +254,7 @@ def test_a_new_method_is_one_registry_entry(net, monkeypatch):
     explorer.method.value = "Channel sum"
     explorer.layer.value = "blocks.2"
     x = net.preprocess(explorer.image)
-    feature_maps = widgets.forward_with_features(net.model, x, "blocks.2").feature_maps.detach()
+    feature_maps = forward_with_features(net.model, x, "blocks.2").feature_maps.detach()
     heatmap = upsample(normalize(feature_maps.sum(dim=1)[0]), (224, 224), mode="bilinear")
     expected = np.asarray(overlay(explorer.shown_image, heatmap, alpha=0.5, cmap="jet"))
     assert np.array_equal(picture_pixels(explorer), expected)
@@ -262,13 +266,13 @@ def test_a_new_method_is_one_registry_entry(net, monkeypatch):
 def test_one_forward_per_image_and_layer_none_for_display_changes(net, monkeypatch):
     explorer = explore(net)
     calls: list[str] = []
-    real_forward_with_features = widgets.forward_with_features
+    real_forward_with_features = forward_with_features
 
     def counting_forward_with_features(model, x, layer):
         calls.append(layer)
         return real_forward_with_features(model, x, layer)
 
-    monkeypatch.setattr(widgets, "forward_with_features", counting_forward_with_features)
+    monkeypatch.setattr(explorer_module, "forward_with_features", counting_forward_with_features)
     model_runs = []
     handle = net.model.register_forward_hook(lambda module, inputs, output: model_runs.append(1))
     try:
@@ -422,3 +426,66 @@ def test_score_cam_is_offered_and_says_it_is_slow(net):
     explorer.method.value = "Grad-CAM"
     explorer.method.value = "Score-CAM"  # from the cache: the same picture
     assert explorer.picture.value == cached_png
+
+
+# --- how it looks where it cannot run, and in a narrow window ---------------------------------------
+
+
+def test_a_saved_explorer_reads_as_a_sentence_and_a_still_picture(net):
+    """Without a kernel (GitHub, an untrusted notebook, the website) the fallbacks are shown, not a repr."""
+    explorer = explore(net, "cat_and_coffee")
+    explorer.layer.value = "blocks.3"
+    bundle = explorer._repr_mimebundle_()
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == explorer.model_id
+    class_idx = explorer.class_select.value
+    plain = bundle["text/plain"]
+    assert "children" not in plain and "VBox" not in plain
+    for part in ("Grad-CAM", "blocks.3", f"{class_idx} {net.categories[class_idx]}", "cat_and_coffee",
+                 "run this notebook to use the explorer"):
+        assert part in plain
+    assert repr(explorer) == f"Explorer(image='cat_and_coffee', class_idx={class_idx}, method='Grad-CAM', layer='blocks.3')"
+
+    still_html = bundle["text/html"]
+    assert "run this notebook to use the explorer" in still_html
+    encoded = still_html.split('src="data:image/jpeg;base64,', 1)[1].split('"', 1)[0]
+    still = np.asarray(Image.open(io.BytesIO(base64.b64decode(encoded))).convert("RGB"), dtype=float)
+    assert still.shape == picture_pixels(explorer).shape  # the current picture, as a JPEG
+    assert np.abs(still - picture_pixels(explorer)).mean() < 4.0
+
+
+def test_class_search_text_is_cleared_by_a_new_photo(net):
+    explorer = explore(net)
+    explorer.class_search.value = "espresso"
+    assert net.categories[explorer.class_select.value] == "espresso"
+    explorer.image_picker.value = "rocket"
+    assert explorer.class_search.value == ""
+    assert explorer.class_select.value == explorer.class_select.options[0][1]  # the new photo's top-1
+    assert_shows_fresh_computation(explorer)
+
+
+def test_rows_wrap_and_every_control_keeps_a_minimum_width(net):
+    explorer = explore(net)
+    controls = explorer.children[1]
+    rows = [child for child in controls.children if isinstance(child, ipywidgets.HBox)]
+    assert len(rows) == 3 and all(row.layout.flex_flow == "row wrap" for row in rows)
+    for name in CONTROL_LAYOUTS:
+        min_width = getattr(explorer, name).layout.min_width
+        assert min_width is not None and min_width.endswith("px"), name
+    assert int(explorer.opacity.layout.min_width[:-2]) >= 260  # label 80 + readout ~40 + a track of 100+
+
+
+def test_style_sheet_aligns_the_method_label_and_drops_the_upload_count(net):
+    explorer = explore(net)
+    style = explorer.children[0]
+    assert style.value == STYLE_SHEET and style.layout.display == "none"
+    assert explorer.upload.description == UPLOAD_LABEL and "cam-explorer-upload" in explorer.upload._dom_classes
+    assert f'content: "{UPLOAD_LABEL}"' in STYLE_SHEET
+    assert ".cam-explorer-method > .widget-label" in STYLE_SHEET
+
+
+def test_names_imported_from_the_former_module_still_work():
+    """cam_utils.widgets was one module; notebooks import model_view and the registry from it."""
+    from cam_utils import models, widgets as package
+
+    assert package.model_view is models.model_view
+    assert package.METHODS is METHODS and package.COLORMAPS == widgets.COLORMAPS

@@ -1,47 +1,28 @@
-"""An interactive explorer: pick a photo, a class, a method and a layer, and see where the network looks.
+"""The explorer widget: photo, class, method, layer and display settings on one panel.
 
-``explore()`` returns one ipywidgets widget. It is stock ipywidgets 8 (no custom front-end
-code), so it works in JupyterLab 4, Notebook 7, VS Code and Colab.
-
-How it stays responsive (every control answers within 100 ms of kernel time on an idle
-2-core CPU; ``benchmarks/bench_widgets.py`` measures it):
-
-* **One forward pass per (image, layer).** ``forward_with_features`` splits the forward at
-  the chosen layer and keeps the graph from the feature maps A to the class scores y. The
-  result is cached per layer; a new image clears the cache.
-* **A new class costs one backward pass**, not a forward: ``grad_cam_from_forward`` on the
-  cached forward. CAM needs no gradient at all: M_c = Σ_k w_k^c A^k on the cached A.
-* **Raw maps are cached per (layer, method, class).** Opacity, colormap and interpolation
-  only redo the cheap last steps: normalize → upsample → overlay → PNG bytes.
-* The picture is an ``ipywidgets.Image`` holding PNG bytes made with PIL; no matplotlib
-  figure is redrawn.
-
-The methods come from the registry :data:`METHODS` (name → :class:`Method`); adding a
-variant is one entry there.
+See the package docstring (:mod:`cam_utils.widgets`) for how it stays responsive.
 """
 from __future__ import annotations
 
 import html
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
-from typing import Union
+from typing import Any, Union
 
 import ipywidgets as widgets
 import torch
 from PIL import Image
 
-from .cam import cam_from_features
-from .gradcam import grad_cam_from_forward
-from .hooks import LayerForward, forward_with_features, record_output
-from .images import ImageLoadError, load_image, sample_image, sample_image_names
-from .model_state import explaining
-from .models import LoadedModel, load_model, model_view
-from .postprocess import normalize, overlay, upsample
-from .variants import grad_cam_plus_plus_from_forward, hires_cam_from_forward, score_cam
+from ..hooks import LayerForward, forward_with_features, record_output
+from ..images import ImageLoadError, load_image, sample_image, sample_image_names
+from ..model_state import explaining
+from ..models import LoadedModel, load_model, model_view
+from ..postprocess import normalize, overlay, upsample
+from . import appearance
+from .methods import METHODS, MapRequest
 
-__all__ = ["METHODS", "Explorer", "MapRequest", "Method", "explore"]
+__all__ = ["COLORMAPS", "INTERPOLATIONS", "Explorer", "explore"]
 
 #: Uploaded (or passed) photos are shrunk so that their longer side is at most this many pixels.
 MAX_IMAGE_SIDE = 1024
@@ -50,81 +31,6 @@ TOP_CLASSES = 10
 COLORMAPS = ["jet", "turbo", "viridis", "inferno", "magma", "plasma"]
 #: (label, mode passed to ``upsample``): nearest shows the raw grid of the map, bilinear is smooth.
 INTERPOLATIONS = [("nearest (raw grid)", "nearest"), ("bilinear (smooth)", "bilinear")]
-#: Width at which the browser shows the picture (the picture itself has the model's input size).
-PICTURE_WIDTH = "448px"
-
-
-# --- the methods ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class MapRequest:
-    """Everything a method may use to compute one map.
-
-    Attributes:
-        net: the loaded model.
-        x: (1, 3, H, W) the preprocessed image.
-        layer: dotted name of the layer the map lives at.
-        forward: the cached forward pass split at ``layer`` (A and the logits, graph kept).
-        class_idx: the class c to explain.
-    """
-
-    net: LoadedModel
-    x: torch.Tensor
-    layer: str
-    forward: LayerForward
-    class_idx: int
-
-
-@dataclass(frozen=True)
-class Method:
-    """One entry of the method menu.
-
-    Attributes:
-        compute: MapRequest -> raw map (1, h, w) at the request's layer (not normalised).
-        feature_layer_only: True when the method only exists at the model's feature layer (CAM).
-    """
-
-    compute: Callable[[MapRequest], torch.Tensor]
-    feature_layer_only: bool = False
-    #: True for methods that run their own forward passes (Score-CAM: one per channel), which take
-    #: seconds rather than milliseconds at deep layers. The explorer says so while it computes.
-    slow: bool = False
-
-
-def _cam(request: MapRequest) -> torch.Tensor:
-    """CAM on the cached feature maps: M_c = Σ_k w_k^c A^k (no forward, no gradient)."""
-    feature_maps = request.forward.feature_maps.detach()  # (1, C, h, w), A
-    class_weights = request.net.classifier.weight.detach()[request.class_idx].unsqueeze(0)  # (1, C), w^c
-    return cam_from_features(feature_maps, class_weights)  # (1, h, w)
-
-
-def _grad_cam(request: MapRequest) -> torch.Tensor:
-    """Grad-CAM on the cached forward: one backward pass from y^c to A."""
-    return grad_cam_from_forward(request.forward, class_idx=request.class_idx)  # (1, h, w)
-
-
-def _counterfactual_grad_cam(request: MapRequest) -> torch.Tensor:
-    """Grad-CAM with negated gradients: where the evidence *against* class c lies."""
-    return grad_cam_from_forward(request.forward, class_idx=request.class_idx, counterfactual=True)
-
-
-#: The method menu, in display order: name -> Method. A variant is one line. Those computed
-#: from the cached forward (``*_from_forward``) answer as fast as Grad-CAM; a function with
-#: grad_cam's signature also works, e.g. ``Method(lambda r: my_cam(r.net.model, r.x, r.layer, r.class_idx))``,
-#: at the price of its own forward pass(es). Score-CAM is such a method: it needs one forward
-#: pass per channel of the layer (seconds at Lite0's 1280-channel bn2), so it is marked slow;
-#: its maps are cached like the others, so a second visit is instant.
-METHODS: dict[str, Method] = {
-    "CAM": Method(_cam, feature_layer_only=True),
-    "Grad-CAM": Method(_grad_cam),
-    "Counterfactual Grad-CAM": Method(_counterfactual_grad_cam),
-    "Grad-CAM++": Method(lambda request: grad_cam_plus_plus_from_forward(request.forward, request.class_idx)),
-    "HiResCAM": Method(lambda request: hires_cam_from_forward(request.forward, request.class_idx)),
-    "Score-CAM": Method(
-        lambda request: score_cam(request.net.model, request.x, request.layer, request.class_idx), slow=True
-    ),
-}
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -193,13 +99,15 @@ class Explorer(widgets.VBox):
                 "Load a file with cam_utils.load_image(path)."
             )
         picker_names = list(self._images) + sample_image_names()
-        self.image_picker = widgets.Dropdown(options=picker_names, value=first_image_name, description="Image")
+        self.image_picker = widgets.Dropdown(
+            options=picker_names, value=first_image_name, description="Image", layout=appearance.layout("image_picker")
+        )
         self.upload = widgets.FileUpload(
-            accept="image/*", multiple=False, description="Upload your own", layout=widgets.Layout(width="auto")
+            accept="image/*", multiple=False, description=appearance.UPLOAD_LABEL, layout=widgets.Layout(width="auto")
         )
 
         # Class: the top-10 of the current image, plus a search over all classes.
-        self.class_select = widgets.Dropdown(description="Class", layout=widgets.Layout(width="360px"))
+        self.class_select = widgets.Dropdown(description="Class", layout=appearance.layout("class_select"))
         self._class_labels = [f"{index} {name}" for index, name in enumerate(net.categories)]
         # What the search box accepts, lower-cased: "281 tabby" or "tabby" (a repeated name: its first class).
         self._class_by_text: dict[str, int] = {}
@@ -211,7 +119,7 @@ class Explorer(widgets.VBox):
             placeholder="type to search all classes",
             description="Any class",
             ensure_option=False,
-            layout=widgets.Layout(width="360px"),
+            layout=appearance.layout("class_search"),
         )
 
         # Method, and layer: each layer's option shows the resolution of its maps.
@@ -225,38 +133,44 @@ class Explorer(widgets.VBox):
             value=net.feature_layer_name,
             description="Layer",
             continuous_update=False,  # a new layer costs a forward pass: compute when released
-            layout=widgets.Layout(width="520px"),
+            layout=appearance.layout("layer"),
         )
 
         # Display.
         self.opacity = widgets.FloatSlider(
-            value=0.5, min=0.0, max=1.0, step=0.05, description="Opacity", readout_format=".2f"
+            value=0.5, min=0.0, max=1.0, step=0.05, description="Opacity", readout_format=".2f",
+            layout=appearance.layout("opacity"),
         )
-        self.cmap = widgets.Dropdown(options=COLORMAPS, value="jet", description="Colormap")
-        self.interpolation = widgets.Dropdown(options=INTERPOLATIONS, value="bilinear", description="Upsampling")
-        self.picture = widgets.Image(format="png", layout=widgets.Layout(width=PICTURE_WIDTH))
+        self.cmap = widgets.Dropdown(
+            options=COLORMAPS, value="jet", description="Colormap", layout=appearance.layout("cmap")
+        )
+        self.interpolation = widgets.Dropdown(
+            options=INTERPOLATIONS, value="bilinear", description="Upsampling", layout=appearance.layout("interpolation")
+        )
+        self.picture = widgets.Image(format="png", layout=widgets.Layout(width=appearance.PICTURE_WIDTH))
         self.readout = widgets.HTML()
         self.status = widgets.HTML()
 
         # Class names that the browser test and a user's CSS can find.
         for control, css_class in [
-            (self, "cam-explorer"),
+            (self, appearance.EXPLORER_CLASS),
             (self.picture, "cam-explorer-picture"),
             (self.opacity, "cam-explorer-opacity"),
             (self.layer, "cam-explorer-layer"),
             (self.class_select, "cam-explorer-class"),
             (self.method, "cam-explorer-method"),
+            (self.upload, "cam-explorer-upload"),
         ]:
             control.add_class(css_class)
 
         controls = widgets.VBox([
-            widgets.HBox([self.image_picker, self.upload]),
-            widgets.HBox([self.class_select, self.class_search]),
+            appearance.row(self.image_picker, self.upload),
+            appearance.row(self.class_select, self.class_search),
             self.method,
             self.layer,
-            widgets.HBox([self.opacity, self.cmap, self.interpolation]),
+            appearance.row(self.opacity, self.cmap, self.interpolation),
         ])
-        self.children = [controls, self.picture, self.readout, self.status]
+        self.children = [appearance.style_sheet(), controls, self.picture, self.readout, self.status]
 
         self._load_current_image()
         self.image_picker.observe(self._on_image_change, names="value")
@@ -276,6 +190,36 @@ class Explorer(widgets.VBox):
     def shown_image(self) -> Image.Image:
         """The picture the model sees (its input, un-normalised), under the heatmap."""
         return self._shown_image
+
+    @property
+    def summary(self) -> str:
+        """One sentence saying what the picture shows (the text fallback of the widget)."""
+        class_idx = self.class_select.value
+        return (
+            f"CAM explorer: {self.method.value} at layer {self.layer.value} for class "
+            f"{self._class_labels[class_idx]} (p = {float(self._probabilities[class_idx]):.3f}) "
+            f"on the photo {self.image_picker.value!r}."
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"Explorer(image={self.image_picker.value!r}, class_idx={self.class_select.value}, "
+            f"method={self.method.value!r}, layer={self.layer.value!r})"
+        )
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        """The live widget, plus fallbacks for where it cannot run.
+
+        A front-end with a widget manager (JupyterLab, Notebook 7, Voilà, VS Code) shows the widget;
+        a saved notebook seen without a kernel (an untrusted notebook in JupyterLab, GitHub, the
+        course website) shows the still picture (``text/html``) or the summary (``text/plain``)
+        instead of ipywidgets' default ``Explorer(children=(VBox(...``.
+        """
+        bundle = super()._repr_mimebundle_(**kwargs) or {}
+        bundle["text/plain"] = f"{self.summary}\n(An interactive widget: run this notebook to use the explorer.)"
+        picture = Image.open(io.BytesIO(self.picture.value))
+        bundle["text/html"] = appearance.still_html(picture, self.summary)
+        return bundle
 
     def _image(self, name: str) -> Image.Image:
         if name not in self._images:
@@ -323,6 +267,7 @@ class Explorer(widgets.VBox):
         with self._changing_together():
             self.class_select.options = [self._class_option(index) for index in top_classes]
             self.class_select.value = top_classes[0]
+            self.class_search.value = ""  # the search text belonged to the previous photo
         self._render()
 
     def _on_image_change(self, change: dict) -> None:

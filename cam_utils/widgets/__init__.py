@@ -1,0 +1,33 @@
+"""An interactive explorer: pick a photo, a class, a method and a layer, and see where the network looks.
+
+``explore()`` returns one ipywidgets widget. It is stock ipywidgets 8 (no custom front-end
+code), so it works in JupyterLab 4, Notebook 7, Voilà, VS Code and Colab.
+
+How it stays responsive (every control answers within 100 ms of kernel time on an idle
+2-core CPU; ``benchmarks/bench_widgets.py`` measures it):
+
+* **One forward pass per (image, layer).** ``forward_with_features`` splits the forward at
+  the chosen layer and keeps the graph from the feature maps A to the class scores y. The
+  result is cached per layer; a new image clears the cache.
+* **A new class costs one backward pass**, not a forward: ``grad_cam_from_forward`` on the
+  cached forward. CAM needs no gradient at all: M_c = Σ_k w_k^c A^k on the cached A.
+* **Raw maps are cached per (layer, method, class).** Opacity, colormap and interpolation
+  only redo the cheap last steps: normalize → upsample → overlay → PNG bytes.
+* The picture is an ``ipywidgets.Image`` holding PNG bytes made with PIL; no matplotlib
+  figure is redrawn.
+
+The modules:
+
+* :mod:`~cam_utils.widgets.methods`: the method menu, a registry :data:`METHODS`
+  (name → :class:`Method`); adding a variant is one entry there;
+* :mod:`~cam_utils.widgets.explorer`: the :class:`Explorer` widget and :func:`explore`;
+* :mod:`~cam_utils.widgets.appearance`: control sizes that survive a narrow window, the style
+  sheet, and the still picture shown where no widget can run.
+"""
+from __future__ import annotations
+
+from ..models import model_view  # its home is cam_utils.models; notebooks 07 and 08 import it from here
+from .explorer import COLORMAPS, INTERPOLATIONS, Explorer, explore
+from .methods import METHODS, MapRequest, Method
+
+__all__ = ["COLORMAPS", "INTERPOLATIONS", "METHODS", "Explorer", "MapRequest", "Method", "explore", "model_view"]

@@ -1,0 +1,179 @@
+"""Sphinx configuration of the course website: ``make site`` builds it into ``_build/site``.
+
+Sphinx + MyST-NB + sphinx-book-theme (the "course" extra). The source folder is the repository
+root, so that the README's and the notebooks' relative links and pictures work unchanged; only the
+files listed in ``include_patterns`` are pages:
+
+* the README is the landing page (``root_doc``);
+* the notebooks are the chapters, in the order of their file names: the chapter list is made
+  here from ``notebooks/*.ipynb`` and appended to the landing page as a hidden table of contents,
+  so a new notebook needs no edit anywhere;
+* then the instructor guide (``docs/teaching.md``), the API reference (``docs/site/api.md``,
+  autodoc of ``cam_utils``) and the contributor notes (``docs/DESIGN.md``).
+
+The notebooks are not executed (nbval already guarantees that their saved outputs are current).
+Math is typeset by MathJax 3 served from the site itself (one file from the
+``sphinx-mathjax-offline`` package, SVG output: no web fonts, no CDN), so the site works offline
+and from disk. Widgets have no live kernel on a static page: the widget view is skipped and the
+widget's own still picture (its ``text/html``) is shown; no widget JavaScript is loaded.
+"""
+from __future__ import annotations
+
+import json
+import pkgutil
+import shutil
+from importlib import metadata
+from pathlib import Path
+
+import cam_utils
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+AFTER_THE_NOTEBOOKS = ["docs/teaching", "docs/site/api", "docs/DESIGN"]
+#: The one MathJax file the site needs (TeX input with every extension, SVG output), and where it goes.
+MATHJAX_FILE = "tex-svg-full.js"
+MATHJAX_TARGET = f"_static/mathjax/{MATHJAX_FILE}"
+
+project = "Where does the network look? CAM and Grad-CAM"
+author = "the cam-tutorial contributors"
+copyright = "the cam-tutorial contributors, MIT License"
+release = version = metadata.version("cam-utils")
+
+extensions = ["myst_nb", "sphinx.ext.autodoc", "sphinx.ext.napoleon", "sphinx.ext.mathjax"]
+root_doc = "README"
+include_patterns = ["README.md", "notebooks/*.ipynb", *(f"{page}.md" for page in AFTER_THE_NOTEBOOKS)]
+exclude_patterns = ["**/.ipynb_checkpoints"]
+
+# --- notebooks and Markdown --------------------------------------------------------------------
+nb_execution_mode = "off"
+nb_mime_priority_overrides = [("html", "application/vnd.jupyter.widget-view+json", None)]
+nb_ipywidgets_js = {}  # no widget manager from a CDN: the widget's text/html still is shown instead
+myst_enable_extensions = ["dollarmath", "amsmath"]
+myst_heading_anchors = 3
+myst_update_mathjax = False  # the MathJax configuration below is complete
+# Notebooks 07 and 08 put "### ..." sections under "# Part N · ..." headings; MyST warns about the
+# jump from H1 to H3. The pages render correctly; remove this line when the parts become "##".
+suppress_warnings = ["myst.header"]
+
+# --- API reference ---------------------------------------------------------------------------------
+autodoc_member_order = "bysource"
+autodoc_typehints = "description"
+napoleon_google_docstring = True
+
+# --- math: MathJax from the site itself ---------------------------------------------------------
+mathjax_path = f"mathjax/{MATHJAX_FILE}"  # relative to _static
+mathjax3_config = {
+    # $...$ too: the answers inside <details> blocks are raw HTML, where MyST leaves the dollars
+    "tex": {"inlineMath": [["$", "$"], ["\\(", "\\)"]], "processEscapes": True},
+    "options": {
+        "ignoreHtmlClass": "tex2jax_ignore|highlight",
+        "processHtmlClass": "tex2jax_process|mathjax_process|math|output_area",
+    },
+}
+
+# --- HTML -------------------------------------------------------------------------------------------
+html_theme = "sphinx_book_theme"
+html_title = "CAM and Grad-CAM, step by step"
+html_theme_options = {
+    "show_toc_level": 2,
+    "home_page_in_toc": True,
+    "use_download_button": True,
+    "use_fullscreen_button": False,
+}
+html_last_updated_fmt = None
+# The download button offers each page's source: for a chapter, the notebook itself, to run it.
+html_copy_source = True
+html_sourcelink_suffix = ""
+html_show_sourcelink = False
+
+
+def _mathjax_source() -> Path:
+    """The MathJax file shipped by the sphinx-mathjax-offline package."""
+    for file in metadata.files("sphinx-mathjax-offline") or []:
+        if file.name == MATHJAX_FILE:
+            return Path(file.locate())
+    raise RuntimeError(
+        f"{MATHJAX_FILE} not found in the sphinx-mathjax-offline package: install the course extra "
+        '(.venv/bin/pip install -e ".[course]")'
+    )
+
+
+def _chapters_and_guides(app, docname: str, source: list[str]) -> None:
+    """Append the hidden tables of contents to the landing page: notebooks by file name, then the guides."""
+    if docname != root_doc:
+        return
+    chapters = "\n".join(f"notebooks/{path.stem}" for path in NOTEBOOKS)
+    guides = "\n".join(AFTER_THE_NOTEBOOKS)
+    source[0] += (
+        f"\n\n```{{toctree}}\n:hidden:\n:caption: Notebooks\n\n{chapters}\n```\n"
+        f"\n```{{toctree}}\n:hidden:\n:caption: For instructors and contributors\n\n{guides}\n```\n"
+    )
+
+
+def _api_modules() -> list[str]:
+    """Every module of cam_utils, in alphabetical order (private ones, ``_x``, and ``__main__`` left out)."""
+    names = [cam_utils.__name__]
+    for module in pkgutil.walk_packages(cam_utils.__path__, prefix=f"{cam_utils.__name__}."):
+        if not any(part.startswith("_") for part in module.name.split(".")):
+            names.append(module.name)
+    return sorted(names)
+
+
+def _api_reference(app, docname: str, source: list[str]) -> None:
+    """Append one section per module to the API page: a package's docstring, a module's members."""
+    if docname != "docs/site/api":
+        return
+    packages = {module.name for module in pkgutil.walk_packages(cam_utils.__path__, prefix="cam_utils.") if module.ispkg}
+    packages.add(cam_utils.__name__)
+    for name in _api_modules():
+        options = "" if name in packages else ":members:\n"  # a package re-exports: its members are documented once, where they live
+        source[0] += f"\n\n## `{name}`\n\n```{{eval-rst}}\n.. automodule:: {name}\n   {options}```\n"
+
+
+def _plain_text_docstring(app, what: str, name: str, obj: object, options: dict, lines: list[str]) -> None:
+    """Docstrings are plain text with math in it: |A| is a size, not a reStructuredText substitution."""
+    lines[:] = [line.replace("|", "\\|") for line in lines]
+
+
+def _as_in_jupyterlab(app, docname: str, source: list[str]) -> None:
+    """Show a notebook as JupyterLab does: folded cells stay folded, and no saved widget state.
+
+    A solution cell is folded in the notebook (``jupyter.source_hidden`` / ``outputs_hidden``); on the
+    site it gets MyST-NB's ``hide-input`` / ``hide-output`` tags, a "show" toggle, so that a reader can
+    try before seeing the answer. The widget state would be dead weight without a widget manager.
+    """
+    if not docname.startswith("notebooks/"):
+        return
+    notebook = json.loads(source[0])
+    notebook.get("metadata", {}).pop("widgets", None)
+    for cell in notebook.get("cells", []):
+        folded = cell.get("metadata", {}).get("jupyter", {})
+        tags = cell.setdefault("metadata", {}).setdefault("tags", [])
+        for hidden, tag in (("source_hidden", "hide-input"), ("outputs_hidden", "hide-output")):
+            if folded.get(hidden) and tag not in tags:
+                tags.append(tag)
+    source[0] = json.dumps(notebook)
+
+
+def _finish(app, exception: Exception | None) -> None:
+    """Copy the MathJax file into _static; write index.html, which opens the landing page."""
+    if exception is None and app.builder.format == "html":
+        target = Path(app.outdir) / MATHJAX_TARGET
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(_mathjax_source(), target)
+        landing = f"{root_doc}.html"
+        (Path(app.outdir) / "index.html").write_text(
+            f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{html_title}</title>'
+            f'<meta http-equiv="refresh" content="0; url={landing}"></head>'
+            f'<body><a href="{landing}">{html_title}</a></body></html>\n',
+            encoding="utf-8",
+        )
+
+
+def setup(app) -> None:
+    _mathjax_source()  # fail early, with the fix, when the package is missing
+    app.connect("source-read", _chapters_and_guides)
+    app.connect("source-read", _api_reference)
+    app.connect("source-read", _as_in_jupyterlab)
+    app.connect("autodoc-process-docstring", _plain_text_docstring)
+    app.connect("build-finished", _finish)

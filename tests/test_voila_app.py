@@ -1,0 +1,79 @@
+"""The explorer as a Voilà app (``make explorer``): no code visible, the same controls, it reacts.
+
+Voilà serves apps/explorer.ipynb on 127.0.0.1 (a free port, settings and kernel spec in a temporary
+folder, as in test_browser.py); headless Chromium opens it and checks that
+
+* the explorer's picture appears and no source code is shown;
+* picking another class in the drop-down changes the rendered picture;
+* at 1024 x 700 the explorer stays usable (``browser.assert_explorer_usable``).
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.browser import (
+    CHROMIUM_ARGS,
+    NARROW_VIEWPORT,
+    REPO_ROOT,
+    SCREENSHOT_DIR,
+    assert_explorer_usable,
+    free_port,
+    isolated_jupyter_env,
+    pixels,
+    require_chromium,
+    require_course_extra,
+    running_server,
+    wait_for_new_pixels,
+    wait_for_picture,
+)
+
+APP = REPO_ROOT / "apps" / "explorer.ipynb"
+APP_LOAD_TIMEOUT_S = 120  # a kernel start, the model and the first map, on a busy 2-core machine
+
+
+def test_voila_app_shows_the_explorer_without_code_and_reacts(tmp_path: Path) -> None:
+    require_course_extra("voila")
+    chromium = require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    home = tmp_path / "jupyter-home"
+    home.mkdir()
+    env = {**os.environ, **isolated_jupyter_env(home)}
+    port = free_port()
+    # The command of `make explorer` (bound to 127.0.0.1), without opening a browser.
+    command = [sys.executable, "-m", "voila", str(APP), "--Voila.ip=127.0.0.1", f"--port={port}", "--no-browser"]
+    started = time.monotonic()
+    with running_server(command, env, home, f"127.0.0.1:{port}", "Voila"):
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS, headless=True)
+            try:
+                page = browser.new_page(viewport={"width": 1280, "height": 900})
+                page.set_default_timeout(APP_LOAD_TIMEOUT_S * 1000)
+                page.goto(f"http://127.0.0.1:{port}/")
+                wait_for_picture(page)
+                print(f"[voila] picture shown after {time.monotonic() - started:.1f} s")
+                text = page.locator("body").inner_text()
+                assert "Where does the network look?" in text
+                assert "from cam_utils import explore" not in text and "explore(" not in text  # no code shown
+
+                picture = page.locator("img.cam-explorer-picture")
+                picture.scroll_into_view_if_needed()
+                first = pixels(picture.screenshot())
+                assert first.std() > 5.0, "the app's picture is blank"
+                page.locator(".cam-explorer-class select").select_option(index=1)
+                wait_for_new_pixels(picture.screenshot, first, "picking another class in the app")
+                page.screenshot(path=str(SCREENSHOT_DIR / "voila_app.png"), full_page=True)
+
+                page.set_viewport_size(NARROW_VIEWPORT)
+                page.wait_for_timeout(300)
+                layout = assert_explorer_usable(page, "Voila at 1024 x 700")
+                page.screenshot(path=str(SCREENSHOT_DIR / "voila_app_narrow.png"))
+                print(f"[voila] usable at 1024 x 700 (opacity track {layout['track']['width']:.0f} px)")
+            finally:
+                browser.close()
