@@ -484,7 +484,7 @@ def test_style_sheet_aligns_the_method_label_and_drops_the_upload_count(net):
 
 
 def test_names_imported_from_the_former_module_still_work():
-    """cam_utils.widgets was one module; notebooks import model_view and the registry from it."""
+    """cam_utils.widgets was one module; code written for it imports model_view and the registry from it."""
     from cam_utils import models, widgets as package
 
     assert package.model_view is models.model_view
