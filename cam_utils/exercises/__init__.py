@@ -26,6 +26,8 @@ from .nb04 import check_grad_cam_by_hand, check_probability_grad_cam  # notebook
 __all__ += ["check_grad_cam_by_hand", "check_probability_grad_cam"]
 from .nb05 import check_crop_box, check_rank_and_probability  # notebook 05
 __all__ += ["check_crop_box", "check_rank_and_probability"]
+from .nb06 import check_signed_grad_cam  # notebook 06
+__all__ += ["check_signed_grad_cam"]
 from .nb07 import check_deletion_scores, check_espresso_deletion  # notebook 07
 __all__ += ["check_deletion_scores", "check_espresso_deletion"]
 from .nb08 import check_independent_test  # notebook 08
