@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import math
 import numbers
 from collections.abc import Sequence
 from typing import Any, Union
@@ -110,12 +111,11 @@ def resolve_layer(model: nn.Module, layer: nn.Module | str) -> tuple[nn.Module, 
     )
 
 
-def check_feature_maps(output: Any, layer_name: str) -> None:
-    """Check that a layer's output is one float tensor of shape N×C×H×W.
+def check_layer_tensor(output: Any, layer_name: str) -> None:
+    """Check that a layer's output is one floating-point tensor (not a tuple, list or other object).
 
     Raises:
-        TypeError: the output is a tuple, a list or anything else than one tensor.
-        ValueError: the output tensor does not have 4 dimensions.
+        TypeError: the output is a tuple, a list, anything else than one tensor, or not floating point.
     """
     if isinstance(output, (tuple, list)):
         raise TypeError(
@@ -128,17 +128,46 @@ def check_feature_maps(output: Any, layer_name: str) -> None:
             f"Layer '{layer_name}' returns {type(output).__name__}, not a tensor. "
             "Choose a submodule that returns a single N×C×H×W feature map."
         )
+    if not output.is_floating_point():
+        raise TypeError(
+            f"Layer '{layer_name}' outputs dtype {output.dtype}; gradients need floating point "
+            "feature maps. Choose a layer of a float (not quantised) model."
+        )
+
+
+def check_feature_maps(output: Any, layer_name: str) -> None:
+    """Check that a layer's output is one float tensor of shape N×C×H×W.
+
+    Raises:
+        TypeError: the output is a tuple, a list or anything else than one float tensor.
+        ValueError: the output tensor does not have 4 dimensions (3: tokens, see ``reshape=``).
+    """
+    check_layer_tensor(output, layer_name)
+    if output.dim() == 3:
+        raise ValueError(_tokens_message(tuple(output.shape), layer_name))
     if output.dim() != 4:
         raise ValueError(
             f"Layer '{layer_name}' outputs shape {tuple(output.shape)}, but CAM methods need a "
             "convolutional feature map N×C×H×W. Choose a layer before global pooling and "
             "flattening, such as the last convolution block (e.g. 'layer4' of a ResNet)."
         )
-    if not output.is_floating_point():
-        raise TypeError(
-            f"Layer '{layer_name}' outputs dtype {output.dtype}; gradients need floating point "
-            "feature maps. Choose a layer of a float (not quantised) model."
-        )
+
+
+def _tokens_message(shape: tuple[int, ...], layer_name: str) -> str:
+    """The error for a 3-D layer output: tokens (N, tokens, C), and how ``reshape=`` turns them into maps."""
+    num_tokens = shape[1]
+    side = math.isqrt(max(num_tokens - 1, 0))
+    grid = (
+        f" (vit_reshape drops the class token and folds the {num_tokens - 1} patch tokens onto their {side}×{side} grid)"
+        if side > 0 and side * side == num_tokens - 1
+        else ""
+    )
+    return (
+        f"Layer '{layer_name}' outputs shape {shape}: tokens (N, tokens, channels), as the blocks of a vision "
+        "transformer do, not a feature map N×C×H×W. Say how the tokens lie on the image grid with reshape=, "
+        f"e.g. grad_cam(model, x, '{layer_name}', reshape=vit_reshape){grid}; from cam_utils import vit_reshape. "
+        "Other prefix tokens (distillation, registers): reshape=vit_reshape_for(model)."
+    )
 
 
 def check_logits(logits: Any) -> None:
