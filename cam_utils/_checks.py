@@ -99,9 +99,9 @@ def resolve_layer(model: nn.Module, layer: nn.Module | str) -> tuple[nn.Module, 
             raise ValueError(f"The model has no layer named {layer!r}. {hint}") from None
         return module, layer
     if isinstance(layer, nn.Module):
-        for name, module in model.named_modules():
-            if module is layer:
-                return module, name or "<the model itself>"
+        name = _name_of(model, layer)
+        if name is not None:
+            return layer, name or "<the model itself>"
         raise ValueError(
             f"The layer {type(layer).__name__} is not a submodule of the model. "
             "Pass a module taken from this model (e.g. model.layer4) or its dotted name (e.g. 'layer4')."
@@ -133,6 +133,24 @@ def check_layer_tensor(output: Any, layer_name: str) -> None:
             f"Layer '{layer_name}' outputs dtype {output.dtype}; gradients need floating point "
             "feature maps. Choose a layer of a float (not quantised) model."
         )
+
+
+def _name_of(model: nn.Module, layer: nn.Module) -> str | None:
+    """The dotted name of ``layer`` inside ``model`` ("" for the model itself), None if absent.
+
+    Breadth first, stopping at the match: a feature layer is usually near the top of the tree
+    (``layer4``, ``bn2``), so this is much cheaper than walking ``named_modules()`` to the end.
+    """
+    queue: list[tuple[str, nn.Module]] = [("", model)]
+    seen = {id(model)}
+    for prefix, module in queue:  # the list grows while it is read
+        if module is layer:
+            return prefix
+        for child_name, child in module._modules.items():
+            if child is not None and id(child) not in seen:
+                seen.add(id(child))
+                queue.append((f"{prefix}.{child_name}" if prefix else child_name, child))
+    return None
 
 
 def check_feature_maps(output: Any, layer_name: str) -> None:

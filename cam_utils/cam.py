@@ -110,6 +110,8 @@ def class_activation_map(
         (N, h, w) on x's device; for ``class_idx="all"`` (N, num_classes, h, w), computed from
         one forward pass. Identity: ``y^c = M_c.mean() + b_c``.
 
+    The model is left untouched; calls from several threads on one model take turns.
+
     Raises:
         ValueError: if ``classifier`` is not the linear layer applied to GAP(A) (checked
             numerically); use ``grad_cam`` for such networks.

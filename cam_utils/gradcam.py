@@ -106,7 +106,8 @@ def grad_cam(
             (drops the class token, folds the patch tokens onto their grid); see ``cam_utils.tokens``.
 
     The model is left untouched (weights, buffers, train/eval flags, hooks, ``.grad``,
-    grad mode); a model in train mode is explained at inference behaviour.
+    grad mode); a model in train mode is explained at inference behaviour. Safe to call from
+    several threads on one model: the calls take turns (a per-model lock), results unchanged.
     """
     forward = forward_with_features(model, x, target_layer, reshape)
     return grad_cam_from_forward(forward, class_idx=class_idx, counterfactual=counterfactual)

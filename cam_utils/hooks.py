@@ -44,7 +44,7 @@ import torch
 from torch import nn
 
 from ._checks import check_feature_maps, check_input, check_layer_tensor, check_logits, resolve_layer
-from .model_state import explaining
+from .model_state import explaining, model_lock
 from .tokens import Reshape, TokenLayout
 
 
@@ -124,7 +124,8 @@ def forward_with_features(
     is replaced, for the rest of the forward, by a graph-tracked copy of a fresh leaf
     (see the module docstring), so an in-place activation after it neither corrupts
     the recorded A nor raises. The model is left exactly as it was: weights, buffers,
-    train/eval flags, hooks, ``requires_grad`` flags, ``.grad`` and the grad mode.
+    train/eval flags, hooks, ``requires_grad`` flags, ``.grad`` and the grad mode. Calls on one
+    model from several threads take turns (``model_state.model_lock``).
 
     Args:
         model: the classifier; its forward must return raw class scores (N, num_classes).
@@ -170,6 +171,15 @@ def _split_forward(
     ``track_after_layer=False``: A is a plain copy and no graph is built at all.
     Returns ``(feature_maps (N, C, h, w), logits (N, num_classes))``.
     """
+    # The lock is held from before the hook exists until after it is gone, so that no other
+    # thread's forward on this model runs while the hook is registered (see model_state).
+    with model_lock(model):
+        return _split_forward_locked(model, x, layer, reshape, track_after_layer)
+
+
+def _split_forward_locked(
+    model: nn.Module, x: torch.Tensor, layer: nn.Module | str, reshape: Reshape | None, track_after_layer: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
     module, layer_name = resolve_layer(model, layer)
     check_input(x, model)
     captured: dict[str, torch.Tensor] = {}

@@ -17,6 +17,7 @@ Conventions (as for ``grad_cam``):
 * y^c is the raw class score (logit); ``class_idx`` is None (top-1), an int or one per image;
 * the model is left untouched (weights, buffers, train/eval flags, hooks, ``.grad``,
   ``requires_grad``, grad mode), also when an error is raised.
+* safe to call from several threads on one model (a per-model lock: the calls take turns).
 
 The gradient-based variants also come as ``*_from_forward(forward, class_idx)``: they reuse
 a ``forward_with_features`` result, so switching class costs one backward pass only.
