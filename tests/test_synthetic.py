@@ -6,9 +6,12 @@ import torch
 
 from cam_utils.synthetic import (
     CLASS_NAMES,
+    SHAPES_MODELS,
     WEIGHTS_PATH,
     BenchmarkRow,
+    ShapesArchitecture,
     ShapesGapNet,
+    ShapesMLPNet,
     accuracy,
     centre_baseline,
     format_benchmark_table,
@@ -16,6 +19,8 @@ from cam_utils.synthetic import (
     localisation_benchmark,
     make_shapes,
     plot_benchmark,
+    register_shapes_model,
+    shapes_architecture,
     train_shapes_model,
 )
 from cam_utils.synthetic.__main__ import main
@@ -62,7 +67,7 @@ def test_ring_masks_have_a_hole_and_circles_do_not():
 
 def test_shipped_model_is_accurate_on_fresh_images():
     loaded = load_shapes_model()
-    assert isinstance(loaded.model, ShapesGapNet)
+    assert isinstance(loaded.model, ShapesGapNet) and loaded.name == "shapes_gapnet"
     assert loaded.categories == list(CLASS_NAMES) and loaded.feature_layer is loaded.model.features
     assert WEIGHTS_PATH.stat().st_size < 1_000_000
     held_out = make_shapes(500, seed=31_337)  # a seed never used for training
@@ -74,13 +79,97 @@ def test_short_training_learns_well_above_chance():
     assert accuracy(model, make_shapes(300, seed=8)) > 0.4  # chance is 0.2; this run reaches about 0.5
 
 
-def test_training_command_writes_loadable_weights(tmp_path, capsys):
+def test_short_training_of_the_mlp_head_learns_well_above_chance():
+    model = train_shapes_model(n_train=768, epochs=6, batch_size=32, seed=3, log=None, model="mlpnet")
+    assert isinstance(model, ShapesMLPNet) and not model.training
+    assert accuracy(model, make_shapes(300, seed=8)) > 0.35  # chance is 0.2; this run reaches about 0.47
+
+
+@pytest.mark.parametrize("name", ["gapnet", "mlpnet"])
+def test_training_command_writes_loadable_weights(tmp_path, capsys, name):
     out = tmp_path / "tiny.pt"
-    main(["train", "--out", str(out), "--n-train", "64", "--epochs", "1", "--n-test", "16"])
-    assert "saved" in capsys.readouterr().out
-    loaded = load_shapes_model(out)
+    main(["train", "--model", name, "--out", str(out), "--n-train", "64", "--epochs", "1", "--n-test", "16"])
+    printed = capsys.readouterr().out
+    assert f"{name}: trained in" in printed and "saved" in printed and "KiB" in printed
+    loaded = load_shapes_model(name, weights=out)
+    assert isinstance(loaded.model, SHAPES_MODELS[name].build) and loaded.name == f"shapes_{name}"
     state = torch.load(out, weights_only=True)
     torch.testing.assert_close(loaded.model.classifier.weight, state["classifier.weight"])
+
+
+def test_command_lists_the_architectures_and_rejects_unknown_ones(capsys):
+    main(["list"])
+    printed = capsys.readouterr().out
+    assert "gapnet" in printed and "mlpnet" in printed and "shapes_mlpnet.pt" in printed
+    with pytest.raises(SystemExit):
+        main(["train", "--model", "no_such_net"])
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_registry_names_every_architecture_and_its_files():
+    assert {"gapnet", "mlpnet"} <= set(SHAPES_MODELS)
+    for name, architecture in SHAPES_MODELS.items():
+        assert architecture.name == name and shapes_architecture(name) is architecture
+        model = architecture.build()
+        modules = dict(model.named_modules())
+        assert architecture.feature_layer in modules and isinstance(modules[architecture.classifier_layer], torch.nn.Linear)
+        assert all(stage in modules for stage in architecture.stages)
+        assert architecture.weights_path.is_file() and architecture.weights_path.stat().st_size < 1_000_000
+    with pytest.raises(ValueError, match="Unknown shapes model 'vit'.*gapnet"):
+        shapes_architecture("vit")
+    with pytest.raises(ValueError, match="Unknown shapes model"):
+        load_shapes_model("vit")
+    with pytest.raises(ValueError, match="already registered"):
+        register_shapes_model(SHAPES_MODELS["gapnet"])
+
+
+def test_a_new_architecture_is_one_registry_entry(tmp_path, monkeypatch, capsys):
+    """What the planned tiny ViT will do: register, then train / save / load by name, unchanged code."""
+
+    class TinyNet(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.features = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 8, stride=8), torch.nn.ReLU())  # (N, 4, 8, 8)
+            self.classifier = torch.nn.Linear(4 * 8 * 8, len(CLASS_NAMES))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.classifier(self.features(x).flatten(1))
+
+    monkeypatch.setattr("cam_utils.synthetic.registry.SHAPES_MODELS", dict(SHAPES_MODELS))
+    import cam_utils.synthetic.registry as registry
+
+    register_shapes_model(ShapesArchitecture(
+        name="tiny", build=TinyNet, weights_file="shapes_tiny.pt", feature_layer="features",
+        classifier_layer="classifier", stages=("features",), description="a test entry", n_train=64, epochs=1,
+    ))
+    assert "tiny" in registry.SHAPES_MODELS and "tiny" not in SHAPES_MODELS  # the real registry is untouched
+    model = train_shapes_model(log=None, model="tiny")  # the entry's recipe: 64 images, 1 epoch
+    out = tmp_path / "tiny.pt"
+    torch.save(model.state_dict(), out)
+    loaded = load_shapes_model("tiny", weights=out)
+    assert isinstance(loaded.model, TinyNet) and loaded.feature_layer is loaded.model.features
+    with pytest.raises(FileNotFoundError, match="--model tiny"):
+        load_shapes_model("tiny")  # no shipped weights for it
+
+
+def test_shipped_mlp_network_is_accurate_and_cam_cannot_read_it():
+    from cam_utils.cam import class_activation_map
+    from cam_utils.gradcam import class_gradients, grad_cam
+    from cam_utils.hooks import forward_with_features
+
+    loaded = load_shapes_model("mlpnet")
+    assert isinstance(loaded.model, ShapesMLPNet) and loaded.classifier is loaded.model.classifier
+    held_out = make_shapes(500, seed=31_337)
+    assert accuracy(loaded.model, held_out) > 0.9
+    images, labels = held_out.images[:16], held_out.labels[:16]
+    with pytest.raises(ValueError, match="global average pooling"):
+        class_activation_map(loaded.model, images, "features", "classifier", labels)
+    # The gradient varies over positions (on a GAP network it is w/Z everywhere).
+    gradients = class_gradients(forward_with_features(loaded.model, images, "features"), labels)  # (16, 32, 8, 8)
+    spread = gradients.std(dim=(2, 3)) / gradients.abs().mean(dim=(2, 3))
+    assert spread.mean().item() > 0.5
+    maps = grad_cam(loaded.model, images, "features", labels)
+    assert maps.shape == (16, 8, 8) and maps.max().item() > 0
 
 
 def plain_cam(model: torch.nn.Module, x: torch.Tensor, class_idx: torch.Tensor) -> torch.Tensor:

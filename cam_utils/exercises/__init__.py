@@ -15,3 +15,6 @@ from __future__ import annotations
 from .feedback import diagnose_tensor, report
 
 __all__ = ["diagnose_tensor", "report"]
+from .nb08 import check_independent_test  # noqa: E402  (notebook 08)
+
+__all__ += ["check_independent_test"]

@@ -7,13 +7,17 @@ Real photos have no per-pixel answer to "where is the object?", so we draw our o
    mask.
 2. ``gapnet.py``: :class:`ShapesGapNet`, a small CNN whose last conv feature map (8x8) is followed
    by global average pooling and a single ``nn.Linear``: exactly the architecture CAM needs.
-3. ``training.py``: :func:`train_shapes_model` trains it deterministically on the CPU;
-   :func:`load_shapes_model` loads the weights that ship with the package.
-4. ``benchmark.py``: :func:`localisation_benchmark` scores explanation methods (pointing game,
+3. ``mlpnet.py``: :class:`ShapesMLPNet`, the same kind of conv layers with a head CAM cannot read
+   (flatten + a hidden linear layer): the case Grad-CAM exists for.
+4. ``registry.py``: the architectures by name (class, weights file, layers, training recipe);
+   a new network is one more :func:`register_shapes_model` entry.
+5. ``training.py``: :func:`train_shapes_model` trains a registered architecture deterministically
+   on the CPU; :func:`load_shapes_model` loads the weights that ship with the package.
+6. ``benchmark.py``: :func:`localisation_benchmark` scores explanation methods (pointing game,
    energy share, IoU of the thresholded map) against the masks, next to a centre and a random
    baseline.
-5. ``__main__.py``: ``python -m cam_utils.synthetic train --out cam_utils/data/shapes_gapnet.pt``
-   writes the shipped weights.
+7. ``__main__.py``: ``python -m cam_utils.synthetic train --model NAME`` writes the shipped weights
+   (``list`` shows the names).
 """
 from __future__ import annotations
 
@@ -36,6 +40,8 @@ from .data import (
     make_shapes,
 )
 from .gapnet import ShapesGapNet
+from .mlpnet import ShapesMLPNet
+from .registry import SHAPES_MODELS, ShapesArchitecture, register_shapes_model, shapes_architecture
 from .training import WEIGHTS_PATH, accuracy, load_shapes_model, train_shapes_model
 
 __all__ = [
@@ -44,9 +50,12 @@ __all__ = [
     "ExplainFn",
     "IMAGE_SIZE",
     "SHAPES_MEAN",
+    "SHAPES_MODELS",
     "SHAPES_STD",
+    "ShapesArchitecture",
     "ShapesData",
     "ShapesGapNet",
+    "ShapesMLPNet",
     "WEIGHTS_PATH",
     "accuracy",
     "centre_baseline",
@@ -57,5 +66,7 @@ __all__ = [
     "make_shapes",
     "plot_benchmark",
     "random_baseline",
+    "register_shapes_model",
+    "shapes_architecture",
     "train_shapes_model",
 ]

@@ -9,7 +9,7 @@ from .data import CLASS_NAMES
 # The model: conv blocks -> 8x8 feature map -> global average pooling -> one linear layer
 # ----------------------------------------------------------------------------------------------
 
-def _conv_block(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequential:
+def conv_block(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequential:
     """3x3 convolution, batch norm, ReLU (not in-place, so hooks see the true output)."""
     return nn.Sequential(
         nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=stride, padding=1, bias=False),
@@ -40,13 +40,13 @@ class ShapesGapNet(nn.Module):
         # Small and cheap (trains in about a minute on 2 CPU cores); the receptive field of
         # one cell of A is 53 px, enough to see a whole object (at most 30 px across).
         self.features = nn.Sequential(
-            _conv_block(3, 16, stride=2),  # (N, 16, 32, 32)
-            _conv_block(16, 24),  # (N, 24, 32, 32)
+            conv_block(3, 16, stride=2),  # (N, 16, 32, 32)
+            conv_block(16, 24),  # (N, 24, 32, 32)
             nn.MaxPool2d(2),  # (N, 24, 16, 16)
-            _conv_block(24, 48),  # (N, 48, 16, 16)
+            conv_block(24, 48),  # (N, 48, 16, 16)
             nn.MaxPool2d(2),  # (N, 48, 8, 8)
-            _conv_block(48, 64),  # (N, 64, 8, 8)
-            _conv_block(64, 64),  # (N, 64, 8, 8): A, the K = 64 maps that CAM weighs
+            conv_block(48, 64),  # (N, 64, 8, 8)
+            conv_block(64, 64),  # (N, 64, 8, 8): A, the K = 64 maps that CAM weighs
         )
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(64, num_classes)

@@ -17,15 +17,15 @@ from .data import (
     ShapesData,
     make_shapes,
 )
-from .gapnet import ShapesGapNet
+from .registry import SHAPES_MODELS, shapes_architecture
 
 if TYPE_CHECKING:  # only for type hints; imported lazily at run time
     from PIL import Image
 
     from ..models import LoadedModel
 
-WEIGHTS_PATH = Path(__file__).resolve().parent.parent / "data" / "shapes_gapnet.pt"
-"""Where the trained weights of :class:`ShapesGapNet` ship inside the package."""
+WEIGHTS_PATH = SHAPES_MODELS["gapnet"].weights_path
+"""Where the trained weights of :class:`ShapesGapNet` ship inside the package (see ``registry.py`` for the others)."""
 
 # ----------------------------------------------------------------------------------------------
 # Training (deterministic, CPU) and loading the shipped weights
@@ -44,14 +44,15 @@ def accuracy(model: nn.Module, data: ShapesData, batch_size: int = 256) -> float
 
 
 def train_shapes_model(
-    n_train: int = 6000,
-    epochs: int = 8,
+    n_train: int | None = None,
+    epochs: int | None = None,
     batch_size: int = 64,
-    learning_rate: float = 3e-3,
+    learning_rate: float | None = None,
     seed: int = 0,
     log: Callable[[str], None] | None = print,
-) -> ShapesGapNet:
-    """Train a :class:`ShapesGapNet` from scratch, deterministically, on the CPU.
+    model: str = "gapnet",
+) -> nn.Module:
+    """Train a registered shapes network (default :class:`ShapesGapNet`) from scratch, deterministically, on the CPU.
 
     The training set is ``make_shapes(n_train, seed=seed)``; the weights are initialised and the
     batches shuffled from ``seed`` too, and torch's deterministic algorithms are switched on for
@@ -59,16 +60,21 @@ def train_shapes_model(
     machine. Adam with a cosine learning-rate schedule, cross-entropy loss.
 
     Args:
-        n_train: number of training images.
-        epochs: passes over the training set.
+        n_train: number of training images (None: the architecture's recipe, see ``registry.py``).
+        epochs: passes over the training set (None: the recipe's).
         batch_size: images per optimisation step.
-        learning_rate: Adam's initial learning rate.
+        learning_rate: Adam's initial learning rate (None: the recipe's).
         seed: seed for data, initialisation and shuffling.
         log: called with one line per epoch; None for silence.
+        model: the architecture's name in the registry ("gapnet", "mlpnet", ...).
 
     Returns:
         The trained model, in eval mode.
     """
+    architecture = shapes_architecture(model)
+    n_train = architecture.n_train if n_train is None else n_train
+    epochs = architecture.epochs if epochs is None else epochs
+    learning_rate = architecture.learning_rate if learning_rate is None else learning_rate
     if n_train < batch_size:
         raise ValueError(f"n_train ({n_train}) must be at least batch_size ({batch_size}).")
     was_deterministic = torch.are_deterministic_algorithms_enabled()
@@ -77,18 +83,18 @@ def train_shapes_model(
         data = make_shapes(n_train, seed=seed)
         with torch.random.fork_rng(devices=[]):  # leave the caller's global random state alone
             torch.manual_seed(seed)
-            model = ShapesGapNet()
+            network = architecture.build()
         generator = torch.Generator().manual_seed(seed + 1)
-        optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+        optimizer = torch.optim.Adam(network.parameters(), lr=learning_rate)
         steps_per_epoch = n_train // batch_size
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
-        model.train()
+        network.train()
         for epoch in range(epochs):
             order = torch.randperm(n_train, generator=generator)
             total_loss = 0.0
             for step in range(steps_per_epoch):
                 batch = order[step * batch_size : (step + 1) * batch_size]
-                logits = model(data.images[batch])  # (B, 5)
+                logits = network(data.images[batch])  # (B, 5)
                 loss = F.cross_entropy(logits, data.labels[batch])
                 optimizer.zero_grad()
                 loss.backward()
@@ -99,7 +105,7 @@ def train_shapes_model(
                 log(f"epoch {epoch + 1}/{epochs}: mean training loss {total_loss / steps_per_epoch:.4f}")
     finally:
         torch.use_deterministic_algorithms(was_deterministic)
-    return model.eval()
+    return network.eval()
 
 
 def _shapes_transform(image: "Image.Image") -> Tensor:
@@ -110,36 +116,40 @@ def _shapes_transform(image: "Image.Image") -> Tensor:
     return TF.normalize(pixels, SHAPES_MEAN, SHAPES_STD)
 
 
-def load_shapes_model(weights: str | Path | None = None) -> "LoadedModel":
-    """The trained :class:`ShapesGapNet`, ready to be explained, as a :class:`cam_utils.models.LoadedModel`.
+def load_shapes_model(name: str = "gapnet", weights: str | Path | None = None) -> "LoadedModel":
+    """A trained shapes network, ready to be explained, as a :class:`cam_utils.models.LoadedModel`.
 
     Args:
-        weights: a state_dict saved by ``python -m cam_utils.synthetic train``; None loads the
-            weights that ship with the package (``cam_utils/data/shapes_gapnet.pt``).
+        name: the architecture in the registry: "gapnet" (:class:`ShapesGapNet`, GAP + one linear
+            layer) or "mlpnet" (:class:`ShapesMLPNet`, flatten + hidden layer), or any other
+            registered one (``python -m cam_utils.synthetic list``).
+        weights: a state_dict saved by ``python -m cam_utils.synthetic train --model NAME``; None
+            loads the weights that ship with the package (``cam_utils/data/shapes_NAME.pt``).
 
     Returns:
-        LoadedModel with ``model`` in eval mode, ``feature_layer`` (the 8x8 map A, "features"),
-        ``classifier`` (the linear head), ``categories`` (CLASS_NAMES) and a ``transform``
-        from PIL images to normalised 64x64 tensors.
+        LoadedModel with ``model`` in eval mode, ``feature_layer`` (the 8x8 map A), ``classifier``
+        (the last linear layer), ``categories`` (CLASS_NAMES), the architecture's ``stages`` and a
+        ``transform`` from PIL images to normalised 64x64 tensors.
     """
     from ..models import LoadedModel
 
-    path = Path(weights) if weights is not None else WEIGHTS_PATH
+    architecture = shapes_architecture(name)
+    path = Path(weights) if weights is not None else architecture.weights_path
     if not path.is_file():
         raise FileNotFoundError(
             f"No weights at {path}. Train them with "
-            f"`python -m cam_utils.synthetic train --out {path}` (about a minute on a CPU)."
+            f"`python -m cam_utils.synthetic train --model {name} --out {path}` (about a minute on a CPU)."
         )
-    model = ShapesGapNet()
+    model = architecture.build()
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     model.eval()
     return LoadedModel(
-        name="shapes_gapnet",
+        name=f"shapes_{name}",
         model=model,
         transform=_shapes_transform,
         categories=list(CLASS_NAMES),
-        feature_layer_name=ShapesGapNet.feature_layer,
-        feature_layer=model.features,
-        classifier=model.classifier,
-        stages=["features.1", "features.3", "features.5", "features.6"],
+        feature_layer_name=architecture.feature_layer,
+        feature_layer=model.get_submodule(architecture.feature_layer),
+        classifier=model.get_submodule(architecture.classifier_layer),
+        stages=list(architecture.stages),
     )

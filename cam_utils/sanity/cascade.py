@@ -1,0 +1,274 @@
+"""The model-randomisation test itself: re-initialise the network stage by stage, compare the maps."""
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import torch
+from torch import Tensor, nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from .._checks import ClassIndex, resolve_class_idx
+from . import randomization
+from .randomization import feature_scale, randomize_parameters
+from .similarity import map_ssim, spearman_correlation
+
+ExplainFn = Callable[[nn.Module, Tensor, Tensor], Tensor]
+"""An explanation method: (model, x (N,3,H,W), class_idx (N,)) -> maps (N, h, w).
+
+It receives a *copy* of the model, so it must name layers by their dotted name, e.g.
+``lambda model, x, c: grad_cam(model, x, "bn2", c)``, not by a module object of the original.
+"""
+
+RandomizeFn = Callable[[nn.Module, torch.Generator], None]
+"""Re-initialises a module's parameters in place from a generator (default :func:`randomize_parameters`)."""
+
+# Outside this range of the trained model's feature-map scale, a stage tests numerical dust
+# (collapse) or saturation (explosion) rather than the method: the check warns.
+SCALE_RANGE = (0.1, 10.0)
+
+
+@dataclass
+class SanityStage:
+    """The maps after one step of the randomisation, compared with the trained model's maps.
+
+    Every comparison is per image, (N,), so spreads over images (and over seeds, by running the
+    test again) can be reported. The first row of a result ("original") compares the trained
+    model with itself.
+
+    Attributes:
+        stage: name of the module randomised at this step ("original" for the trained model).
+        randomised: every module that is random at this step (cascade: this stage and all before it).
+        maps: (N, h, w) the maps computed on the randomised model.
+        spearman: (N,) Spearman's rank correlation with the trained model's maps (NaN for a constant map).
+        spearman_abs: (N,) the same on absolute values.
+        ssim: (N,) SSIM of the maps as shown (resized to the input, scaled to [0, 1]).
+        feature_scale: (N,) :func:`feature_scale` at ``feature_layer`` (NaN if none was given).
+        scale_ratio: (N,) feature_scale divided by the trained model's; about 1 means the
+            randomised network's activations are as alive as the trained one's.
+    """
+
+    stage: str
+    randomised: tuple[str, ...]
+    maps: Tensor
+    spearman: Tensor
+    spearman_abs: Tensor
+    ssim: Tensor
+    feature_scale: Tensor
+    scale_ratio: Tensor
+
+
+def default_randomization_stages(model: nn.Module) -> list[str]:
+    """Names of the modules to randomise, from the output down to the input.
+
+    The top-level children that have parameters, in reverse order; a child that is a
+    container (nn.Sequential / nn.ModuleList) of several parameterised modules is split into
+    its own children. EfficientNet-Lite0 (timm) gives classifier, bn2, conv_head, blocks.6,
+    ..., blocks.0, bn1, conv_stem; ResNet-18 gives fc, layer4.1, layer4.0, ..., bn1, conv1.
+    """
+    stages = []
+    for name, child in reversed(list(model.named_children())):
+        if not any(True for _ in child.parameters()):
+            continue
+        parts = [
+            (f"{name}.{part_name}", part)
+            for part_name, part in child.named_children()
+            if any(True for _ in part.parameters())
+        ]
+        if isinstance(child, (nn.Sequential, nn.ModuleList)) and len(parts) > 1:
+            stages.extend(part_name for part_name, _ in reversed(parts))
+        else:
+            stages.append(name)
+    return stages
+
+
+@contextmanager
+def _scale_while_explaining(model: nn.Module, x: Tensor, layer_name: str | None) -> Iterator[dict[str, Tensor]]:
+    """Record feature_scale at ``layer_name`` during the first forward of ``model`` on ``x`` itself.
+
+    The explanation usually runs ``model(x)`` anyway: measuring there costs nothing. Forwards on
+    other inputs (e.g. Score-CAM's masked images) are ignored. If no forward on ``x`` happened,
+    one is run afterwards.
+    """
+    record: dict[str, Any] = {}
+    if layer_name is None:
+        yield record
+        return
+
+    def arm(module: nn.Module, args: tuple) -> None:
+        record["armed"] = bool(args) and args[0] is x and "scale" not in record
+
+    def measure(module: nn.Module, inputs: Any, output: Any) -> None:
+        if record.get("armed") and isinstance(output, Tensor) and output.dim() == 4:
+            record["scale"] = feature_scale(output)  # computed now: later in-place ops cannot change it
+            record["armed"] = False
+
+    handles = [model.register_forward_pre_hook(arm), model.get_submodule(layer_name).register_forward_hook(measure)]
+    try:
+        yield record
+        if "scale" not in record:
+            record["armed"] = True
+            with torch.no_grad():
+                model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def cascading_randomization(
+    model: nn.Module,
+    x: Tensor,
+    explain: ExplainFn,
+    stages: Sequence[str] | None = None,
+    class_idx: ClassIndex = None,
+    seed: int = 0,
+    cascade: bool = True,
+    feature_layer: str | None = None,
+    randomize: RandomizeFn = randomize_parameters,
+    reestimate_batchnorm: bool = True,
+) -> list[SanityStage]:
+    """Model-randomisation sanity check (Adebayo et al., NeurIPS 2018): how much of the map survives?
+
+    1. Explain x with the trained model (for ``class_idx``; None: each image's top-1 class,
+       fixed once and used for every stage).
+    2. For each stage, in the order given (output first), re-initialise its parameters in a
+       deep copy of the model (``randomize``, seeded), then re-estimate the running statistics
+       of every re-initialised BatchNorm layer on x (their inputs changed), and explain x again.
+       ``cascade=True`` (the paper's cascading test) keeps the stages randomised before it;
+       ``cascade=False`` randomises that stage alone (the paper's independent test).
+    3. Compare each map with the original: Spearman's rho, rho on absolute values, SSIM; and
+       the feature-map scale at ``feature_layer`` with the trained model's.
+
+    Args:
+        model: the trained classifier; it is copied, never modified. Maps are computed on
+            copies in eval mode.
+        x: (N, C, H, W) input batch (also used to re-estimate BatchNorm statistics).
+        explain: fn(model, x, class_idx) -> (N, h, w) maps; it must name layers by their
+            dotted name (see ``ExplainFn``).
+        stages: dotted module names, output first; None uses :func:`default_randomization_stages`.
+        class_idx: None, an int, or one class index per image.
+        seed: stage i's random weights are drawn by a torch.Generator seeded with seed + i.
+        cascade: cumulative (True) or one stage at a time (False).
+        feature_layer: dotted name of the explained layer; its feature-map scale is recorded at
+            every stage (a warning says when it leaves 0.1x-10x of the trained model's).
+        randomize: fn(module, generator) re-initialising a module in place.
+        reestimate_batchnorm: re-estimate the randomised BatchNorm layers' statistics on x
+            (True, sound); False keeps whatever ``randomize`` left in them.
+
+    Returns:
+        [the "original" row, then one SanityStage per stage].
+    """
+    stages = list(default_randomization_stages(model) if stages is None else stages)
+    module_names = {name for name, _ in model.named_modules()}
+    unknown = [name for name in stages + ([feature_layer] if feature_layer else []) if name not in module_names]
+    if unknown:
+        raise ValueError(
+            f"Unknown stage or layer {unknown[0]!r}: not a module of the model. Use dotted names from "
+            "model.named_modules(), e.g. default_randomization_stages(model)."
+        )
+    if not stages:
+        raise ValueError("stages is empty: give at least one module name to randomise.")
+
+    # explain only ever sees copies in eval mode: even a careless explain function (one that
+    # runs BatchNorm in train mode, or leaves hooks behind) cannot change the user's model.
+    working = copy.deepcopy(model).eval()
+    call_order, logits = _forward_order(working, x)  # also gives the classes to explain
+    classes = resolve_class_idx(class_idx, logits)  # (N,) fixed for every stage
+
+    def explain_and_measure(network: nn.Module, batchnorms: list[nn.Module]) -> tuple[Tensor, Tensor]:
+        with randomization.estimating_batchnorm(network, batchnorms, x), \
+                _scale_while_explaining(network, x, feature_layer) as record:
+            maps = explain(network, x, classes)
+        if not isinstance(maps, Tensor) or maps.dim() != 3 or maps.shape[0] != x.shape[0]:
+            shape = tuple(maps.shape) if isinstance(maps, Tensor) else type(maps).__name__
+            raise ValueError(f"explain returned {shape}; it must return one map per image, shape ({x.shape[0]}, h, w).")
+        scale = record.get("scale", torch.full((x.shape[0],), math.nan, dtype=torch.float64))
+        return maps.detach(), scale.cpu()
+
+    def compare(stage: str, randomised: tuple[str, ...], maps: Tensor, scale: Tensor) -> SanityStage:
+        return SanityStage(
+            stage=stage,
+            randomised=randomised,
+            maps=maps,
+            spearman=spearman_correlation(original, maps),
+            spearman_abs=spearman_correlation(original, maps, absolute=True),
+            ssim=map_ssim(original, maps, size=tuple(x.shape[2:])),
+            feature_scale=scale,
+            scale_ratio=scale / trained_scale,
+        )
+
+    original, trained_scale = explain_and_measure(working, [])  # (N, h, w), (N,)
+    results = [compare("original", (), original, trained_scale)]
+    trained_state = None if cascade else copy.deepcopy(working.state_dict())
+    randomised: tuple[str, ...] = ()
+    for index, stage in enumerate(stages):
+        if not cascade:  # back to the trained weights: one stage random at a time
+            working.load_state_dict(trained_state)
+            randomised = ()
+        # One generator per stage: stage i's random weights are the same in both modes.
+        randomize(working.get_submodule(stage), torch.Generator().manual_seed(seed + index))
+        randomised = randomised + (stage,)
+        # BatchNorm layers whose input changed: those in the randomised stages and after them.
+        batchnorms = _batchnorm_layers_from(working, randomised, call_order) if reestimate_batchnorm else []
+        maps, scale = explain_and_measure(working, batchnorms)
+        results.append(compare(stage, randomised, maps, scale))
+
+    _warn_if_scale_left_range(results, feature_layer)
+    return results
+
+
+def _forward_order(model: nn.Module, x: Tensor) -> tuple[dict[str, int], Tensor]:
+    """One forward pass of ``x`` (no gradients) that records when each module first runs.
+
+    Returns ({dotted name: index of its first call}, logits (N, num_classes)).
+    """
+    order: dict[str, int] = {}
+
+    def recorder(name: str) -> Callable[[nn.Module, tuple], None]:
+        def record(module: nn.Module, args: tuple) -> None:
+            order.setdefault(name, len(order))
+        return record
+
+    handles = [module.register_forward_pre_hook(recorder(name)) for name, module in model.named_modules()]
+    try:
+        with torch.no_grad():
+            logits = model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return order, logits
+
+
+def _batchnorm_layers_from(model: nn.Module, stages: Sequence[str], call_order: dict[str, int]) -> list[nn.Module]:
+    """The BatchNorm layers that run at or after the first of ``stages`` in the forward pass."""
+    starts = [call_order[name] for name in stages if name in call_order]
+    if not starts:
+        return []
+    first = min(starts)
+    return [
+        layer
+        for name, layer in model.named_modules()
+        if isinstance(layer, _BatchNorm) and layer.track_running_stats and call_order.get(name, -1) >= first
+    ]
+
+
+def _warn_if_scale_left_range(results: Sequence[SanityStage], feature_layer: str | None) -> None:
+    """Warn once if the feature-map scale left SCALE_RANGE at some stage (collapse or explosion)."""
+    low, high = SCALE_RANGE
+    for row in results:
+        ratio = row.scale_ratio[~row.scale_ratio.isnan()]
+        if ratio.numel() and (ratio.min() < low or ratio.max() > high):
+            warnings.warn(
+                f"After randomising down to {row.stage!r}, the feature-map scale at {feature_layer!r} is "
+                f"{ratio.min().item():.3g}x to {ratio.max().item():.3g}x the trained model's: the randomised "
+                "network's activations collapsed or exploded, so the maps at this stage test little. "
+                "Use randomize_parameters with reestimate_batchnorm=True.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return

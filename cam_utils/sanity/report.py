@@ -1,0 +1,69 @@
+"""Reading the results of several runs (seeds) together: values per stage, and a table with spreads."""
+from __future__ import annotations
+
+from typing import Sequence, Union
+
+import torch
+from torch import Tensor
+
+from .cascade import SanityStage
+
+Runs = Union[Sequence[SanityStage], Sequence[Sequence[SanityStage]]]
+"""One result of :func:`cascading_randomization`, or several (e.g. one per seed) with the same stages."""
+
+FIELDS = ("scale_ratio", "spearman", "spearman_abs", "ssim")
+_HEADINGS = {"scale_ratio": "scale ratio", "spearman": "Spearman", "spearman_abs": "|Spearman|", "ssim": "SSIM",
+             "feature_scale": "scale"}
+
+
+def _as_runs(runs: Runs) -> list[list[SanityStage]]:
+    if runs and isinstance(runs[0], SanityStage):
+        return [list(runs)]  # type: ignore[list-item]
+    runs = [list(run) for run in runs]  # type: ignore[union-attr]
+    if not runs or any([row.stage for row in run] != [row.stage for row in runs[0]] for run in runs):
+        raise ValueError("Pass one or more results of cascading_randomization with the same stages.")
+    return runs
+
+
+def collect(runs: Runs, field: str) -> tuple[list[str], Tensor]:
+    """One field of every run, stage by stage: (stage names, (S, R * N) float64 tensor).
+
+    Row s holds stage s's values for every image of every run (run after run), e.g.
+    ``collect(runs, "spearman")`` for R seeds on N photos.
+    """
+    runs = _as_runs(runs)
+    if field not in _HEADINGS:
+        raise ValueError(f"field must be one of {sorted(_HEADINGS)}, got {field!r}.")
+    stages = [row.stage for row in runs[0]]
+    values = torch.stack([torch.cat([run[s].__dict__[field].double() for run in runs]) for s in range(len(stages))])
+    return stages, values  # (S, R * N)
+
+
+def _spread(values: Tensor) -> str:
+    """'mean [min, max]' over the defined (non-NaN) values; 'n/a' if there are none."""
+    defined = values[~values.isnan()]
+    if not defined.numel():
+        return "n/a"
+    return f"{defined.mean().item():6.2f} [{defined.min().item():5.2f}, {defined.max().item():5.2f}]"
+
+
+def format_sanity_table(runs: Runs, fields: Sequence[str] = FIELDS) -> str:
+    """The results as a plain-text table: one line per stage, each column 'mean [min, max]'.
+
+    The spread is over images and runs. The first column is "randomised down to" for a cascading
+    test and "randomised stage" for an independent one (a single stage random at a time).
+    A footnote counts the maps whose rank correlation is undefined (constant maps).
+    """
+    runs = _as_runs(runs)
+    cascade = any(len(row.randomised) > 1 for row in runs[0])
+    heading = "randomised down to" if cascade else "randomised stage"
+    stages = [row.stage for row in runs[0]]
+    columns = [collect(runs, field)[1] for field in fields]  # each (S, R * N)
+    width = max(len(heading), *(len(stage) for stage in stages))
+    lines = [f"{heading:<{width}}" + "".join(f"  {_HEADINGS[field]:^20}" for field in fields)]
+    for index, stage in enumerate(stages):
+        lines.append(f"{stage:<{width}}" + "".join(f"  {_spread(column[index]):>20}" for column in columns))
+    undefined = int(collect(runs, "spearman")[1].isnan().sum())
+    if undefined:
+        lines.append(f"({undefined} constant map(s): no ranking, Spearman undefined and left out)")
+    return "\n".join(lines)

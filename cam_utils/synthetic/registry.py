@@ -1,0 +1,90 @@
+"""The shapes networks by name: one entry per architecture (class, weights file, layers, training recipe).
+
+Training (``python -m cam_utils.synthetic train --model NAME``), loading
+(:func:`cam_utils.synthetic.load_shapes_model`) and the notebooks look an architecture up here,
+so adding a network is one more :func:`register_shapes_model` call (at the end of this file).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from torch import nn
+
+from .gapnet import ShapesGapNet
+from .mlpnet import ShapesMLPNet
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+"""Where the trained weights ship inside the package (``cam_utils/data/*.pt``)."""
+
+
+@dataclass(frozen=True)
+class ShapesArchitecture:
+    """One trainable architecture for the synthetic shapes.
+
+    Attributes:
+        name: the registry key (``--model NAME``).
+        build: makes an untrained model (e.g. the class itself).
+        weights_file: file name of the shipped weights in ``cam_utils/data``.
+        feature_layer: dotted name of the last feature map A (what CAM and Grad-CAM explain).
+        classifier_layer: dotted name of the last nn.Linear layer.
+        stages: feature layers from shallow to deep, for layer studies and the explorer.
+        description: one line for ``python -m cam_utils.synthetic list``.
+        n_train, epochs, learning_rate: the recipe that produced the shipped weights.
+    """
+
+    name: str
+    build: Callable[[], nn.Module]
+    weights_file: str
+    feature_layer: str
+    classifier_layer: str
+    stages: tuple[str, ...]
+    description: str
+    n_train: int = 6000
+    epochs: int = 8
+    learning_rate: float = 3e-3
+
+    @property
+    def weights_path(self) -> Path:
+        """Absolute path of the shipped weights."""
+        return DATA_DIR / self.weights_file
+
+
+SHAPES_MODELS: dict[str, ShapesArchitecture] = {}
+"""Every registered architecture, by name."""
+
+
+def register_shapes_model(architecture: ShapesArchitecture) -> ShapesArchitecture:
+    """Add ``architecture`` to :data:`SHAPES_MODELS` (its name must be new); returns it."""
+    if architecture.name in SHAPES_MODELS:
+        raise ValueError(f"A shapes model named {architecture.name!r} is already registered.")
+    SHAPES_MODELS[architecture.name] = architecture
+    return architecture
+
+
+def shapes_architecture(name: str) -> ShapesArchitecture:
+    """The registered architecture called ``name``; a clear error listing the names otherwise."""
+    if not isinstance(name, str) or name not in SHAPES_MODELS:
+        raise ValueError(f"Unknown shapes model {name!r}. Registered: {', '.join(sorted(SHAPES_MODELS))}.")
+    return SHAPES_MODELS[name]
+
+
+register_shapes_model(ShapesArchitecture(
+    name="gapnet",
+    build=ShapesGapNet,
+    weights_file="shapes_gapnet.pt",
+    feature_layer="features",
+    classifier_layer="classifier",
+    stages=("features.1", "features.3", "features.5", "features.6"),
+    description="5 conv blocks -> 64 x 8 x 8 -> global average pooling -> one linear layer (CAM's architecture)",
+))
+register_shapes_model(ShapesArchitecture(
+    name="mlpnet",
+    build=ShapesMLPNet,
+    weights_file="shapes_mlpnet.pt",
+    feature_layer="features",
+    classifier_layer="classifier",
+    stages=("features.1", "features.3", "features.5", "features.6"),
+    description="5 conv blocks -> 32 x 8 x 8 -> flatten -> linear 64 + ReLU -> linear (no GAP: CAM cannot read it)",
+))

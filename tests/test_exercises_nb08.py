@@ -1,0 +1,61 @@
+"""The self-check of notebook 08's coding exercise: a right answer passes, typical wrong ones get a hint."""
+from __future__ import annotations
+
+import pytest
+
+from cam_utils import grad_cam
+from cam_utils.exercises import check_independent_test
+from cam_utils.sanity import cascading_randomization
+
+
+def right(model, x, layer, stages):
+    return cascading_randomization(model, x, lambda m, images, c: grad_cam(m, images, layer, c),
+                                   stages=stages, cascade=False, feature_layer=layer)
+
+
+def cascading(model, x, layer, stages):  # forgot cascade=False
+    return cascading_randomization(model, x, lambda m, images, c: grad_cam(m, images, layer, c),
+                                   stages=stages, feature_layer=layer)
+
+
+def no_scale(model, x, layer, stages):  # forgot feature_layer
+    return cascading_randomization(model, x, lambda m, images, c: grad_cam(m, images, layer, c),
+                                   stages=stages, cascade=False)
+
+
+def other_layer(model, x, layer, stages):  # explains a fixed, wrong layer
+    return cascading_randomization(model, x, lambda m, images, c: grad_cam(m, images, "block1", c),
+                                   stages=stages, cascade=False, feature_layer=layer)
+
+
+def other_seed(model, x, layer, stages):
+    return cascading_randomization(model, x, lambda m, images, c: grad_cam(m, images, layer, c),
+                                   stages=stages, cascade=False, feature_layer=layer, seed=1)
+
+
+def sorted_stages(model, x, layer, stages):
+    return right(model, x, layer, sorted(stages, reverse=True))
+
+
+def test_right_answer_passes(capsys):
+    assert check_independent_test(right) is True
+    assert capsys.readouterr().out.startswith("✓")
+
+
+@pytest.mark.parametrize(
+    ("answer", "hint"),
+    [
+        (cascading, "cascade=False"),
+        (no_scale, "feature_layer=layer"),
+        (other_layer, "Grad-CAM at `layer`"),
+        (other_seed, "seed 0"),
+        (sorted_stages, "in the order given"),
+        (lambda model, x, layer, stages: right(model, x, layer, stages)[0], "return the list"),
+        (lambda model, x, layer: None, "raised TypeError"),
+        ("not a function", "pass your function itself"),
+    ],
+)
+def test_typical_mistakes_get_a_hint(capsys, answer, hint):
+    assert check_independent_test(answer) is False
+    printed = capsys.readouterr().out
+    assert printed.startswith("✗ Not yet") and hint in printed
