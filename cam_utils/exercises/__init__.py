@@ -18,3 +18,6 @@ __all__ = ["diagnose_tensor", "report"]
 from .nb08 import check_independent_test  # noqa: E402  (notebook 08)
 
 __all__ += ["check_independent_test"]
+from .nb09 import check_tokens_to_maps, check_weighted_rollout  # noqa: E402  (notebook 09)
+
+__all__ += ["check_tokens_to_maps", "check_weighted_rollout"]
