@@ -15,9 +15,11 @@ feature maps (see :mod:`cam_utils.tokens`).
 
 The patch embedding is a small convolutional stem (the "hybrid" input of Dosovitskiy et al., 2021,
 section 3.1; Xiao et al., NeurIPS 2021, "Early convolutions help transformers see better") rather
-than one linear projection per patch: on 8000 images and ~1500 Adam steps (two minutes on 2 CPU
-cores), the plain linear patch projection stayed far from 90 % held-out accuracy (41 % after half of
-a 12-epoch run), while the stem gets there. Token (i, j) still stands for patch (i, j).
+than one linear projection per patch. Measured with the same training loop (Adam, cosine schedule,
+batch 64, 8000 images, 12 epochs planned): the linear patch projection was at 41 % held-out accuracy
+after 6 epochs (stopped there), a three-conv stem (15x15-pixel windows) ended at 88 %; this stem
+(31x31-pixel windows) gives 94.8 % with the shipped recipe (12 000 images, 6 epochs, about 290 CPU
+seconds). Token (i, j) still stands for patch (i, j).
 """
 from __future__ import annotations
 
