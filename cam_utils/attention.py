@@ -35,7 +35,7 @@ from ._checks import check_input
 from .model_state import explaining
 from .tokens import Reshape, vit_reshape_for
 
-__all__ = ["attention_layers", "attention_weights", "attention_map", "rollout", "attention_rollout"]
+__all__ = ["attention_layers", "attention_map", "attention_rollout", "attention_weights", "rollout"]
 
 
 def attention_layers(model: nn.Module) -> list[str]:

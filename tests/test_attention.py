@@ -14,7 +14,13 @@ import pytest
 import timm
 import torch
 
-from cam_utils.attention import attention_layers, attention_map, attention_rollout, attention_weights, rollout
+from cam_utils.attention import (
+    attention_layers,
+    attention_map,
+    attention_rollout,
+    attention_weights,
+    rollout,
+)
 from cam_utils.synthetic import make_shapes
 from cam_utils.synthetic.vit import ShapesViT
 from tests.helpers import ModelSnapshot, give_existing_grads

@@ -9,7 +9,13 @@ import pytest
 import torch
 
 from cam_utils import grad_cam, vit_reshape
-from cam_utils.synthetic import SHAPES_MODELS, accuracy, load_shapes_model, make_shapes, train_shapes_model
+from cam_utils.synthetic import (
+    SHAPES_MODELS,
+    accuracy,
+    load_shapes_model,
+    make_shapes,
+    train_shapes_model,
+)
 from cam_utils.synthetic.__main__ import main
 from cam_utils.synthetic.data import CLASS_NAMES
 from cam_utils.synthetic.vit import ShapesViT

@@ -23,8 +23,8 @@ seconds). Token (i, j) still stands for patch (i, j).
 """
 from __future__ import annotations
 
-from torch import nn
 from timm.models.vision_transformer import VisionTransformer
+from torch import nn
 
 from .data import CLASS_NAMES, IMAGE_SIZE
 from .gapnet import conv_block
