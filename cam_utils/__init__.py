@@ -26,6 +26,11 @@ _PUBLIC_NAMES = {
     "record_output": "hooks",
     "LayerForward": "hooks",
     "forward_with_features": "hooks",
+    # vision transformers: tokens as feature maps (reshape=)
+    "vit_reshape": "tokens",
+    "vit_reshape_for": "tokens",
+    "attention_map": "attention",
+    "attention_rollout": "attention",
     # CAM, Grad-CAM and variants
     "class_activation_map": "cam",
     "cam_from_features": "cam",

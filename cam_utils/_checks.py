@@ -9,17 +9,16 @@ these; learners can skip it on a first reading.
 """
 from __future__ import annotations
 
-import difflib
 import itertools
-import numbers
-from collections.abc import Sequence
-from typing import Any, Union
+import math
+from typing import Any
 
 import torch
 from torch import nn
 
-# What a user may pass as ``class_idx`` (see ``resolve_class_idx``).
-ClassIndex = Union[None, int, Sequence[int], torch.Tensor]
+# Re-exported: the class index and layer checks live in their own modules.
+from ._classes import ClassIndex, resolve_class_idx  # noqa: F401
+from ._layers import resolve_layer  # noqa: F401
 
 
 def check_input(x: Any, model: nn.Module) -> None:
@@ -78,44 +77,11 @@ def check_input(x: Any, model: nn.Module) -> None:
         )
 
 
-def resolve_layer(model: nn.Module, layer: nn.Module | str) -> tuple[nn.Module, str]:
-    """Return ``(module, dotted_name)`` for a layer given as a module or as its dotted name.
-
-    A name is looked up with ``model.get_submodule``; an unknown name raises a
-    ``ValueError`` that suggests the closest existing names.
-    """
-    if isinstance(layer, str):
-        try:
-            module = model.get_submodule(layer)
-        except AttributeError:
-            names = [name for name, _ in model.named_modules() if name]
-            close = difflib.get_close_matches(layer, names, n=3, cutoff=0.5)
-            hint = (
-                f"Did you mean {', '.join(repr(name) for name in close)}?"
-                if close
-                else "List the names with [name for name, _ in model.named_modules()]."
-            )
-            raise ValueError(f"The model has no layer named {layer!r}. {hint}") from None
-        return module, layer
-    if isinstance(layer, nn.Module):
-        for name, module in model.named_modules():
-            if module is layer:
-                return module, name or "<the model itself>"
-        raise ValueError(
-            f"The layer {type(layer).__name__} is not a submodule of the model. "
-            "Pass a module taken from this model (e.g. model.layer4) or its dotted name (e.g. 'layer4')."
-        )
-    raise TypeError(
-        f"layer must be an nn.Module of the model or its dotted name (str), got {type(layer).__name__}."
-    )
-
-
-def check_feature_maps(output: Any, layer_name: str) -> None:
-    """Check that a layer's output is one float tensor of shape N×C×H×W.
+def check_layer_tensor(output: Any, layer_name: str) -> None:
+    """Check that a layer's output is one floating-point tensor (not a tuple, list or other object).
 
     Raises:
-        TypeError: the output is a tuple, a list or anything else than one tensor.
-        ValueError: the output tensor does not have 4 dimensions.
+        TypeError: the output is a tuple, a list, anything else than one tensor, or not floating point.
     """
     if isinstance(output, (tuple, list)):
         raise TypeError(
@@ -128,17 +94,46 @@ def check_feature_maps(output: Any, layer_name: str) -> None:
             f"Layer '{layer_name}' returns {type(output).__name__}, not a tensor. "
             "Choose a submodule that returns a single N×C×H×W feature map."
         )
+    if not output.is_floating_point():
+        raise TypeError(
+            f"Layer '{layer_name}' outputs dtype {output.dtype}; gradients need floating point "
+            "feature maps. Choose a layer of a float (not quantised) model."
+        )
+
+
+def check_feature_maps(output: Any, layer_name: str) -> None:
+    """Check that a layer's output is one float tensor of shape N×C×H×W.
+
+    Raises:
+        TypeError: the output is a tuple, a list or anything else than one float tensor.
+        ValueError: the output tensor does not have 4 dimensions (3: tokens, see ``reshape=``).
+    """
+    check_layer_tensor(output, layer_name)
+    if output.dim() == 3:
+        raise ValueError(_tokens_message(tuple(output.shape), layer_name))
     if output.dim() != 4:
         raise ValueError(
             f"Layer '{layer_name}' outputs shape {tuple(output.shape)}, but CAM methods need a "
             "convolutional feature map N×C×H×W. Choose a layer before global pooling and "
             "flattening, such as the last convolution block (e.g. 'layer4' of a ResNet)."
         )
-    if not output.is_floating_point():
-        raise TypeError(
-            f"Layer '{layer_name}' outputs dtype {output.dtype}; gradients need floating point "
-            "feature maps. Choose a layer of a float (not quantised) model."
-        )
+
+
+def _tokens_message(shape: tuple[int, ...], layer_name: str) -> str:
+    """The error for a 3-D layer output: tokens (N, tokens, C), and how ``reshape=`` turns them into maps."""
+    num_tokens = shape[1]
+    side = math.isqrt(max(num_tokens - 1, 0))
+    grid = (
+        f" (vit_reshape drops the class token and folds the {num_tokens - 1} patch tokens onto their {side}×{side} grid)"
+        if side > 0 and side * side == num_tokens - 1
+        else ""
+    )
+    return (
+        f"Layer '{layer_name}' outputs shape {shape}: tokens (N, tokens, channels), as the blocks of a vision "
+        "transformer do, not a feature map N×C×H×W. Say how the tokens lie on the image grid with reshape=, "
+        f"e.g. grad_cam(model, x, '{layer_name}', reshape=vit_reshape){grid}; from cam_utils import vit_reshape. "
+        "Other prefix tokens (distillation, registers): reshape=vit_reshape_for(model)."
+    )
 
 
 def check_logits(logits: Any) -> None:
@@ -149,90 +144,3 @@ def check_logits(logits: Any) -> None:
             f"The model returned {shape}, but raw class scores of shape N×num_classes are "
             "needed. Wrap the model so that forward returns only the logits."
         )
-
-
-def _as_index_list(class_idx: Any, batch_size: int) -> list[int] | None:
-    """Turn an int or a sequence of ints into a list of length N; ``None`` for a tensor."""
-    if isinstance(class_idx, (bool, float)) or (
-        isinstance(class_idx, numbers.Number) and not isinstance(class_idx, numbers.Integral)
-    ):
-        raise TypeError(
-            f"class_idx must be an integer class index, got {type(class_idx).__name__} "
-            f"{class_idx!r}. Use e.g. class_idx=243."
-        )
-    if isinstance(class_idx, numbers.Integral):
-        return [int(class_idx)] * batch_size
-    if isinstance(class_idx, torch.Tensor):
-        return None
-    if isinstance(class_idx, (str, bytes)) or not hasattr(class_idx, "__len__"):
-        raise TypeError(
-            f"class_idx must be None, an int, or a sequence of N ints, got {type(class_idx).__name__}."
-        )
-    indices = list(class_idx)
-    for item in indices:
-        if isinstance(item, (bool, float)) or not isinstance(item, numbers.Integral):
-            raise TypeError(
-                f"class_idx contains {item!r} ({type(item).__name__}); every entry must be an "
-                "integer class index."
-            )
-    if len(indices) != batch_size:
-        raise ValueError(
-            f"class_idx has {len(indices)} entries but the batch has {batch_size} images. "
-            "Give one class per image, a single int for all images, or None for each image's top-1."
-        )
-    return [int(item) for item in indices]
-
-
-def resolve_class_idx(class_idx: ClassIndex, logits: torch.Tensor) -> torch.Tensor:
-    """Turn ``class_idx`` into a LongTensor of shape (N,) on the logits' device.
-
-    * ``None``: each image's top-1 class, ``argmax_c y^c``;
-    * an ``int``: the same class for every image;
-    * a sequence or 1-D tensor of length N: one class per image.
-
-    Raises ``TypeError`` for bool/float/other types and ``ValueError`` for a wrong
-    length or an index outside ``0 .. num_classes - 1``.
-    """
-    batch_size, num_classes = logits.shape
-    if class_idx is None:
-        return logits.detach().argmax(dim=1)  # (N,)
-
-    indices = _as_index_list(class_idx, batch_size)
-    if indices is not None:
-        bad = [index for index in indices if not 0 <= index < num_classes]
-        if bad:
-            raise ValueError(_out_of_range_message(bad[0], num_classes))
-        return torch.tensor(indices, dtype=torch.long, device=logits.device)
-
-    # A tensor: integer dtype, 0-D (same class for all) or 1-D of length N.
-    if class_idx.dtype == torch.bool or class_idx.is_floating_point() or class_idx.is_complex():
-        raise TypeError(
-            f"class_idx has dtype {class_idx.dtype}; it must hold integer class indices "
-            "(e.g. torch.tensor([243, 281]))."
-        )
-    if class_idx.dim() == 0:
-        class_idx = class_idx.expand(batch_size)
-    elif class_idx.dim() != 1 or class_idx.shape[0] != batch_size:
-        raise ValueError(
-            f"class_idx has shape {tuple(class_idx.shape)} but the batch has {batch_size} images. "
-            "Give a 1-D tensor with one class per image, a single int, or None."
-        )
-    class_idx = class_idx.to(device=logits.device, dtype=torch.long)
-    if class_idx.device.type == "meta":
-        return class_idx  # a meta tensor has a shape but no values to check
-    outside = (class_idx < 0) | (class_idx >= num_classes)
-    if bool(outside.any()):
-        raise ValueError(_out_of_range_message(int(class_idx[outside][0]), num_classes))
-    return class_idx
-
-
-def _out_of_range_message(index: int, num_classes: int) -> str:
-    if index < 0:
-        return (
-            f"class_idx {index} is negative. Class indices count from 0 to {num_classes - 1}; "
-            f"for the last class use {num_classes - 1}."
-        )
-    return (
-        f"class_idx {index} is out of range: the model has {num_classes} classes "
-        f"(valid indices 0 to {num_classes - 1})."
-    )

@@ -24,14 +24,21 @@ from torch import nn
 
 from ._checks import ClassIndex, resolve_class_idx, resolve_layer
 from .hooks import forward_recording
+from .tokens import Reshape
 
 
-def cam_from_features(feature_maps: torch.Tensor, class_weights: torch.Tensor) -> torch.Tensor:
+def cam_from_features(
+    feature_maps: torch.Tensor, class_weights: torch.Tensor, *, reshape: Reshape | None = None
+) -> torch.Tensor:
     """M_c = Σ_k w_k^c A^k for one class per image: (N, C, h, w) × (N, C) -> (N, h, w).
 
     ``class_weights[n]`` is the row of the linear layer's weight for image n's class.
     Used by the explorer to recompute a map for a new class without a forward pass.
+    ``reshape``: applied to ``feature_maps`` first, for a transformer's tokens (N, tokens, C)
+    (e.g. ``vit_reshape``).
     """
+    if reshape is not None:
+        feature_maps = reshape(feature_maps)  # (N, tokens, C) -> (N, C, h, w)
     if feature_maps.dim() != 4 or class_weights.dim() != 2 or class_weights.shape != feature_maps.shape[:2]:
         raise ValueError(
             f"feature_maps must be (N, C, h, w) and class_weights (N, C); got "
@@ -83,6 +90,8 @@ def class_activation_map(
     feature_layer: nn.Module | str,
     classifier: nn.Linear | str,
     class_idx: Union[ClassIndex, Literal["all"]] = None,
+    *,
+    reshape: Reshape | None = None,
 ) -> torch.Tensor:
     """Raw class activation maps M_c = Σ_k w_k^c A^k (no ReLU, no normalisation).
 
@@ -93,10 +102,15 @@ def class_activation_map(
             is average-pooled into the classifier.
         classifier: the ``nn.Linear`` after the pooling (module or dotted name).
         class_idx: None (each image's top-1), an int, one index per image, or ``"all"``.
+        reshape: for a layer that outputs tokens (a vision transformer): a callable to
+            (N, C, h, w), e.g. ``vit_reshape`` (see ``forward_with_features``). CAM is exact for
+            a ViT that averages its patch tokens into the classifier (``global_pool="avg"``).
 
     Returns:
         (N, h, w) on x's device; for ``class_idx="all"`` (N, num_classes, h, w), computed from
         one forward pass. Identity: ``y^c = M_c.mean() + b_c``.
+
+    The model is left untouched; calls from several threads on one model take turns.
 
     Raises:
         ValueError: if ``classifier`` is not the linear layer applied to GAP(A) (checked
@@ -109,7 +123,7 @@ def class_activation_map(
             "the weights of the nn.Linear layer that follows global average pooling "
             "(e.g. 'fc' for a ResNet, 'classifier' for EfficientNet-Lite0)."
         )
-    feature_maps, logits = forward_recording(model, x, feature_layer)  # (N, C, h, w), (N, classes)
+    feature_maps, logits = forward_recording(model, x, feature_layer, reshape)  # (N, C, h, w), (N, classes)
     _check_gap_classifier(classifier_module, classifier_name, feature_maps, logits)
 
     weight = classifier_module.weight.detach()  # (num_classes, C): row c holds w^c

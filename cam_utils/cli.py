@@ -45,12 +45,18 @@ class MethodChoice:
 
 
 METHODS: dict[str, MethodChoice] = {
-    "gradcam": MethodChoice("Grad-CAM", lambda net, x, layer, c: grad_cam(net.model, x, layer, c)),
-    "cam": MethodChoice("CAM", lambda net, x, layer, c: class_activation_map(net.model, x, layer, net.classifier, c)),
-    "gradcam++": MethodChoice("Grad-CAM++", lambda net, x, layer, c: grad_cam_plus_plus(net.model, x, layer, c)),
-    "hirescam": MethodChoice("HiResCAM", lambda net, x, layer, c: hires_cam(net.model, x, layer, c)),
+    "gradcam": MethodChoice("Grad-CAM", lambda net, x, layer, c: grad_cam(net.model, x, layer, c, reshape=net.reshape)),
+    "cam": MethodChoice(
+        "CAM", lambda net, x, layer, c: class_activation_map(net.model, x, layer, net.classifier, c, reshape=net.reshape)
+    ),
+    "gradcam++": MethodChoice(
+        "Grad-CAM++", lambda net, x, layer, c: grad_cam_plus_plus(net.model, x, layer, c, reshape=net.reshape)
+    ),
+    "hirescam": MethodChoice("HiResCAM", lambda net, x, layer, c: hires_cam(net.model, x, layer, c, reshape=net.reshape)),
     # Score-CAM runs one forward pass per channel (1280 for EfficientNet-Lite0): show progress.
-    "scorecam": MethodChoice("Score-CAM", lambda net, x, layer, c: score_cam(net.model, x, layer, c, progress=True)),
+    "scorecam": MethodChoice(
+        "Score-CAM", lambda net, x, layer, c: score_cam(net.model, x, layer, c, progress=True, reshape=net.reshape)
+    ),
 }
 
 _EXAMPLES = """\
@@ -63,6 +69,8 @@ examples:
       a class by its ImageNet index (0-999), with CAM
   python -m cam_utils cat.jpg --layer blocks.5 --method hirescam -o cat_hires.png
       another layer (any module name of the model; blocks.5 gives a 7x7 map)
+  python -m cam_utils cat.jpg --model vit_b_16 -o cat_vit.png
+      a vision transformer: its patch tokens are laid out on their 14x14 grid (downloads once)
 
 Methods: gradcam (default), cam, gradcam++, hirescam, scorecam. cam and hirescam maps are
 signed (no ReLU); every map is min-max normalised for the figure. scorecam needs one forward
@@ -99,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--model", default="efficientnet_lite0", choices=model_names(),
         help="pretrained model (default: efficientnet_lite0, works offline; the others download "
-        "their weights once)",
+        "their weights once; vit_b_16 is a vision transformer, its tokens are laid out on their 14x14 grid)",
     )
     parser.add_argument("--method", default="gradcam", choices=list(METHODS), help="map to compute (default: gradcam)")
     return parser

@@ -23,6 +23,7 @@ from torch import nn
 
 from ._checks import ClassIndex, resolve_class_idx
 from .hooks import LayerForward, forward_with_features
+from .tokens import Reshape
 
 
 def class_gradients(forward: LayerForward, class_idx: torch.Tensor) -> torch.Tensor:
@@ -58,7 +59,9 @@ def grad_cam_from_forward(
     """Grad-CAM from an existing forward pass: (N, h, w), no new forward needed.
 
     Switching class (e.g. in an interactive explorer) only costs one backward pass
-    through the layers after the target layer.
+    through the layers after the target layer. For a transformer, give ``reshape=`` to
+    ``forward_with_features``: the forward then holds the reshaped maps, and every
+    ``*_from_forward`` function works on them unchanged.
 
     Args:
         forward: the result of ``forward_with_features(model, x, target_layer)``.
@@ -83,6 +86,8 @@ def grad_cam(
     target_layer: nn.Module | str,
     class_idx: ClassIndex = None,
     counterfactual: bool = False,
+    *,
+    reshape: Reshape | None = None,
 ) -> torch.Tensor:
     """Grad-CAM maps at ``target_layer``: (N, h, w) at the layer's resolution, on x's device.
 
@@ -96,9 +101,13 @@ def grad_cam(
         class_idx: None (each image's top-1), an int (same class for all images),
             or a sequence / 1-D tensor with one class per image.
         counterfactual: negate the gradients (what lowers y^c).
+        reshape: for a layer that outputs tokens (a vision transformer, (N, tokens, C)): a
+            callable to (N, C, h, w) that selects and rearranges entries, e.g. ``vit_reshape``
+            (drops the class token, folds the patch tokens onto their grid); see ``cam_utils.tokens``.
 
     The model is left untouched (weights, buffers, train/eval flags, hooks, ``.grad``,
-    grad mode); a model in train mode is explained at inference behaviour.
+    grad mode); a model in train mode is explained at inference behaviour. Safe to call from
+    several threads on one model: the calls take turns (a per-model lock), results unchanged.
     """
-    forward = forward_with_features(model, x, target_layer)
+    forward = forward_with_features(model, x, target_layer, reshape)
     return grad_cam_from_forward(forward, class_idx=class_idx, counterfactual=counterfactual)

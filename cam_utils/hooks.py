@@ -28,6 +28,10 @@ The trick inside ``forward_with_features`` (read it slowly):
 
 Gradients are then taken with ``torch.autograd.grad(y, feature_maps)``, which returns
 them instead of writing any parameter's ``.grad``.
+
+Vision transformers output tokens (N, tokens, C), not maps: ``reshape=`` (see ``cam_utils.tokens``)
+lays them out as (N, C, h, w); the leaf is then the reshaped A and the network continues with the
+tokens rebuilt from it, so gradients reach A through the kept (patch) tokens only.
 """
 from __future__ import annotations
 
@@ -39,8 +43,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ._checks import check_feature_maps, check_input, check_logits, resolve_layer
-from .model_state import explaining
+from ._checks import check_feature_maps, check_input, check_layer_tensor, check_logits, resolve_layer
+from .model_state import explaining, model_lock
+from .tokens import Reshape, TokenLayout
 
 
 @dataclass
@@ -110,22 +115,29 @@ class LayerForward:
     logits: torch.Tensor
 
 
-def forward_with_features(model: nn.Module, x: torch.Tensor, layer: nn.Module | str) -> LayerForward:
+def forward_with_features(
+    model: nn.Module, x: torch.Tensor, layer: nn.Module | str, reshape: Reshape | None = None
+) -> LayerForward:
     """Run ``model(x)`` once at inference behaviour and split it at ``layer``.
 
     Layers before ``layer`` run without building an autograd graph; ``layer``'s output
     is replaced, for the rest of the forward, by a graph-tracked copy of a fresh leaf
     (see the module docstring), so an in-place activation after it neither corrupts
     the recorded A nor raises. The model is left exactly as it was: weights, buffers,
-    train/eval flags, hooks, ``requires_grad`` flags, ``.grad`` and the grad mode.
+    train/eval flags, hooks, ``requires_grad`` flags, ``.grad`` and the grad mode. Calls on one
+    model from several threads take turns (``model_state.model_lock``).
 
     Args:
         model: the classifier; its forward must return raw class scores (N, num_classes).
         x: (N, 3, H, W) float batch on the model's device.
         layer: the target layer, a submodule of ``model`` or its dotted name (``"layer4"``).
+        reshape: for layers that do not output N×C×H×W maps (a transformer's tokens
+            (N, tokens, C)): a callable from the layer's output to (N, C, h, w) that only
+            selects and rearranges entries, e.g. ``vit_reshape``. ``feature_maps`` is then
+            the reshaped A, and gradients reach it through the kept tokens only.
 
     Raises:
-        TypeError / ValueError: invalid ``x`` or ``layer`` (the message names the fix).
+        TypeError / ValueError: invalid ``x``, ``layer`` or ``reshape`` (the message names the fix).
         RuntimeError: inside ``torch.inference_mode()``; ``layer`` not called, or called
             twice, during the forward; logits that do not depend on ``layer``.
     """
@@ -134,21 +146,23 @@ def forward_with_features(model: nn.Module, x: torch.Tensor, layer: nn.Module | 
             "Gradient-based maps need autograd, which torch.inference_mode() switches off. "
             "Call this function outside the inference_mode block (torch.no_grad() is fine)."
         )
-    feature_maps, logits = _split_forward(model, x, layer, track_after_layer=True)
+    feature_maps, logits = _split_forward(model, x, layer, reshape, track_after_layer=True)
     return LayerForward(feature_maps=feature_maps, logits=logits)
 
 
-def forward_recording(model: nn.Module, x: torch.Tensor, layer: nn.Module | str) -> tuple[torch.Tensor, torch.Tensor]:
+def forward_recording(
+    model: nn.Module, x: torch.Tensor, layer: nn.Module | str, reshape: Reshape | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Internal: one gradient-free forward at inference behaviour; returns ``(feature_maps, logits)``.
 
     Same checks as ``forward_with_features`` but builds no graph at all (CAM needs no
     gradient), so it also works inside ``torch.inference_mode()``.
     """
-    return _split_forward(model, x, layer, track_after_layer=False)
+    return _split_forward(model, x, layer, reshape, track_after_layer=False)
 
 
 def _split_forward(
-    model: nn.Module, x: torch.Tensor, layer: nn.Module | str, track_after_layer: bool
+    model: nn.Module, x: torch.Tensor, layer: nn.Module | str, reshape: Reshape | None, track_after_layer: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One forward pass under ``torch.no_grad()`` that keeps ``layer``'s output A.
 
@@ -157,6 +171,15 @@ def _split_forward(
     ``track_after_layer=False``: A is a plain copy and no graph is built at all.
     Returns ``(feature_maps (N, C, h, w), logits (N, num_classes))``.
     """
+    # The lock is held from before the hook exists until after it is gone, so that no other
+    # thread's forward on this model runs while the hook is registered (see model_state).
+    with model_lock(model):
+        return _split_forward_locked(model, x, layer, reshape, track_after_layer)
+
+
+def _split_forward_locked(
+    model: nn.Module, x: torch.Tensor, layer: nn.Module | str, reshape: Reshape | None, track_after_layer: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
     module, layer_name = resolve_layer(model, layer)
     check_input(x, model)
     captured: dict[str, torch.Tensor] = {}
@@ -167,16 +190,24 @@ def _split_forward(
                 f"Layer '{layer_name}' ran twice in one forward pass (a module used in two places), "
                 "so its output is not one well-defined A. Choose a layer that runs once."
             )
-        check_feature_maps(output, layer_name)
+        if reshape is None:
+            check_feature_maps(output, layer_name)
+            layout, feature_maps = None, output.detach()  # (N, C, h, w), shares the output's memory
+        else:
+            check_layer_tensor(output, layer_name)
+            layout = TokenLayout.of(output, reshape, layer_name)
+            feature_maps = layout.feature_maps  # (N, C, h, w), a fresh tensor
         if not track_after_layer:
             # clone(): a following in-place activation must not change what we keep.
-            captured["feature_maps"] = output.detach().clone()  # (N, C, h, w)
+            captured["feature_maps"] = feature_maps.clone() if layout is None else feature_maps
             return None  # the network continues with its own output
         # A fresh leaf: the start of the graph. Nothing before this layer is tracked.
-        feature_maps = output.detach().requires_grad_(True)  # (N, C, h, w)
+        feature_maps.requires_grad_(True)  # (N, C, h, w)
         captured["feature_maps"] = feature_maps
         # Track the rest of the forward. The enclosing no_grad() restores the mode on exit.
         torch.set_grad_enabled(True)
+        if layout is not None:
+            return layout.tokens_from(feature_maps)  # the tokens again, the kept ones computed from A
         # Hand the network a tracked copy: in-place ops after this layer change the copy only.
         return feature_maps * 1
 

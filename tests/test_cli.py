@@ -18,6 +18,8 @@ import cam_utils.plotting as plotting
 from cam_utils.cam import class_activation_map
 from cam_utils.gradcam import grad_cam
 from cam_utils.images import sample_image
+from cam_utils.models import load_model
+from cam_utils.tokens import vit_reshape
 from cam_utils.variants import score_cam
 from tests.helpers import TinyGapNet
 
@@ -198,11 +200,24 @@ def test_methods_and_class_by_name(cat_jpg, tmp_path, capsys, cached_model, plot
 def test_scorecam_choice_computes_score_cam_with_progress(capsys):
     torch.manual_seed(0)
     model = TinyGapNet().eval()
-    net = SimpleNamespace(model=model, classifier=model.fc)
+    net = SimpleNamespace(model=model, classifier=model.fc, reshape=None)
     x = torch.randn(1, 3, 16, 16)
     result = cli.METHODS["scorecam"].compute(net, x, "act", 2)
     torch.testing.assert_close(result, score_cam(model, x, "act", 2))
     assert "Score-CAM: 1/1 batches" in capsys.readouterr().err
+
+
+def test_a_vision_transformer_gets_its_token_maps(cat_jpg, tmp_path, capsys, monkeypatch, plotted):
+    torch.manual_seed(0)
+    vit = load_model("vit_b_16", pretrained=False)
+    torch.nn.init.normal_(vit.classifier.weight)  # torchvision starts the head at zero
+    monkeypatch.setattr(cli, "load_model", lambda name: vit if name == "vit_b_16" else None)
+    output = tmp_path / "vit.png"
+    assert cli.main([str(cat_jpg), "--model", "vit_b_16", "--class", "7", "-o", str(output)]) == 0
+    x = vit.preprocess(Image.open(cat_jpg).convert("RGB"))
+    expected = grad_cam(vit.model, x, "encoder.layers.encoder_layer_10", 7, reshape=vit_reshape)[0]
+    torch.testing.assert_close(plotted["cam"], expected)
+    assert "Grad-CAM map (14, 14) for class 7" in capsys.readouterr().out
 
 
 def test_resolve_class():

@@ -179,3 +179,56 @@ def test_other_source_types_are_rejected(tmp_path):
     with open(path, "r", encoding="latin-1") as text_file, pytest.raises(TypeError, match="binary mode"):
         load_image(text_file)
     assert issubclass(ImageLoadError, ValueError)
+
+
+# --- memory bounds (issue 12, defects 3 and 4) ----------------------------------------------------
+
+
+@pytest.mark.parametrize("size, ratio", [((30000, 2), "15,000:1"), ((1, 4000), "4,000:1")])
+def test_extreme_aspect_ratio_is_refused_in_one_line(size, ratio):
+    """A 266-byte 30000 x 2 PNG would be scaled to ~3.8 million x 256 pixels by the models' resize."""
+    data = _png_bytes(Image.new("L", size))
+    assert len(data) < 1000
+    with pytest.raises(ImageLoadError, match=f"{size[0]} x {size[1]} pixels, an aspect ratio of {ratio}; at most 50:1") as info:
+        load_image(data)
+    assert "\n" not in str(info.value)
+    assert load_image(data, max_aspect_ratio=20_000).size == size  # a larger limit, given on purpose
+    assert load_image(_png_bytes(Image.new("L", (500, 10)))).size == (500, 10)  # 50:1 itself is fine
+
+
+def test_max_pixels_above_pillows_own_limit_is_honoured(monkeypatch):
+    """Pillow's global limit (here 1000 pixels) must not override the max_pixels the caller gives."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    data = _png_bytes(Image.new("RGB", (60, 60)))  # 3600 pixels: above 2 x Pillow's limit
+    assert load_image(data, max_pixels=5000).size == (60, 60)
+    assert Image.MAX_IMAGE_PIXELS == 1000  # lifted during the call only
+    with pytest.raises(ImageLoadError, match="more than 3,000 pixels.*60 x 60"):
+        load_image(data, max_pixels=3000)
+    with pytest.raises(ImageLoadError, match="more than 1,500 pixels"):
+        load_image(_png_bytes(Image.new("RGB", (40, 40))), max_pixels=1500)  # between Pillow's warn and error
+    noisy = _png_bytes(Image.fromarray(np.random.default_rng(0).integers(0, 256, (60, 60, 3), dtype=np.uint8)))
+    with pytest.raises(ImageLoadError, match="truncated"):
+        load_image(noisy[: len(noisy) // 2], max_pixels=5000)
+    assert Image.MAX_IMAGE_PIXELS == 1000  # also after an error
+
+
+@pytest.mark.parametrize("bad", [None, 0, -1, 1.5, True, "100"])
+def test_max_pixels_is_validated(bad):
+    with pytest.raises(ValueError, match=r"max_pixels must be a positive integer.*got " + repr(bad).replace(".", r"\.")):
+        load_image(_png_bytes(Image.new("RGB", (2, 2))), max_pixels=bad)
+
+
+def test_explorer_upload_of_an_extreme_strip_shows_the_limit(lite0):
+    """The explorer's upload goes through load_image: the strip is refused with a message, nothing resized."""
+    from datetime import datetime, timezone
+
+    from cam_utils.widgets import explore
+
+    explorer = explore(lite0)
+    content = _png_bytes(Image.new("RGB", (4000, 1)))
+    explorer.upload.value = (
+        {"name": "strip.png", "type": "", "size": len(content), "content": memoryview(content),
+         "last_modified": datetime.now(timezone.utc)},
+    )
+    assert "Could not use &#x27;strip.png&#x27;" in explorer.status.value and "at most 50:1" in explorer.status.value
+    assert explorer.image_picker.value == "cat"

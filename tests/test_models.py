@@ -10,8 +10,9 @@ from PIL import Image
 from torch import nn
 
 import cam_utils
-from cam_utils import models
-from cam_utils.models import LoadedModel, WeightsError, load_model, model_names, model_view
+from cam_utils import _weights, grad_cam, models, vit_reshape
+from cam_utils.images import ImageLoadError
+from cam_utils.models import LoadedModel, WeightsDownloadError, WeightsError, load_model, model_names, model_view
 
 # name -> (channels, height, width) of the last conv feature map A for a 224 x 224 input
 FEATURE_SHAPES = {
@@ -39,13 +40,13 @@ def _feature_map_and_logits(loaded: LoadedModel, batch: torch.Tensor) -> tuple[t
 
 
 def test_model_names_and_public_exports():
-    assert model_names() == ["efficientnet_lite0", "mobilenet_v2", "resnet18", "resnet50"]
+    assert model_names() == ["efficientnet_lite0", "mobilenet_v2", "resnet18", "resnet50", "vit_b_16"]
     assert cam_utils.load_model is load_model and cam_utils.model_names is model_names
     assert cam_utils.LoadedModel is LoadedModel
 
 
 def test_unknown_name_lists_valid_names():
-    with pytest.raises(ValueError, match="efficientnet_lite0, mobilenet_v2, resnet18, resnet50"):
+    with pytest.raises(ValueError, match="efficientnet_lite0, mobilenet_v2, resnet18, resnet50, vit_b_16"):
         load_model("vgg99")
 
 
@@ -95,7 +96,7 @@ def test_pretrained_false_differs_from_pretrained(lite0):
 
 
 def test_lite0_weights_are_the_package_file(lite0):
-    package_state = torch.load(models._lite0_weights_path(), weights_only=True, map_location="cpu")
+    package_state = torch.load(_weights.lite0_weights_path(), weights_only=True, map_location="cpu")
     assert len(package_state) == len(lite0.model.state_dict()) == 296
     assert torch.equal(package_state["_fc.weight"], lite0.classifier.weight)
     assert torch.equal(package_state["_bn1.running_var"], lite0.feature_layer.running_var)
@@ -138,16 +139,39 @@ def test_mapping_error_when_tensors_are_reordered(monkeypatch):
         load_model("efficientnet_lite0")
 
 
-def test_offline_and_not_cached_names_the_offline_default(monkeypatch, tmp_path):
+def test_offline_and_not_cached_names_the_offline_default(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
 
     def no_network(url, *args, **kwargs):
         raise urllib.error.URLError("no network")
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
-    with pytest.raises(WeightsError, match=r'load_model\("efficientnet_lite0"\)') as info:
+    with pytest.raises(WeightsDownloadError) as info:
         load_model("resnet18")
-    assert "resnet18-f37072fd.pth" in str(info.value) and "no network" in str(info.value)
+    message = str(info.value)
+    assert "resnet18-f37072fd.pth" in message and "(no network)" in message
+    assert 'If you are offline, use load_model("efficientnet_lite0"), whose weights ship with the package;' in message
+    assert info.value.name == "resnet18" and info.value.reason == "no network"
+    assert isinstance(info.value, WeightsError)
+    assert capsys.readouterr() == ("", "")  # no "Downloading: ..." line
+    assert list(tmp_path.iterdir()) == []  # no empty cache folder left behind
+
+
+def test_a_download_lands_in_the_cache_in_one_piece(monkeypatch, tmp_path):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    torch.manual_seed(4)
+    state = load_model("resnet18", pretrained=False).model.state_dict()
+    targets = []
+
+    def fake_download(url, destination, *args, **kwargs):
+        targets.append(destination)
+        torch.save(state, destination)
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
+    loaded = load_model("resnet18")
+    cached = tmp_path / "hub" / "checkpoints" / "resnet18-f37072fd.pth"
+    assert cached.is_file() and not str(targets[0]).startswith(str(tmp_path))  # written elsewhere, then moved
+    assert torch.equal(loaded.classifier.weight, state["fc.weight"])
 
 
 def test_cached_weights_load_without_download(monkeypatch, tmp_path):
@@ -215,6 +239,27 @@ def test_model_view_needs_a_normalize_step(lite0):
 def test_preprocess_rejects_other_input(lite0, bad, error, message):
     with pytest.raises(error, match=message):
         lite0.preprocess(bad)
+
+
+def test_preprocess_refuses_extreme_aspect_ratios(lite0):
+    """A 4000 x 1 image would be scaled to 1,024,000 x 256 pixels (gigabytes) before the centre crop."""
+    with pytest.raises(ImageLoadError, match=r"4000 x 1 pixels, an aspect ratio of 4,000:1; at most 50:1"):
+        lite0.preprocess(Image.new("RGB", (4000, 1)))
+    with pytest.raises(ValueError, match="at most 50:1"):
+        lite0.preprocess(np.zeros((3, 200, 3), dtype=np.uint8))
+    assert lite0.preprocess(Image.new("RGB", (500, 10))).shape == (1, 3, 224, 224)  # 50:1 is fine
+
+
+def test_vit_b_16_is_a_token_model():
+    loaded = _random_model("vit_b_16")
+    assert loaded.reshape is vit_reshape and loaded.classifier is loaded.model.heads.head
+    assert loaded.stages[-1] == loaded.feature_layer_name
+    nn.init.normal_(loaded.classifier.weight)  # torchvision starts the head at zero: no gradient at all
+    x = loaded.preprocess(Image.new("RGB", (300, 240), (120, 30, 200)))
+    maps = grad_cam(loaded.model, x, loaded.feature_layer_name, reshape=loaded.reshape)
+    assert maps.shape == (1, 14, 14) and bool(maps.gt(0).any())
+    for cnn in FEATURE_SHAPES:
+        assert models._ARCHITECTURES[cnn].get("reshape") is None
 
 
 def test_top_k_returns_softmax_probabilities(lite0):

@@ -115,10 +115,10 @@ def test_registry_names_every_architecture_and_its_files():
         assert architecture.feature_layer in modules and isinstance(modules[architecture.classifier_layer], torch.nn.Linear)
         assert all(stage in modules for stage in architecture.stages)
         assert architecture.weights_path.is_file() and architecture.weights_path.stat().st_size < 1_000_000
-    with pytest.raises(ValueError, match="Unknown shapes model 'vit'.*gapnet"):
-        shapes_architecture("vit")
+    with pytest.raises(ValueError, match="Unknown shapes model 'no_such_net'.*gapnet"):
+        shapes_architecture("no_such_net")
     with pytest.raises(ValueError, match="Unknown shapes model"):
-        load_shapes_model("vit")
+        load_shapes_model("no_such_net")
     with pytest.raises(ValueError, match="already registered"):
         register_shapes_model(SHAPES_MODELS["gapnet"])
 

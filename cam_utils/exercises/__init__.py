@@ -32,3 +32,6 @@ from .nb07 import check_deletion_scores, check_espresso_deletion  # notebook 07
 __all__ += ["check_deletion_scores", "check_espresso_deletion"]
 from .nb08 import check_independent_test  # notebook 08
 __all__ += ["check_independent_test"]
+from .nb09 import check_tokens_to_maps, check_weighted_rollout  # noqa: E402  (notebook 09)
+
+__all__ += ["check_tokens_to_maps", "check_weighted_rollout"]

@@ -12,8 +12,10 @@ from typing import Callable
 
 from torch import nn
 
+from ..tokens import Reshape, vit_reshape
 from .gapnet import ShapesGapNet
 from .mlpnet import ShapesMLPNet
+from .vit import ShapesViT
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 """Where the trained weights ship inside the package (``cam_utils/data/*.pt``)."""
@@ -32,6 +34,8 @@ class ShapesArchitecture:
         stages: feature layers from shallow to deep, for layer studies and the explorer.
         description: one line for ``python -m cam_utils.synthetic list``.
         n_train, epochs, learning_rate: the recipe that produced the shipped weights.
+        reshape: None for a CNN; for a transformer, the ``reshape=`` its layers need
+            (``vit_reshape``: tokens (N, 1 + h·w, C) -> maps (N, C, h, w)).
     """
 
     name: str
@@ -44,6 +48,7 @@ class ShapesArchitecture:
     n_train: int = 6000
     epochs: int = 8
     learning_rate: float = 3e-3
+    reshape: Reshape | None = None
 
     @property
     def weights_path(self) -> Path:
@@ -87,4 +92,17 @@ register_shapes_model(ShapesArchitecture(
     classifier_layer="classifier",
     stages=("features.1", "features.3", "features.5", "features.6"),
     description="5 conv blocks -> 32 x 8 x 8 -> flatten -> linear 64 + ReLU -> linear (no GAP: CAM cannot read it)",
+))
+register_shapes_model(ShapesArchitecture(
+    name="vit",
+    build=ShapesViT,
+    weights_file="shapes_vit.pt",
+    feature_layer="blocks.2",
+    classifier_layer="head",
+    stages=("blocks.0", "blocks.1", "blocks.2", "blocks.3.norm1"),
+    description="conv stem -> 8 x 8 patch tokens + class token -> 4 transformer blocks (width 64) -> head on the class token",
+    n_train=12000,
+    epochs=6,
+    learning_rate=1e-3,
+    reshape=vit_reshape,
 ))
