@@ -77,6 +77,9 @@ def test_shipped_weights_load_offline_with_weights_only(monkeypatch):
     assert loaded.feature_layer is loaded.model.blocks[2] and loaded.classifier is loaded.model.head
     assert loaded.categories == list(CLASS_NAMES) and loaded.stages == list(SHAPES_MODELS["vit"].stages)
     torch.testing.assert_close(loaded.model.head.weight, state["head.weight"])
+    # It loads like the CNNs and carries its own reshape, so callers need not know it outputs tokens.
+    assert loaded.reshape is SHAPES_MODELS["vit"].reshape is not None
+    assert load_shapes_model("gapnet").reshape is None
 
 
 def test_shipped_weights_are_accurate_on_held_out_images(shipped):
@@ -132,6 +135,7 @@ def test_grad_cam_on_tokens_matches_the_reference(shipped, test_images, layer):
     snapshot = ModelSnapshot.take(shipped.model)
     maps = grad_cam(shipped.model, x, layer, class_idx=labels, reshape=vit_reshape)  # (N, 8, 8)
     snapshot.assert_unchanged(shipped.model)
+    torch.testing.assert_close(grad_cam(shipped.model, x, layer, class_idx=labels, reshape=shipped.reshape), maps)
     expected, gradients = reference_grad_cam(shipped.model, x, layer, labels)
     assert maps.shape == (6, 8, 8) and float(expected.amax()) > 0
     torch.testing.assert_close(maps, expected, rtol=1e-4, atol=1e-5 * float(expected.abs().max()))

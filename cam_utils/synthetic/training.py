@@ -152,4 +152,5 @@ def load_shapes_model(name: str = "gapnet", weights: str | Path | None = None) -
         feature_layer=model.get_submodule(architecture.feature_layer),
         classifier=model.get_submodule(architecture.classifier_layer),
         stages=list(architecture.stages),
+        reshape=architecture.reshape,  # tokens -> maps for the ViT; None for the CNNs
     )
