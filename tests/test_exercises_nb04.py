@@ -63,7 +63,7 @@ def test_grad_cam_by_hand_wrong_axis_and_errors(capsys):
     passed, out = _passes(check_grad_cam_by_hand, broken, capsys)
     assert not passed and "raised KeyError" in out
     passed, out = _passes(check_grad_cam_by_hand, torch.zeros(1, 6, 6), capsys)
-    assert not passed and "pass your function itself" in out
+    assert not passed and "pass the function itself" in out
 
 
 def test_probability_grad_cam_right_answer(capsys):

@@ -1,10 +1,14 @@
 """The self-checks of notebook 05's coding exercises: a right answer passes, typical wrong ones get their hint."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
+from cam_utils import model_view, sample_image
 from cam_utils.exercises import check_crop_box, check_rank_and_probability
+from cam_utils.exercises.nb05 import _crop_box_reference
 
 
 def _rank_and_probability(logits, class_idx, off_by_one=False, ascending=False, softmax_dim=1, use_logit=False):
@@ -88,9 +92,25 @@ def test_crop_box_other_wrong_boxes(capsys):
     passed, out = _run(check_crop_box, lambda w, h: (0, 0, 5), capsys)
     assert not passed and "four numbers" in out
     passed, out = _run(check_crop_box, "box", capsys)
-    assert not passed and "pass your function itself" in out
+    assert not passed and "pass the function itself" in out
 
 
 def test_hints_never_print_the_expected_box(capsys):
     out = _run(check_crop_box, lambda w, h: (1, 1, 2, 2), capsys)[1]
     assert "375" not in out and "262" not in out  # the first photo's crop: side 400, left 150
+
+
+@pytest.mark.parametrize("name", ["rocket", "grace_hopper"])  # landscape and portrait
+def test_crop_box_reference_is_the_models_own_crop(lite0, name):
+    """The check's geometry (shorter side to 256, centre 224) is the one Lite0's preprocessing uses:
+    the photo cut to the reference box and resized to 224 x 224 is the picture the network sees."""
+    photo = sample_image(name)
+    seen = np.asarray(model_view(lite0, lite0.preprocess(photo)), dtype=float)  # 224 x 224 x 3
+
+    def difference(box):
+        resized = photo.resize((224, 224), Image.Resampling.BICUBIC, box=box)
+        return float(np.abs(np.asarray(resized, dtype=float) - seen).mean())  # on the 0..255 scale
+
+    box = _crop_box_reference(*photo.size)
+    assert difference(box) < 3
+    assert difference((box[0] + 8, box[1], box[2] + 8, box[3])) > 5  # 8 photo pixels off: clearly worse

@@ -12,13 +12,17 @@ from typing import Any
 import torch
 
 
-def call_student(function: Callable[..., Any], *args: Any, name: str) -> tuple[Any, str | None]:
+def call_student(
+    function: Callable[..., Any], *args: Any, name: str, called_as: str = ""
+) -> tuple[Any, str | None]:
     """Call ``function(*args)``; return ``(result, None)``, or ``(None, hint)`` when it cannot be run.
 
     Args:
         function: what the learner passed to the check (it should be their function).
         args: the hidden test inputs.
         name: the function's name in the exercise, used in the hints.
+        called_as: how the check calls it, e.g. ``"f(model, x, layer, class_idx)"``; added to the
+            hint when the function raises, so that a wrong signature is easy to spot.
     """
     if not callable(function):
         return None, (
@@ -30,7 +34,8 @@ def call_student(function: Callable[..., Any], *args: Any, name: str) -> tuple[A
     except NotImplementedError:
         return None, f"{name} is not written yet (it raises NotImplementedError): replace that line with your code."
     except Exception as error:  # the learner's bug: report it as a hint, do not crash the check
-        return None, f"{name} raised {type(error).__name__}: {error}"
+        called = f" It is called as {called_as}." if called_as else ""
+        return None, f"{name} raised {type(error).__name__}: {str(error).rstrip('.')}.{called}"
 
 
 def known_mistake(

@@ -15,6 +15,7 @@ from torch import nn
 
 from ..gradcam import grad_cam
 from ..hooks import forward_with_features
+from ._student_code import call_student, known_mistake
 from .feedback import diagnose_tensor, report
 
 MapFunction = Callable[[nn.Module, torch.Tensor, str, int], torch.Tensor]
@@ -49,19 +50,6 @@ def _hidden_network() -> tuple[nn.Module, torch.Tensor]:
     return model.eval(), x
 
 
-def _run(function: object, model: nn.Module, x: torch.Tensor, class_idx: int) -> tuple[object, str | None]:
-    """Call the learner's function; (result, None), or (None, a hint) when it cannot be called or raises."""
-    if not callable(function):
-        return None, f"pass your function itself (e.g. check(my_function)), not a {type(function).__name__}."
-    try:
-        return function(model, x, _LAYER, class_idx), None
-    except Exception as error:  # the learner's code: any error becomes a hint
-        return None, (
-            f"your function raised {type(error).__name__} on the test network: {error}. It is called as "
-            f'f(model, x, layer, class_idx) with a layer name such as "{_LAYER}".'
-        )
-
-
 def _probability_grad_cam(model: nn.Module, x: torch.Tensor, class_idx: int) -> torch.Tensor:
     """Reference: Grad-CAM of p_c = softmax(y)_c instead of y^c, (1, h, w)."""
     forward = forward_with_features(model, x, _LAYER)
@@ -83,6 +71,7 @@ def _matches(value: object, reference: torch.Tensor) -> bool:
 
 def _check_on_hidden_network(
     function: object,
+    name: str,
     classes: tuple[int, ...],
     reference: Callable[[nn.Module, torch.Tensor, int], torch.Tensor],
     hint: Callable[[torch.Tensor, nn.Module, torch.Tensor, int], str | None],  # for a map of the right shape
@@ -91,7 +80,10 @@ def _check_on_hidden_network(
     """Run ``function`` on the hidden network for each class; report ✓ or the first hint."""
     model, x = _hidden_network()
     for class_idx in classes:
-        result, problem = _run(function, model, x, class_idx)
+        result, problem = call_student(
+            function, model, x, _LAYER, class_idx, name=name,
+            called_as=f'{name}(model, x, layer, class_idx) with a layer name such as "{_LAYER}"',
+        )
         if problem is None:
             expected = reference(model, x, class_idx)  # 1 x h x w
             if not _matches(result, expected):
@@ -109,6 +101,7 @@ def check_grad_cam_by_hand(function: MapFunction) -> bool:
     """
     return _check_on_hidden_network(
         function,
+        "grad_cam_by_hand",
         (1, 3),
         lambda model, x, class_idx: grad_cam(model, x, _LAYER, class_idx=class_idx),
         _grad_cam_hint,
@@ -116,19 +109,27 @@ def check_grad_cam_by_hand(function: MapFunction) -> bool:
     )
 
 
+def _known_map_mistake(result: torch.Tensor, mistakes: dict[str, torch.Tensor]) -> str | None:
+    """known_mistake with a tolerance relative to the learner's map (these maps are small)."""
+    atol = 1e-4 * max(float(result.detach().abs().max()), 1e-6)
+    return known_mistake(result, mistakes, atol=atol, rtol=1e-3)
+
+
 def _grad_cam_hint(result: torch.Tensor, model: nn.Module, x: torch.Tensor, class_idx: int) -> str | None:
     """A hint for the typical mistakes of Grad-CAM by hand that diagnose_tensor cannot name, else None."""
     forward = forward_with_features(model, x, _LAYER)
     (gradients,) = torch.autograd.grad(forward.logits[0, class_idx], forward.feature_maps)
     position_by_position = (gradients * forward.feature_maps.detach()).sum(dim=1)  # no averaging of the gradient
-    if _matches(result, torch.relu(position_by_position)) or _matches(result, position_by_position):
-        return (
-            "you multiplied the gradient and A position by position. Grad-CAM first averages each "
-            "channel's gradient over the positions (dim=(2, 3)): one weight alpha_k per channel."
-        )
-    if _matches(result, _probability_grad_cam(model, x, class_idx)):
-        return "this is the map of the softmax probability: differentiate the raw class score (the logit)."
-    return None
+    not_averaged = (
+        "you multiplied the gradient and A position by position. Grad-CAM first averages each "
+        "channel's gradient over the positions (dim=(2, 3)): one weight alpha_k per channel."
+    )
+    return _known_map_mistake(result, {
+        not_averaged: torch.relu(position_by_position),
+        not_averaged + " (Then the ReLU.)": position_by_position,
+        "this is the map of the softmax probability: differentiate the raw class score (the logit).":
+            _probability_grad_cam(model, x, class_idx),
+    })
 
 
 def check_probability_grad_cam(function: MapFunction) -> bool:
@@ -138,6 +139,7 @@ def check_probability_grad_cam(function: MapFunction) -> bool:
     """
     return _check_on_hidden_network(
         function,
+        "probability_grad_cam",
         (0, 3),
         _probability_grad_cam,
         _probability_hint,
@@ -147,8 +149,12 @@ def check_probability_grad_cam(function: MapFunction) -> bool:
 
 def _probability_hint(result: torch.Tensor, model: nn.Module, x: torch.Tensor, class_idx: int) -> str | None:
     """A hint for the typical mistakes of the probability's Grad-CAM that diagnose_tensor cannot name, else None."""
-    if _matches(result, grad_cam(model, x, _LAYER, class_idx=class_idx)):
-        return "this is the map of the logit y^c: apply torch.softmax to the logits and differentiate p_c."
+    logit_map = grad_cam(model, x, _LAYER, class_idx=class_idx)
+    hint = _known_map_mistake(result, {
+        "this is the map of the logit y^c: apply torch.softmax to the logits and differentiate p_c.": logit_map,
+    })
+    if hint is not None:
+        return hint
     if not bool(result.detach().abs().max() > 0):
         return (
             "your map is zero everywhere. A softmax over the batch axis (dim=0) of a single image gives "

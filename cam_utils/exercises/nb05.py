@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import torch
 
+from ._student_code import call_student
 from .feedback import report
 
 # EfficientNet-Lite0's preprocessing (``load_model().transform``): the shorter side is resized
@@ -41,20 +42,18 @@ def check_rank_and_probability(function: Callable[[torch.Tensor, int], tuple]) -
     ``logits`` has shape (1, num_classes), as the model returns it; rank 1 is the most probable class.
     Prints ✓ or a hint (off by one, reversed order, the logit instead of p, a softmax over the wrong axis).
     """
-    if not callable(function):
-        return report(f"pass your function itself (e.g. check(my_function)), not a {type(function).__name__}.", "")
     logits = _hidden_logits()  # 1 x C
     probabilities = torch.softmax(logits, dim=1)[0]  # C
     num_classes = probabilities.numel()
     middle = int(probabilities.argsort()[num_classes // 2])
     for class_idx in (int(probabilities.argmax()), middle, int(probabilities.argmin())):
         rank = int((probabilities > probabilities[class_idx]).sum()) + 1  # 1 = most probable
-        try:
-            answer = function(logits.clone(), class_idx)
-        except Exception as error:  # the learner's code: any error becomes a hint
-            called = "It is called as f(logits, class_idx)."
-            return report(f"your function raised {type(error).__name__}: {error}. {called}", "")
-        problem = _rank_hint(answer, rank, float(probabilities[class_idx]), float(logits[0, class_idx]), num_classes)
+        answer, problem = call_student(
+            function, logits.clone(), class_idx, name="rank_and_probability",
+            called_as="rank_and_probability(logits, class_idx)",
+        )
+        if problem is None:
+            problem = _rank_hint(answer, rank, float(probabilities[class_idx]), float(logits[0, class_idx]), num_classes)
         if problem is not None:
             return report(problem, "")
     return report(None, "rank and probability are right for the most probable, a middle and the least probable class.")
@@ -95,15 +94,10 @@ def check_crop_box(function: Callable[[int, int], tuple]) -> bool:
     Tried on landscape, portrait and square photo sizes; a box within 1.5 pixels is right.
     Prints ✓ or a hint (no resize, the whole photo, width and height swapped, not square).
     """
-    if not callable(function):
-        return report(f"pass your function itself (e.g. check(my_function)), not a {type(function).__name__}.", "")
     for width, height in _PHOTO_SIZES:
-        try:
-            answer = function(width, height)
-        except Exception as error:  # the learner's code: any error becomes a hint
-            called = "It is called as f(width, height)."
-            return report(f"your function raised {type(error).__name__}: {error}. {called}", "")
-        problem = _crop_box_hint(answer, width, height)
+        answer, problem = call_student(function, width, height, name="crop_box", called_as="crop_box(width, height)")
+        if problem is None:
+            problem = _crop_box_hint(answer, width, height)
         if problem is not None:
             return report(problem, "")
     return report(None, "your box is right for landscape, portrait and square photos.")

@@ -21,6 +21,7 @@ from ..images import sample_image
 from ..metrics import deletion_curve
 from ..models import LoadedModel
 from ..postprocess import normalize, upsample
+from ._student_code import call_student, known_mistake
 from .feedback import diagnose_tensor, report
 
 __all__ = ["check_deletion_scores", "check_espresso_deletion"]
@@ -90,22 +91,6 @@ def _deletion_variant(
     return torch.stack(scores)
 
 
-def _call_student(function: object, *args: Any, name: str) -> tuple[Any, str | None]:
-    """Run the learner's function; an exception or a non-function becomes a hint."""
-    if not callable(function):
-        return None, f"pass the function itself, check_deletion_scores({name}), not what it returns."
-    try:
-        return function(*args), None
-    except NotImplementedError:
-        return None, f"{name} is not written yet (it raises NotImplementedError): replace that line with your code."
-    except Exception as error:  # noqa: BLE001 (the learner's bug: a hint, not a crash)
-        return None, f"{name} raised {type(error).__name__}: {error}"
-
-
-def _matches(value: torch.Tensor, candidate: torch.Tensor) -> bool:
-    return value.shape == candidate.shape and torch.allclose(value.double(), candidate.double(), atol=1e-5, rtol=1e-4)
-
-
 def check_deletion_scores(deletion_scores: Callable[..., torch.Tensor]) -> bool:
     """Run ``deletion_scores(model, image, saliency, class_idx, steps)`` on hidden inputs; print ✓ or a hint.
 
@@ -115,8 +100,9 @@ def check_deletion_scores(deletion_scores: Callable[..., torch.Tensor]) -> bool:
     9 softmax probabilities, the first on the untouched image.
     """
     model, image, saliency = _hidden_inputs()
-    result, problem = _call_student(
-        deletion_scores, model, image.clone(), saliency.clone(), _CLASS, _STEPS, name="deletion_scores"
+    result, problem = call_student(
+        deletion_scores, model, image.clone(), saliency.clone(), _CLASS, _STEPS, name="deletion_scores",
+        called_as="deletion_scores(model, image, saliency, class_idx, steps)",
     )
     if problem is None:
         per_step = _IMAGE_SIZE * _IMAGE_SIZE // _STEPS
@@ -137,12 +123,10 @@ def _deletion_mistake(
         return None
     if not isinstance(result, torch.Tensor):
         return problem
-    result = result.detach().cpu()
-    if _matches(result, reference[1:]):
-        return "the curve must start at fraction 0 (the untouched image): steps + 1 values, not steps."
     with torch.no_grad():
         top1 = int(model(image).argmax())
     mistakes = {
+        "the curve must start at fraction 0 (the untouched image): steps + 1 values, not steps.": reference[1:],
         "you deleted the least salient pixels first: rank the map in descending order.":
             _deletion_variant(model, image, saliency, _CLASS, most_salient_first=False),
         "these are logits; the curve records the softmax probability of the class.":
@@ -159,10 +143,7 @@ def _deletion_mistake(
         "you followed the model's top-1 class; record the probability of class_idx.":
             _deletion_variant(model, image, saliency, top1),
     }
-    for hint, wrong in mistakes.items():
-        if _matches(result, wrong):
-            return hint
-    return problem
+    return known_mistake(result, mistakes) or problem
 
 
 # --- coding exercise 2: the espresso control ---------------------------------------------
