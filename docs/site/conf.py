@@ -51,9 +51,6 @@ nb_ipywidgets_js = {}  # no widget manager from a CDN: the widget's text/html st
 myst_enable_extensions = ["dollarmath", "amsmath"]
 myst_heading_anchors = 3
 myst_update_mathjax = False  # the MathJax configuration below is complete
-# Notebooks 07 and 08 put "### ..." sections under "# Part N · ..." headings; MyST warns about the
-# jump from H1 to H3. The pages render correctly; remove this line when the parts become "##".
-suppress_warnings = ["myst.header"]
 
 # --- API reference ---------------------------------------------------------------------------------
 autodoc_member_order = "bysource"
