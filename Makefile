@@ -5,6 +5,7 @@
 #   make bench    benchmarks/*.py (installs the "bench" extra: grad-cam for comparison)
 #   make test-oldest  the same test in .venv-oldest, on the lowest versions pyproject.toml declares
 #   make lock     re-resolve requirements/lock.txt, the exact versions every install into .venv takes
+#   make wheelhouse  download every wheel `make lab` installs, for a classroom without internet (docs/teaching.md)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -23,7 +24,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 CONSTRAINTS := requirements/lock.txt
 PIP_INSTALL  = $(BIN)/python -m pip install $(if $(CONSTRAINTS),--constraint $(CONSTRAINTS))
 
-.PHONY: lab test notebooks bench venv lock test-oldest
+.PHONY: lab test notebooks bench venv lock test-oldest wheelhouse
 
 venv: $(STAMP)
 
@@ -75,3 +76,15 @@ lock:
 OLDEST_VENV := .venv-oldest
 test-oldest:
 	$(MAKE) test VENV=$(OLDEST_VENV) CONSTRAINTS=requirements/oldest.txt
+
+# An offline copy of what `make lab`, `make test` and the course targets install (the "dev" and "course" extras,
+# and setuptools to build this project), as wheels at the versions of the lock: about 3.3 GB, most of it torch's
+# CUDA libraries (docs/teaching.md, "A room without internet"). Run it once on a machine with internet and the
+# lock's platform (Linux x86-64, Python 3.11); then, offline, each machine installs from it:
+#   PIP_NO_INDEX=1 PIP_FIND_LINKS="$PWD/wheelhouse" make lab
+# --only-binary: every package is a wheel, so nothing is compiled offline (so not the "bench" extra: grad-cam has no wheel).
+WHEELHOUSE     ?= wheelhouse
+WHEELHOUSE_FOR ?= ".[dev,course]" "setuptools>=77"
+wheelhouse:
+	@$(PYTHON) -c 'import platform, sys; sys.exit(None if not "$(CONSTRAINTS)" or (sys.platform, platform.machine(), sys.version_info[:2]) == ("linux", "x86_64", (3, 11)) else "make wheelhouse: the lock is for Python 3.11 on Linux x86-64; run it there (PYTHON=python3.11), or with CONSTRAINTS= for this Python")'
+	$(PYTHON) -m pip download --only-binary=:all: --dest $(WHEELHOUSE) $(if $(CONSTRAINTS),--constraint $(CONSTRAINTS)) $(WHEELHOUSE_FOR)
