@@ -9,6 +9,7 @@
 #   make site     the course website in _build/site (open _build/site/index.html)
 #   make explorer the explorer alone as a Voila app on http://127.0.0.1:8866 (PORT=... to change)
 #   (student, site, explorer and test install the "course" extra: nbgrader, Sphinx, Voila)
+#   make wheelhouse  download every wheel `make lab` installs, for a classroom without internet (docs/teaching.md)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -30,7 +31,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 CONSTRAINTS := requirements/lock.txt
 PIP_INSTALL  = $(BIN)/python -m pip install $(if $(CONSTRAINTS),--constraint $(CONSTRAINTS))
 
-.PHONY: lab test notebooks bench venv lock test-oldest student site explorer
+.PHONY: lab test notebooks bench venv lock test-oldest student site explorer wheelhouse
 
 venv: $(STAMP)
 
@@ -86,6 +87,7 @@ lock:
 OLDEST_VENV := .venv-oldest
 test-oldest:
 	$(MAKE) test VENV=$(OLDEST_VENV) CONSTRAINTS=requirements/oldest.txt
+
 student: $(COURSE_STAMP)
 	$(BIN)/python tools/student_edition.py --out student
 
@@ -96,3 +98,15 @@ site: $(COURSE_STAMP)
 
 explorer: $(COURSE_STAMP)
 	$(BIN)/voila apps/explorer.ipynb --Voila.ip=127.0.0.1 --port=$(PORT) $(ARGS)
+
+# An offline copy of what `make lab`, `make test` and the course targets install (the "dev" and "course" extras,
+# and setuptools to build this project), as wheels at the versions of the lock: about 3.3 GB, most of it torch's
+# CUDA libraries (docs/teaching.md, "A room without internet"). Run it once on a machine with internet and the
+# lock's platform (Linux x86-64, Python 3.11); then, offline, each machine installs from it:
+#   PIP_NO_INDEX=1 PIP_FIND_LINKS="$PWD/wheelhouse" make lab
+# --only-binary: every package is a wheel, so nothing is compiled offline (so not the "bench" extra: grad-cam has no wheel).
+WHEELHOUSE     ?= wheelhouse
+WHEELHOUSE_FOR ?= ".[dev,course]" "setuptools>=77"
+wheelhouse:
+	@$(PYTHON) -c 'import platform, sys; sys.exit(None if not "$(CONSTRAINTS)" or (sys.platform, platform.machine(), sys.version_info[:2]) == ("linux", "x86_64", (3, 11)) else "make wheelhouse: the lock is for Python 3.11 on Linux x86-64; run it there (PYTHON=python3.11), or with CONSTRAINTS= for this Python")'
+	$(PYTHON) -m pip download --only-binary=:all: --dest $(WHEELHOUSE) $(if $(CONSTRAINTS),--constraint $(CONSTRAINTS)) $(WHEELHOUSE_FOR)
