@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+if TYPE_CHECKING:  # only for type hints
+    from PIL import Image
 
 CLASS_NAMES: tuple[str, ...] = ("circle", "square", "triangle", "cross", "ring")
 """The five classes; the label of an image is the index of its object's shape here."""
@@ -193,3 +197,20 @@ def denormalize_shapes(images: Tensor) -> Tensor:
     mean = torch.tensor(SHAPES_MEAN, device=images.device)[None, :, None, None]
     std = torch.tensor(SHAPES_STD, device=images.device)[None, :, None, None]
     return (images * std + mean).clamp(0, 1)
+
+
+def shape_samples(seed: int = 2024) -> dict[str, Image.Image]:
+    """One picture per class, as 64x64 PIL images named after their class: {"circle": ..., ...}.
+
+    The first image of each class in ``make_shapes(50, seed)``, for the explorer's picture menu
+    (the default seed is the test seed of the benchmark, never used for training).
+    """
+    from PIL import Image
+
+    data = make_shapes(50, seed=seed)
+    pixels = (denormalize_shapes(data.images) * 255).round().to(torch.uint8)  # (50, 3, 64, 64)
+    samples = {}
+    for class_idx, name in enumerate(CLASS_NAMES):
+        first = int((data.labels == class_idx).nonzero()[0])
+        samples[name] = Image.fromarray(pixels[first].permute(1, 2, 0).numpy())
+    return samples
