@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from ._checks import ClassIndex, resolve_class_idx, resolve_layer
+from ._layers import unwrap_compiled_layer
 from .hooks import forward_recording
 from .tokens import Reshape
 
@@ -116,6 +117,12 @@ def class_activation_map(
         ValueError: if ``classifier`` is not the linear layer applied to GAP(A) (checked
             numerically); use ``grad_cam`` for such networks.
     """
+    if isinstance(class_idx, str) and class_idx != "all":
+        raise ValueError(
+            f"class_idx={class_idx!r} is not a class: the only text class_activation_map accepts is \"all\" "
+            "(lower case), for the maps of every class at once; otherwise an int, one per image, or None."
+        )
+    model, classifier = unwrap_compiled_layer(model, classifier)  # torch.compile: the original module
     classifier_module, classifier_name = resolve_layer(model, classifier)
     if not isinstance(classifier_module, nn.Linear):
         raise TypeError(

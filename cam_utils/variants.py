@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from ._checks import ClassIndex, resolve_class_idx
+from ._layers import unwrap_compiled_layer
 from .gradcam import class_gradients
 from .hooks import LayerForward, forward_recording, forward_with_features
 from .model_state import explaining
@@ -273,6 +274,7 @@ def score_cam(
     batch_size = _check_batch_size(batch_size)
     if progress is not None and not isinstance(progress, bool):
         raise TypeError(f"progress must be True, False or None (automatic), got {progress!r}.")
+    model, target_layer = unwrap_compiled_layer(model, target_layer)  # torch.compile: the original module
     feature_maps, logits = forward_recording(model, x, target_layer, reshape)  # (N, C, h, w), (N, classes)
     class_idx = resolve_class_idx(class_idx, logits)  # (N,)
     num_images, num_channels = feature_maps.shape[:2]
