@@ -27,6 +27,9 @@ from ._layers import unwrap_compiled_layer
 from .hooks import forward_recording
 from .tokens import Reshape
 
+#: The last sentence of the "not a GAP network" errors (the command line says it in its own terms).
+OTHER_NETWORKS_ADVICE = "Use grad_cam(model, x, target_layer) for other networks."
+
 
 def cam_from_features(
     feature_maps: torch.Tensor, class_weights: torch.Tensor, *, reshape: Reshape | None = None
@@ -59,7 +62,7 @@ def _check_gap_classifier(
     """Check that ``logits == GAP(A) · Wᵀ + b``, i.e. that CAM is exact for this model."""
     advice = (
         "CAM needs a network whose feature layer is followed by global average pooling and "
-        "one linear layer (the classifier). Use grad_cam(model, x, target_layer) for other networks."
+        f"one linear layer (the classifier). {OTHER_NETWORKS_ADVICE}"
     )
     num_channels = feature_maps.shape[1]
     if classifier.in_features != num_channels:
