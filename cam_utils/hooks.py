@@ -45,7 +45,7 @@ from torch import nn
 
 from ._checks import check_feature_maps, check_input, check_layer_tensor, check_logits, resolve_layer
 from ._layers import contains_compiled_code, unwrap_compiled_layer
-from .model_state import explaining, model_lock
+from .model_state import eval_behaviour, model_lock
 from .tokens import Reshape, TokenLayout
 
 
@@ -216,7 +216,7 @@ def _split_forward_locked(
 
     handle = module.register_forward_hook(split_here)
     try:
-        with explaining(model), torch.no_grad():
+        with eval_behaviour(model), torch.no_grad():
             logits = model(x)  # (N, num_classes)
     finally:
         handle.remove()

@@ -36,7 +36,7 @@ from ._checks import ClassIndex, resolve_class_idx
 from ._layers import unwrap_compiled_layer
 from .gradcam import class_gradients
 from .hooks import LayerForward, forward_recording, forward_with_features
-from .model_state import explaining
+from .model_state import eval_behaviour
 from .postprocess import normalize, upsample
 from .tokens import Reshape
 
@@ -287,7 +287,7 @@ def score_cam(
 
     channel_weights = torch.zeros(num_images, num_channels, dtype=feature_maps.dtype, device=feature_maps.device)
     batches_done = 0
-    with explaining(model), torch.no_grad():
+    with eval_behaviour(model), torch.no_grad():
         for image in range(num_images):
             channels = feature_maps[image]  # (C, h, w)
             # A constant channel has no contrast: no mask, weight 0.
