@@ -58,7 +58,8 @@ def all_modules(model: nn.Module) -> list[nn.Module]:
     return [module for module in found if module is not None] if None in found else found
 
 
-#: More modules than this in the walk means a cycle (no real network comes close).
+#: More modules than this in the walk means a cycle (a module registered inside itself, which PyTorch's
+#: own recursive walks cannot handle either): stop growing the list instead of filling the memory.
 _MAX_MODULES = 1_000_000
 
 
