@@ -14,13 +14,15 @@ the forward pass of a constant channel (its weight is 0 anyway); torch's thread 
 setting, so it is only reported here: the library does not change it).
 
 Each configuration runs once per round, rounds interleaved; the table shows the median wall time and
-process CPU time per configuration and its speed-up (wall clock) over the original with the first
-thread count. Machine load is printed.
+process CPU time per configuration, its speed-up (wall clock) over the original with the first
+thread count, and its peak resident memory above the level before it ran ("+MB", Linux). Machine
+load is printed.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import time
 
@@ -42,6 +44,24 @@ CONFIGURATIONS = [
     ("  batch 128", ScoreCamSettings(), 128),
     ("  batch 16, channels-last input", ScoreCamSettings(channels_last=True), 16),
 ]
+
+
+def _memory_mb(field: str) -> int:
+    """VmRSS or VmHWM of this process in MB (Linux); 0 elsewhere."""
+    try:
+        status = open("/proc/self/status").read()
+    except OSError:
+        return 0
+    return int(re.search(rf"{field}:\s+(\d+)", status).group(1)) // 1024
+
+
+def _reset_peak() -> None:
+    """Start a new VmHWM measurement (Linux: writing 5 to clear_refs resets the peak to the current RSS)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+    except OSError:
+        pass
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,26 +92,31 @@ def main(argv: list[str] | None = None) -> int:
     wall: dict[int, list[float]] = {index: [] for index in range(len(runs))}
     cpu: dict[int, list[float]] = {index: [] for index in range(len(runs))}
     deviation: dict[int, float] = {}  # largest |α - α_original| over the rounds
+    extra_memory: dict[int, int] = {}  # peak resident memory above the level before the run, MB
     for round_index in range(args.rounds):
         order = list(range(len(runs)))
         order = order[round_index % len(order):] + order[: round_index % len(order)]
         for index in order:
             threads, _, settings, batch_size = runs[index]
             torch.set_num_threads(threads)
+            resident_before = _memory_mb("VmRSS")
+            _reset_peak()
             wall_start, cpu_start = time.perf_counter(), time.process_time()
             weights = masked_scores(net.model, x, feature_maps, class_idx, batch_size, settings=settings)
             wall[index].append(time.perf_counter() - wall_start)
             cpu[index].append(time.process_time() - cpu_start)
+            extra_memory[index] = max(extra_memory.get(index, 0), _memory_mb("VmHWM") - resident_before)
             difference = 0.0 if torch.equal(weights, reference) else float((weights - reference).abs().max())
             deviation[index] = max(deviation.get(index, 0.0), difference)
 
     base = {threads: statistics.median(wall[runs.index((threads, *ORIGINAL))]) for threads in args.threads}
-    print(f"{'threads':>7s}  {'configuration':<34s} {'batch':>5s} {'wall s':>7s} {'CPU s':>7s} {'speed-up':>8s}  "
-          "exact (else the largest change of a weight)")
+    print(f"{'threads':>7s}  {'configuration':<34s} {'batch':>5s} {'wall s':>7s} {'CPU s':>7s} {'speed-up':>8s} "
+          f"{'+MB':>6s}  exact (else the largest change of a weight)")
     for index, (threads, name, _, batch_size) in enumerate(runs):
         median_wall = statistics.median(wall[index])
         print(f"{threads:7d}  {name:<34s} {batch_size:5d} {median_wall:7.1f} {statistics.median(cpu[index]):7.1f} "
-              f"{base[args.threads[0]] / median_wall:7.2f}×  {'yes' if deviation[index] == 0 else f'NO ({deviation[index]:.1e})'}")
+              f"{base[args.threads[0]] / median_wall:7.2f}× {extra_memory[index]:6d}  "
+              f"{'yes' if deviation[index] == 0 else f'NO ({deviation[index]:.1e})'}")
     return 0
 
 
