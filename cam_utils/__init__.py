@@ -17,6 +17,7 @@ _PUBLIC_NAMES = {
     "LoadedModel": "models",
     "model_names": "models",
     "WeightsError": "models",
+    "WeightsDownloadError": "models",
     "sample_image": "images",
     "sample_image_names": "images",
     "load_image": "images",

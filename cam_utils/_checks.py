@@ -26,7 +26,7 @@ def check_input(x: Any, model: nn.Module) -> None:
 
     Raises:
         TypeError: ``x`` is not a tensor, not floating point, or has another dtype than the model.
-        ValueError: ``x`` is not 4-D, is empty, or lives on another device than the model.
+        ValueError: ``x`` is not 4-D, is empty, lives on another device than the model, or holds NaN or inf.
     """
     if not isinstance(x, torch.Tensor):
         raise TypeError(
@@ -64,6 +64,7 @@ def check_input(x: Any, model: nn.Module) -> None:
     # The first parameter (or buffer) tells where the model lives.
     reference = next(itertools.chain(model.parameters(), model.buffers()), None)
     if reference is None:
+        check_finite(x)
         return
     if reference.device != x.device:
         raise ValueError(
@@ -74,6 +75,22 @@ def check_input(x: Any, model: nn.Module) -> None:
         raise TypeError(
             f"x has dtype {x.dtype} but the model's parameters are {reference.dtype}. "
             f"Convert one of them, e.g. x = x.to({reference.dtype})."
+        )
+    check_finite(x)
+
+
+def check_finite(x: torch.Tensor) -> None:
+    """Refuse NaN or infinite values in x: every map computed from them would be NaN (ValueError)."""
+    if x.device.type == "meta":
+        return  # a meta tensor has a shape but no values
+    # One reduction on the fast path: the sum is finite when every value is (unless it overflows,
+    # which the exact test then tells apart).
+    if not math.isfinite(float(x.sum())) and not bool(torch.isfinite(x).all()):
+        bad = int((~torch.isfinite(x)).sum())
+        raise ValueError(
+            f"x contains {bad:,} NaN or infinite value(s) out of {x.numel():,}, so every map would be NaN. "
+            "Check how x was made: e.g. a division by a zero standard deviation when normalising, or an "
+            "overflow in float16; use torch.nan_to_num(x) only if you know why they are there."
         )
 
 

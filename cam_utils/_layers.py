@@ -1,7 +1,8 @@
 """Finding the layer to explain, by module or dotted name (internal).
 
 ``resolve_layer`` returns the module and its name (for messages); an unknown name gets the
-closest existing names as a suggestion.
+closest existing names as a suggestion. ``unwrap_compiled`` hands the explaining functions the
+original module of a ``torch.compile`` wrapper.
 """
 from __future__ import annotations
 
@@ -10,18 +11,63 @@ import difflib
 from torch import nn
 
 
+#: The attribute under which ``torch.compile(model)`` keeps the original module.
+COMPILED_PREFIX = "_orig_mod"
+
+
+def unwrap_compiled(model: nn.Module) -> nn.Module:
+    """The module that ``torch.compile`` wrapped (same weights), or ``model`` itself.
+
+    Compiled code does not run hooks registered after compiling, so the explaining functions run
+    the original module eagerly: same parameters and buffers, so the same outputs.
+    """
+    while type(model).__name__ == "OptimizedModule" and isinstance(model._modules.get(COMPILED_PREFIX), nn.Module):
+        model = model._modules[COMPILED_PREFIX]
+    return model
+
+
+def unwrap_compiled_layer(model: nn.Module, layer: nn.Module | str) -> tuple[nn.Module, nn.Module | str]:
+    """``unwrap_compiled(model)``, and a layer name relative to it (``"_orig_mod.layer4"`` -> ``"layer4"``)."""
+    original = unwrap_compiled(model)
+    if original is not model and isinstance(layer, str):
+        while layer.startswith(COMPILED_PREFIX + "."):
+            layer = layer[len(COMPILED_PREFIX) + 1 :]
+    return original, layer
+
+
+def contains_compiled_code(model: nn.Module) -> bool:
+    """True if a module of ``model`` is a ``torch.compile`` wrapper or was compiled in place (``.compile()``)."""
+    return any(
+        type(module).__name__ == "OptimizedModule" or getattr(module, "_compiled_call_impl", None) is not None
+        for module in model.modules()
+    )
+
+
+def close_names(wanted: str, names: list[str], count: int = 3) -> list[str]:
+    """Names that end with ``.wanted`` (a wrapper added a prefix, e.g. ``module.`` of DataParallel),
+    then names that look alike."""
+    by_suffix = [name for name in names if name.endswith("." + wanted)]
+    return (by_suffix + difflib.get_close_matches(wanted, names, n=count, cutoff=0.5))[:count]
+
+
 def resolve_layer(model: nn.Module, layer: nn.Module | str) -> tuple[nn.Module, str]:
     """Return ``(module, dotted_name)`` for a layer given as a module or as its dotted name.
 
     A name is looked up with ``model.get_submodule``; an unknown name raises a
-    ``ValueError`` that suggests the closest existing names.
+    ``ValueError`` that suggests the closest existing names. The empty name is refused:
+    it would be the whole model, whose output is the class scores.
     """
     if isinstance(layer, str):
+        if not layer.strip():
+            raise ValueError(
+                f"The layer name is empty ({layer!r}). Give the dotted name of a layer that outputs feature "
+                "maps, e.g. 'layer4' for a ResNet (the names: [name for name, _ in model.named_modules()])."
+            )
         try:
             module = model.get_submodule(layer)
         except AttributeError:
             names = [name for name, _ in model.named_modules() if name]
-            close = difflib.get_close_matches(layer, names, n=3, cutoff=0.5)
+            close = close_names(layer, names)
             hint = (
                 f"Did you mean {', '.join(repr(name) for name in close)}?"
                 if close

@@ -23,8 +23,12 @@ import torch
 from torch import nn
 
 from ._checks import ClassIndex, resolve_class_idx, resolve_layer
+from ._layers import unwrap_compiled_layer
 from .hooks import forward_recording
 from .tokens import Reshape
+
+#: The last sentence of the "not a GAP network" errors (the command line says it in its own terms).
+OTHER_NETWORKS_ADVICE = "Use grad_cam(model, x, target_layer) for other networks."
 
 
 def cam_from_features(
@@ -58,7 +62,7 @@ def _check_gap_classifier(
     """Check that ``logits == GAP(A) · Wᵀ + b``, i.e. that CAM is exact for this model."""
     advice = (
         "CAM needs a network whose feature layer is followed by global average pooling and "
-        "one linear layer (the classifier). Use grad_cam(model, x, target_layer) for other networks."
+        f"one linear layer (the classifier). {OTHER_NETWORKS_ADVICE}"
     )
     num_channels = feature_maps.shape[1]
     if classifier.in_features != num_channels:
@@ -116,6 +120,12 @@ def class_activation_map(
         ValueError: if ``classifier`` is not the linear layer applied to GAP(A) (checked
             numerically); use ``grad_cam`` for such networks.
     """
+    if isinstance(class_idx, str) and class_idx != "all":
+        raise ValueError(
+            f"class_idx={class_idx!r} is not a class: the only text class_activation_map accepts is \"all\" "
+            "(lower case), for the maps of every class at once; otherwise an int, one per image, or None."
+        )
+    model, classifier = unwrap_compiled_layer(model, classifier)  # torch.compile: the original module
     classifier_module, classifier_name = resolve_layer(model, classifier)
     if not isinstance(classifier_module, nn.Linear):
         raise TypeError(

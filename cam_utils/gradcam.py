@@ -40,16 +40,19 @@ def class_gradients(forward: LayerForward, class_idx: torch.Tensor) -> torch.Ten
     return _gradients_of_scores(forward, resolve_class_idx(class_idx, forward.logits))
 
 
-def _gradients_of_scores(forward: LayerForward, class_idx: torch.Tensor) -> torch.Tensor:
-    """∂y^c/∂A for an already validated (N,) LongTensor of classes."""
+def _gradients_of_scores(forward: LayerForward, class_idx: torch.Tensor, retain_graph: bool = True) -> torch.Tensor:
+    """∂y^c/∂A for an already validated (N,) LongTensor of classes.
+
+    ``retain_graph=False`` frees the graph (a forward made for one map only: a little faster).
+    """
     # enable_grad: the caller may be inside torch.no_grad() (e.g. an explorer callback);
     # picking y^c out of the logits must still be part of the graph.
     with torch.enable_grad():
-        # y^c for each image: pick column class_idx[n] of row n.  (N,)
-        class_scores = forward.logits.gather(1, class_idx[:, None]).squeeze(1)
+        # y^c for each image: pick column class_idx[n] of row n.  (N, 1)
+        class_scores = forward.logits.gather(1, class_idx.unsqueeze(1))
         # Summing over the batch is safe: image n's score depends only on image n's maps
         # (at inference behaviour), so ∂(Σ_n y_n)/∂A_n = ∂y_n/∂A_n.
-        (gradients,) = torch.autograd.grad(class_scores.sum(), forward.feature_maps, retain_graph=True)
+        (gradients,) = torch.autograd.grad(class_scores.sum(), forward.feature_maps, retain_graph=retain_graph)
     return gradients  # (N, C, h, w)
 
 
@@ -68,8 +71,15 @@ def grad_cam_from_forward(
         class_idx: None (each image's top-1), an int, or one index per image.
         counterfactual: negate the gradients to show what lowers the class score.
     """
+    return _grad_cam_from_forward(forward, class_idx, counterfactual, retain_graph=True)
+
+
+def _grad_cam_from_forward(
+    forward: LayerForward, class_idx: ClassIndex, counterfactual: bool, retain_graph: bool
+) -> torch.Tensor:
+    """``grad_cam_from_forward``; ``retain_graph=False`` when the forward serves this one map only."""
     class_idx = resolve_class_idx(class_idx, forward.logits)  # (N,)
-    gradients = _gradients_of_scores(forward, class_idx)  # (N, C, h, w): ∂y^c/∂A
+    gradients = _gradients_of_scores(forward, class_idx, retain_graph)  # (N, C, h, w): ∂y^c/∂A
     if counterfactual:
         gradients = -gradients
     feature_maps = forward.feature_maps.detach()  # (N, C, h, w), A
@@ -110,4 +120,4 @@ def grad_cam(
     several threads on one model: the calls take turns (a per-model lock), results unchanged.
     """
     forward = forward_with_features(model, x, target_layer, reshape)
-    return grad_cam_from_forward(forward, class_idx=class_idx, counterfactual=counterfactual)
+    return _grad_cam_from_forward(forward, class_idx, counterfactual, retain_graph=False)  # one map: free the graph

@@ -44,7 +44,8 @@ import torch
 from torch import nn
 
 from ._checks import check_feature_maps, check_input, check_layer_tensor, check_logits, resolve_layer
-from .model_state import explaining, model_lock
+from ._layers import contains_compiled_code, unwrap_compiled_layer
+from .model_state import eval_behaviour, model_lock
 from .tokens import Reshape, TokenLayout
 
 
@@ -171,6 +172,8 @@ def _split_forward(
     ``track_after_layer=False``: A is a plain copy and no graph is built at all.
     Returns ``(feature_maps (N, C, h, w), logits (N, num_classes))``.
     """
+    # torch.compile(model): compiled code skips hooks added later; run the original module (same weights).
+    model, layer = unwrap_compiled_layer(model, layer)
     # The lock is held from before the hook exists until after it is gone, so that no other
     # thread's forward on this model runs while the hook is registered (see model_state).
     with model_lock(model):
@@ -213,12 +216,19 @@ def _split_forward_locked(
 
     handle = module.register_forward_hook(split_here)
     try:
-        with explaining(model), torch.no_grad():
+        with eval_behaviour(model), torch.no_grad():
             logits = model(x)  # (N, num_classes)
     finally:
         handle.remove()
 
     if "feature_maps" not in captured:
+        if contains_compiled_code(model):
+            raise RuntimeError(
+                f"Layer '{layer_name}' ran inside code compiled by torch.compile, which does not run hooks "
+                "added after compiling, so its feature maps cannot be read. Explain the model before "
+                "compiling it (the same module object, uncompiled); torch.compile(model) itself is unwrapped "
+                "automatically, model.compile() and compiled submodules are not."
+            )
         raise RuntimeError(
             f"Layer '{layer_name}' was never called during model(x), so it has no feature maps. "
             "Choose a layer that model.forward actually uses (see model.named_modules())."

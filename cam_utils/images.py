@@ -37,6 +37,9 @@ DEFAULT_MAX_PIXELS = 89_478_485
 #: 2 GB while resizing); at 50:1 the resized copy stays below 10 MB.
 MAX_ASPECT_RATIO = 50
 
+#: The end of the "too large" error (the command line says it in its own terms).
+LARGER_LIMIT_ADVICE = "pass a larger max_pixels if you trust it"
+
 # Pillow's decompression-bomb limit is a module global; load_image lifts it (to max_pixels) only
 # while it opens a file, one call at a time.
 _PILLOW_LIMIT_LOCK = threading.Lock()
@@ -257,7 +260,7 @@ def load_image(
         raise ImageLoadError(f"{origin} is empty (0 bytes). Pass a complete image file (PNG, JPEG, ...).")
     too_large = (
         f"The image in {origin} is too large to open safely (more than {max_pixels:,} pixels); "
-        "it could be a decompression bomb. Resize it first, or pass a larger max_pixels if you trust it."
+        f"it could be a decompression bomb. Resize it first, or {LARGER_LIMIT_ADVICE}."
     )
     try:
         image = _open_and_decode(data, max_pixels, max_aspect_ratio)

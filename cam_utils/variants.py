@@ -24,22 +24,17 @@ a ``forward_with_features`` result, so switching class costs one backward pass o
 """
 from __future__ import annotations
 
-import numbers
-import sys
-import time
-from typing import TextIO
-
 import torch
 from torch import nn
 
 from ._checks import ClassIndex, resolve_class_idx
 from .gradcam import class_gradients
-from .hooks import LayerForward, forward_recording, forward_with_features
-from .model_state import explaining
-from .postprocess import normalize, upsample
+from .hooks import LayerForward, forward_with_features
+from .scorecam import PROGRESS_AUTO_MIN_BATCHES, score_cam
 from .tokens import Reshape
 
 __all__ = [
+    "PROGRESS_AUTO_MIN_BATCHES",
     "grad_cam_plus_plus",
     "grad_cam_plus_plus_alpha",
     "grad_cam_plus_plus_from_forward",
@@ -47,9 +42,6 @@ __all__ = [
     "hires_cam_from_forward",
     "score_cam",
 ]
-
-#: ``score_cam(progress=None)`` shows progress only when there are more batches than this.
-PROGRESS_AUTO_MIN_BATCHES = 20
 
 
 # --- Grad-CAM++ ----------------------------------------------------------------------------
@@ -194,115 +186,3 @@ def hires_cam(
     """
     forward = forward_with_features(model, x, target_layer, reshape)
     return hires_cam_from_forward(forward, class_idx=class_idx, relu=relu)
-
-
-# --- Score-CAM -----------------------------------------------------------------------------
-
-
-class _Progress:
-    """A one-line progress report on a text stream: ``Score-CAM: 12/40 batches, 3 s left``."""
-
-    def __init__(self, total: int, stream: TextIO) -> None:
-        self.total, self.stream, self.start = total, stream, time.perf_counter()
-
-    def update(self, done: int) -> None:
-        elapsed = time.perf_counter() - self.start
-        remaining = elapsed / done * (self.total - done)
-        end = "\n" if done == self.total else ""
-        self.stream.write(f"\rScore-CAM: {done}/{self.total} batches, {elapsed:.0f} s elapsed, ~{remaining:.0f} s left{end}")
-        self.stream.flush()
-
-
-def _check_batch_size(batch_size: object) -> int:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
-        raise ValueError(
-            f"batch_size must be a positive integer (masked images per forward pass), got {batch_size!r}. "
-            "Use e.g. batch_size=64; lower it if you run out of memory."
-        )
-    return int(batch_size)
-
-
-def score_cam(
-    model: nn.Module,
-    x: torch.Tensor,
-    target_layer: nn.Module | str,
-    class_idx: ClassIndex = None,
-    batch_size: int = 64,
-    progress: bool | None = False,
-    *,
-    reshape: Reshape | None = None,
-) -> torch.Tensor:
-    """Score-CAM maps at ``target_layer``: (N, h, w) at the layer's resolution, on x's device.
-
-    No gradients. For every image and every channel k of A (shape (C, h, w)):
-
-    1. H^k = normalize(upsample(A^k, (H, W))): the channel as a mask in [0, 1] at input size
-       (bilinear upsampling, then min-max);
-    2. the masked input x ⊙ H^k goes through the model; its softmax probability of class c is
-       the channel's weight  α_k^c = softmax(model(x ⊙ H^k))_c ;
-    3. L^c = ReLU(Σ_k α_k^c A^k).
-
-    Choices, following the authors' released code (the paper defines the weight as an
-    "increase of confidence" f(x ⊙ H^k) − f(x_b) against a baseline image x_b):
-
-    * no baseline is subtracted, and the probabilities are used as they are (no second
-      softmax across channels; pytorch-grad-cam differs here: it takes a softmax over the
-      channels of the masked *logits*);
-    * the mask multiplies the *normalised* input (the tensor the model receives), so a
-      masked-out pixel becomes 0 in normalised space, i.e. the dataset's mean colour for
-      ImageNet-normalised models;
-    * a channel whose map is constant carries no spatial information (its mask would be all
-      zeros) and gets weight 0.
-
-    Cost: C forward passes per image (1280 for EfficientNet-Lite0's last layer), run in
-    batches of ``batch_size`` masked images under ``torch.no_grad()`` at inference behaviour.
-
-    Args:
-        model: an image classifier returning raw class scores (N, num_classes).
-        x: (N, 3, H, W) float batch, preprocessed, on the model's device.
-        target_layer: a convolutional layer of ``model`` or its dotted name.
-        class_idx: None (each image's top-1), an int, or one index per image.
-        batch_size: masked images per forward pass (memory vs speed; the result is the same).
-        progress: True prints a one-line progress report to stderr; None prints it only when
-            there are more than ``PROGRESS_AUTO_MIN_BATCHES`` batches; False (default) is silent.
-        reshape: for a layer that outputs tokens (a vision transformer): a callable to
-            (N, C, h, w), e.g. ``vit_reshape``; see ``grad_cam``.
-
-    The model is left untouched (weights, BatchNorm statistics, flags, hooks, ``.grad``).
-    """
-    batch_size = _check_batch_size(batch_size)
-    if progress is not None and not isinstance(progress, bool):
-        raise TypeError(f"progress must be True, False or None (automatic), got {progress!r}.")
-    feature_maps, logits = forward_recording(model, x, target_layer, reshape)  # (N, C, h, w), (N, classes)
-    class_idx = resolve_class_idx(class_idx, logits)  # (N,)
-    num_images, num_channels = feature_maps.shape[:2]
-    input_size = tuple(x.shape[2:])  # (H, W)
-
-    batches_per_image = -(-num_channels // batch_size)  # ceil(C / batch_size)
-    total_batches = num_images * batches_per_image
-    show_progress = progress if progress is not None else total_batches > PROGRESS_AUTO_MIN_BATCHES
-    reporter = _Progress(total_batches, sys.stderr) if show_progress else None
-
-    channel_weights = torch.zeros(num_images, num_channels, dtype=feature_maps.dtype, device=feature_maps.device)
-    batches_done = 0
-    with explaining(model), torch.no_grad():
-        for image in range(num_images):
-            channels = feature_maps[image]  # (C, h, w)
-            # A constant channel has no contrast: no mask, weight 0.
-            informative = channels.amax(dim=(1, 2)) > channels.amin(dim=(1, 2))  # (C,)
-            for start in range(0, num_channels, batch_size):
-                stop = min(start + batch_size, num_channels)
-                # H^k = normalize(upsample(A^k)), one mask per channel of this batch
-                masks = normalize(upsample(channels[start:stop], input_size))  # (B, H, W) in [0, 1]
-                masked_inputs = x[image] * masks[:, None]  # (B, 3, H, W): x ⊙ H^k
-                probabilities = torch.softmax(model(masked_inputs), dim=1)  # (B, classes)
-                # α_k^c = softmax(model(x ⊙ H^k))_c
-                channel_weights[image, start:stop] = probabilities[:, class_idx[image]].to(channel_weights.dtype)
-                batches_done += 1
-                if reporter is not None:
-                    reporter.update(batches_done)
-            channel_weights[image] = torch.where(informative, channel_weights[image], torch.zeros_like(channel_weights[image]))
-
-    # L^c = ReLU(Σ_k α_k^c A^k)
-    weighted_sum = torch.einsum("nc,nchw->nhw", channel_weights, feature_maps)  # (N, h, w)
-    return torch.relu(weighted_sum)

@@ -5,19 +5,23 @@ a few seconds); the others call ``main(argv)`` in-process with the session's mod
 """
 from __future__ import annotations
 
+import io
+import os
 import subprocess
 import sys
+import urllib.error
 from types import SimpleNamespace
 
 import pytest
 import torch
 from PIL import Image
 
+import cam_utils._cli_checks as cli_checks
 import cam_utils.cli as cli
 import cam_utils.plotting as plotting
 from cam_utils.cam import class_activation_map
 from cam_utils.gradcam import grad_cam
-from cam_utils.images import sample_image
+from cam_utils.images import load_image, sample_image
 from cam_utils.models import load_model
 from cam_utils.tokens import vit_reshape
 from cam_utils.variants import score_cam
@@ -36,8 +40,24 @@ def cat_jpg(tmp_path_factory):
 @pytest.fixture
 def cached_model(monkeypatch, lite0):
     """main() uses the session's pretrained model instead of loading it again (saves ~1 s per call)."""
-    monkeypatch.setattr(cli, "load_model", lambda name="efficientnet_lite0": lite0)
+    monkeypatch.setattr(cli_checks, "load_model", lambda name="efficientnet_lite0": lite0)
     return lite0
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def no_model(monkeypatch):
+    """Fail the test if the command gets as far as loading a model (its checks must come first)."""
+
+    def refuse(name="efficientnet_lite0"):
+        raise AssertionError("the model was loaded: the check came after the computation started")
+
+    monkeypatch.setattr(cli_checks, "load_model", refuse)
 
 
 def run_module(*args: str) -> subprocess.CompletedProcess:
@@ -131,22 +151,97 @@ def test_bad_class(cat_jpg, tmp_path, capsys, cached_model, class_text, fragment
     assert not output.exists()
 
 
-def test_bad_layer(cat_jpg, tmp_path, capsys, cached_model):
-    assert cli.main([str(cat_jpg), "--layer", "blocks.9", "-o", str(tmp_path / "out.png")]) == 1
-    assert_one_line_error(capsys.readouterr().err, "no layer named 'blocks.9'", "'blocks.6'")
+@pytest.mark.parametrize(
+    "options, fragments",
+    [
+        (["--layer", "blocks.9"], ["--layer 'blocks.9' is not a module of efficientnet_lite0", "--layer blocks.6", "bn2"]),
+        (["--layer", ""], ["--layer is empty", "feature layer bn2"]),
+        (["--layer", "classifier"], ["--layer classifier outputs (1, 1000), not feature maps", "blocks.0"]),
+        (["--layer", "blocks.5", "--method", "cam"], ["--method cam works only at", "bn2", "--method gradcam"]),
+    ],
+    ids=["unknown", "empty", "not-a-feature-map", "cam-elsewhere"],
+)
+def test_layer_and_method_errors_name_the_options(cat_jpg, tmp_path, capsys, cached_model, options, fragments):
+    assert cli.main([str(cat_jpg), *options, "-o", str(tmp_path / "out.png")]) == 1
+    error = capsys.readouterr().err
+    assert_one_line_error(error, *fragments)
+    assert "model.named_modules" not in error and "grad_cam(" not in error
 
 
-def test_cam_at_a_layer_without_gap_classifier(cat_jpg, tmp_path, capsys, cached_model):
-    assert cli.main([str(cat_jpg), "--layer", "blocks.5", "--method", "cam", "-o", str(tmp_path / "o.png")]) == 1
-    assert_one_line_error(capsys.readouterr().err, "Use grad_cam")
+def test_library_advice_is_translated_to_options():
+    model = TinyGapNet().eval()
+    model.extra = torch.nn.Linear(7, 5)  # not the classifier after GAP
+    with pytest.raises(ValueError) as info:
+        class_activation_map(model, torch.randn(1, 3, 16, 16), "act", "extra")
+    assert "grad_cam(model, x, target_layer)" in str(info.value)
+    assert cli_checks.in_cli_terms(str(info.value)).endswith("Use --method gradcam for other networks and layers.")
+    with pytest.raises(ValueError) as info:
+        load_image(png_bytes(Image.new("RGB", (20, 20))), max_pixels=100)
+    assert "or pass a larger --max-pixels if you trust it." in cli_checks.in_cli_terms(str(info.value))
 
 
 @pytest.mark.parametrize(
     "output, fragment", [("figure.xyz", "cannot tell the figure format"), ("missing/figure.png", "does not exist")]
 )
-def test_bad_output_path(cat_jpg, tmp_path, capsys, output, fragment):
+def test_bad_output_path(cat_jpg, tmp_path, capsys, no_model, output, fragment):
     assert cli.main([str(cat_jpg), "-o", str(tmp_path / output)]) == 1
     assert_one_line_error(capsys.readouterr().err, fragment)
+
+
+@pytest.mark.parametrize("spelling", ["same", "other-path", "symlink", "hardlink"])
+def test_output_that_is_the_input_is_refused_before_computing(tmp_path, capsys, no_model, spelling):
+    photo = tmp_path / "photos" / "photo.jpg"
+    photo.parent.mkdir()
+    sample_image("cat").save(photo, quality=90)
+    original = photo.read_bytes()
+    output = {
+        "same": photo,
+        "other-path": tmp_path / "photos" / ".." / "photos" / "photo.jpg",
+        "symlink": tmp_path / "link.jpg",
+        "hardlink": tmp_path / "hard.jpg",
+    }[spelling]
+    if spelling == "symlink":
+        output.symlink_to(photo)
+    elif spelling == "hardlink":
+        os.link(photo, output)
+    assert cli.main([str(photo), "-o", str(output)]) == 1
+    assert_one_line_error(capsys.readouterr().err, "is the input image", "would replace your photo", "-o photo_cam.png")
+    assert photo.read_bytes() == original
+
+
+def test_output_that_is_a_folder_or_unwritable_is_refused_before_computing(cat_jpg, tmp_path, capsys, no_model):
+    folder = tmp_path / "figure.png"
+    folder.mkdir()
+    assert cli.main([str(cat_jpg), "-o", str(folder)]) == 1
+    assert_one_line_error(capsys.readouterr().err, "is a folder; give a file name")
+    # sysfs refuses new files even to root: a folder nobody can write to
+    assert cli.main([str(cat_jpg), "-o", "/sys/figure.png"]) == 1
+    assert_one_line_error(capsys.readouterr().err, "cannot write '/sys/figure.png'", "Choose a file in a folder")
+
+
+def test_extreme_images_fail_in_one_line(tmp_path, capsys, no_model):
+    strip = tmp_path / "strip.png"
+    Image.new("RGB", (30000, 2)).save(strip)
+    assert cli.main([str(strip), "-o", str(tmp_path / "out.png")]) == 1
+    assert_one_line_error(capsys.readouterr().err, "30000 x 2 pixels", "at most 50:1")
+    square = tmp_path / "square.png"
+    Image.new("RGB", (40, 40)).save(square)
+    assert cli.main([str(square), "--max-pixels", "1000", "-o", str(tmp_path / "out.png")]) == 1
+    assert_one_line_error(capsys.readouterr().err, "more than 1,000 pixels", "pass a larger --max-pixels")
+
+
+def test_offline_torchvision_model_says_what_to_type(cat_jpg, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+
+    def no_network(url, *args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
+    assert cli.main([str(cat_jpg), "--model", "resnet18", "-o", str(tmp_path / "out.png")]) == 1
+    error = capsys.readouterr().err
+    assert_one_line_error(error, "could not get the pretrained weights of resnet18", "no network", "--model efficientnet_lite0")
+    assert "load_model(" not in error and "Downloading" not in error
+    assert not (tmp_path / "torch").exists()  # no empty cache folder
 
 
 def test_invalid_method_is_an_argparse_usage_error(cat_jpg, tmp_path, capsys):
@@ -211,7 +306,7 @@ def test_a_vision_transformer_gets_its_token_maps(cat_jpg, tmp_path, capsys, mon
     torch.manual_seed(0)
     vit = load_model("vit_b_16", pretrained=False)
     torch.nn.init.normal_(vit.classifier.weight)  # torchvision starts the head at zero
-    monkeypatch.setattr(cli, "load_model", lambda name: vit if name == "vit_b_16" else None)
+    monkeypatch.setattr(cli_checks, "load_model", lambda name: vit if name == "vit_b_16" else None)
     output = tmp_path / "vit.png"
     assert cli.main([str(cat_jpg), "--model", "vit_b_16", "--class", "7", "-o", str(output)]) == 0
     x = vit.preprocess(Image.open(cat_jpg).convert("RGB"))

@@ -181,3 +181,75 @@ def test_cam_classifier_with_wrong_input_size(x):
     model.extra = nn.Linear(7, 5)
     with pytest.raises(ValueError, match="takes 7 inputs.*8 channels.*grad_cam"):
         class_activation_map(model, x, "act", "extra")
+
+
+# --- issue 12: NaN/inf inputs, compiled models, empty names, "ALL", DataParallel hints ---------------
+
+@pytest.mark.parametrize("bad_value", [float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize("method", ["grad_cam", "grad_cam_plus_plus", "hires_cam", "cam", "score_cam"])
+def test_non_finite_input_gets_one_message_naming_x(model, x, method, bad_value):
+    from cam_utils import grad_cam_plus_plus, hires_cam, score_cam
+
+    compute = {
+        "grad_cam": lambda inputs: grad_cam(model, inputs, "features"),
+        "grad_cam_plus_plus": lambda inputs: grad_cam_plus_plus(model, inputs, "features"),
+        "hires_cam": lambda inputs: hires_cam(model, inputs, "features"),
+        "cam": lambda inputs: class_activation_map(model, inputs, "act", "fc"),
+        "score_cam": lambda inputs: score_cam(model, inputs, "features"),
+    }[method]
+    spoiled = x.clone()
+    spoiled[1, 2, 3, 4] = bad_value
+    snapshot = ModelSnapshot.take(model)
+    with pytest.raises(ValueError, match=r"^x contains 1 NaN or infinite value\(s\) out of 1,536, so every map would be NaN"):
+        compute(spoiled)
+    snapshot.assert_unchanged(model)
+
+
+def test_torch_compile_wrapper_is_explained_through_the_original_module(model, x):
+    compiled = torch.compile(model, backend="eager")
+    with torch.no_grad():
+        compiled(x)  # compiled now, without hooks: hooks added later are not run by the compiled code
+    expected = grad_cam(model, x, "features", [1, 2])
+    torch.testing.assert_close(grad_cam(compiled, x, "features", [1, 2]), expected, rtol=0, atol=0)
+    torch.testing.assert_close(grad_cam(compiled, x, "_orig_mod.features", [1, 2]), expected, rtol=0, atol=0)
+    torch.testing.assert_close(grad_cam(compiled, x, compiled.features, [1, 2]), expected, rtol=0, atol=0)
+    torch.testing.assert_close(
+        class_activation_map(compiled, x, "act", "_orig_mod.fc"), class_activation_map(model, x, "act", "fc")
+    )
+    from cam_utils import score_cam
+
+    torch.testing.assert_close(score_cam(compiled, x, "features"), score_cam(model, x, "features"))
+
+
+def test_model_compiled_in_place_gets_the_true_diagnosis(x):
+    torch.manual_seed(0)
+    model = TinyGapNet().eval()
+    model.compile(backend="eager")
+    with torch.no_grad():
+        model(x)  # compiled now, without hooks: hooks added later are not run
+    snapshot = ModelSnapshot.take(model)
+    with pytest.raises(RuntimeError, match="ran inside code compiled by torch.compile, which does not run hooks"):
+        grad_cam(model, x, "features")
+    snapshot.assert_unchanged(model)
+
+
+@pytest.mark.parametrize("empty", ["", "  "])
+def test_empty_layer_name_is_not_the_whole_model(model, x, empty):
+    with pytest.raises(ValueError, match="The layer name is empty"):
+        grad_cam(model, x, empty)
+    with pytest.raises(ValueError, match="The layer name is empty"):
+        class_activation_map(model, x, "act", empty)
+
+
+def test_cam_class_idx_text_other_than_all_names_all(model, x):
+    with pytest.raises(ValueError, match=r"class_idx='ALL' is not a class: the only text .* is \"all\" \(lower case\)"):
+        class_activation_map(model, x, "act", "fc", class_idx="ALL")
+    assert class_activation_map(model, x, "act", "fc", class_idx="all").shape == (2, 5, 4, 4)
+
+
+def test_misspelled_names_under_a_wrapper_get_the_prefixed_name(model, x):
+    wrapped = nn.DataParallel(model)  # names gain "module."
+    with pytest.raises(ValueError, match="no layer named 'fc'. Did you mean 'module.fc'"):
+        class_activation_map(wrapped, x, "module.act", "fc")
+    with pytest.raises(ValueError, match="no layer named 'features'. Did you mean 'module.features'"):
+        grad_cam(wrapped, x, "features")

@@ -132,3 +132,18 @@ def test_resnet_in_train_mode_keeps_bn_stats_and_gives_eval_maps():
     model.eval()
     torch.testing.assert_close(train_maps, grad_cam(model, x, "layer4", class_idx=[0, 1]), rtol=0, atol=0)
     torch.testing.assert_close(train_cams, class_activation_map(model, x, "layer4", "fc", [0, 1]), rtol=0, atol=0)
+
+
+def test_eval_model_with_a_dropout_in_train_mode_is_explained_deterministically():
+    """MC-dropout style: model.eval(), then dropout switched back on. The one module walk per call finds it."""
+    torch.manual_seed(0)
+    model = TinyGapNet().eval()
+    randomize_batchnorm(model)
+    x = torch.randn(2, 3, 16, 16)
+    expected = grad_cam(model, x, "features", [1, 2])
+    model.dropout.train()
+    snapshot = ModelSnapshot.take(model)
+    for _ in range(3):
+        assert torch.equal(grad_cam(model, x, "features", [1, 2]), expected)  # dropout off during the call
+    snapshot.assert_unchanged(model)  # and on again afterwards
+

@@ -260,22 +260,39 @@ def test_score_cam_rejects_bad_batch_size(batch_size):
 
 
 def test_score_cam_progress_only_when_asked(capsys):
-    model, x = score_cam_net(), random_input(1)
+    model, x = score_cam_net(), random_input(1)  # 5 channels, one constant: 4 masked images per image
     score_cam(model, x, "features")  # default: silent
-    score_cam(model, x, "features", batch_size=1, progress=None)  # 5 batches: automatic stays silent
+    score_cam(model, x, "features", batch_size=1, progress=None)  # 4 batches: automatic stays silent
     captured = capsys.readouterr()
     assert captured.err == "" and captured.out == ""
 
-    score_cam(model, x, "features", batch_size=2, progress=True)
+    score_cam(model, x, "features", batch_size=3, progress=True)
     captured = capsys.readouterr()
-    assert "Score-CAM: 3/3 batches" in captured.err and captured.out == ""
+    assert "Score-CAM: 2/2 batches" in captured.err and captured.out == ""
 
-    many = random_input(5)  # 5 images × 5 channels, batch_size 1: 25 batches > 20
+    many = random_input(6)  # 6 images × up to 4 informative channels, batch_size 1: more than 20 batches
+    with torch.no_grad():
+        feature_maps = model.features(many)
+    informative = int((feature_maps.amax(dim=(2, 3)) > feature_maps.amin(dim=(2, 3))).sum())
+    assert informative > 20
     score_cam(model, many, "features", batch_size=1, progress=None)
-    assert "Score-CAM: 25/25 batches" in capsys.readouterr().err
+    assert f"Score-CAM: {informative}/{informative} batches" in capsys.readouterr().err
 
     with pytest.raises(TypeError, match="progress must be"):
         score_cam(model, x, "features", progress="yes")
+
+
+def test_score_cam_runs_no_forward_pass_for_a_constant_channel():
+    model, x = score_cam_net(), random_input()  # channel 1 of 5 is constant
+    calls = []
+    handle = model.register_forward_pre_hook(lambda module, inputs: calls.append(inputs[0].shape[0]))
+    try:
+        result = score_cam(model, x, "features", class_idx=[0, 3], batch_size=1)
+    finally:
+        handle.remove()
+    assert calls == [2] + [1] * 8  # the recording forward, then 2 images × 4 informative channels
+    torch.testing.assert_close(result, reference_score_cam(model, x, [0, 3]), rtol=1e-10, atol=1e-13)
+    assert not result.is_inference()  # the masked passes ran in inference mode; the map is a normal tensor
 
 
 class FailsOnSecondCall(nn.Module):

@@ -1,0 +1,137 @@
+"""Checks of the command line's options, in command-line terms, before any computation (internal).
+
+``python -m cam_utils`` must fail fast (Score-CAM can take a minute) and say what to type:
+``--layer blocks.6``, ``--method gradcam``, ``--model efficientnet_lite0``, not a Python call.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+
+import torch
+
+from ._layers import close_names
+from .cam import OTHER_NETWORKS_ADVICE
+from .images import LARGER_LIMIT_ADVICE
+from .models import LoadedModel, WeightsDownloadError, load_model
+
+#: Library advice -> the same advice for the command line (the keys are the library's own constants).
+_IN_CLI_TERMS = {
+    OTHER_NETWORKS_ADVICE: "Use --method gradcam for other networks and layers.",
+    LARGER_LIMIT_ADVICE: "pass a larger --max-pixels if you trust it",
+}
+
+
+class CommandLineError(Exception):
+    """A problem with the command's arguments; the message is shown as ``error: <message>``."""
+
+
+def in_cli_terms(message: str) -> str:
+    """A library error message with its Python advice replaced by the command-line options."""
+    for python_advice, cli_advice in _IN_CLI_TERMS.items():
+        message = message.replace(python_advice, cli_advice)
+    return message
+
+
+def check_output_path(output: str, image: str) -> None:
+    """Fail before the (slow) computation if the figure cannot be written, or would overwrite the photo."""
+    from matplotlib.figure import Figure
+
+    if os.path.isdir(output):
+        raise CommandLineError(f"-o {output!r} is a folder; give a file name, e.g. {os.path.join(output, 'figure.png')!r}.")
+    formats = Figure().canvas.get_supported_filetypes()
+    extension = os.path.splitext(output)[1].lower().lstrip(".")
+    if extension not in formats:
+        raise CommandLineError(
+            f"cannot tell the figure format from {output!r}: use one of the extensions "
+            f"{', '.join('.' + name for name in ('png', 'pdf', 'svg', 'jpg'))}."
+        )
+    if os.path.exists(output) and os.path.exists(image) and os.path.samefile(output, image):
+        stem = os.path.splitext(os.path.basename(image))[0]
+        raise CommandLineError(
+            f"-o {output!r} is the input image {image!r} (the same file): the figure would replace your photo. "
+            f"Write it elsewhere, e.g. -o {stem}_cam.png."
+        )
+    folder = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(folder):
+        raise CommandLineError(f"cannot write {output!r}: the folder {folder!r} does not exist. Create it first.")
+    try:  # the only sure test of writing, also for root and read-only file systems
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+        if os.path.exists(output):
+            with open(output, "ab"):  # appends nothing: the file is only opened
+                pass
+    except OSError as error:
+        raise CommandLineError(
+            f"cannot write {output!r} ({error.strerror or error}). Choose a file in a folder you can write to."
+        ) from None
+
+
+def load_model_for_cli(name: str) -> LoadedModel:
+    """``load_model(name)``, with the offline failure said in command-line terms."""
+    try:
+        return load_model(name)
+    except WeightsDownloadError as error:
+        raise CommandLineError(
+            f"could not get the pretrained weights of {name} (not cached at {error.cached_file}; the download from "
+            f"{error.url} failed: {error.reason}). Offline, use --model efficientnet_lite0 (its weights ship with "
+            f"the package), or copy the file to {error.cached_file}."
+        ) from None
+
+
+def _stages(net: LoadedModel) -> str:
+    return ", ".join(net.stages)
+
+
+def resolve_layer_option(net: LoadedModel, layer: str | None) -> str:
+    """``--layer``: the model's feature layer by default; an empty or unknown name fails with suggestions."""
+    if layer is None:
+        return net.feature_layer_name
+    if not layer.strip():
+        raise CommandLineError(
+            f"--layer is empty. Leave it out for {net.name}'s feature layer {net.feature_layer_name}, or give a "
+            f"module name, e.g. one of its stages: {_stages(net)}."
+        )
+    names = [name for name, _ in net.model.named_modules() if name]
+    if layer not in names:
+        close = close_names(layer, names)
+        hint = f"Did you mean {' or '.join('--layer ' + name for name in close)}?" if close else ""
+        raise CommandLineError(
+            f"--layer {layer!r} is not a module of {net.name}. {hint} Its stages, shallow to deep: {_stages(net)}."
+        )
+    return layer
+
+
+def classify_and_probe(net: LoadedModel, x: torch.Tensor, layer: str) -> tuple[torch.Tensor, Any]:
+    """One gradient-free forward: the logits (1, classes), and the shape of ``layer``'s output (None: not run)."""
+    from .model_state import explaining
+
+    seen: dict[str, Any] = {}
+
+    def probe(module: torch.nn.Module, inputs: Any, output: Any) -> None:
+        seen.setdefault("shape", tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__)
+
+    with explaining(net.model):  # holds the model's lock: the hook lives only during this forward
+        handle = net.model.get_submodule(layer).register_forward_hook(probe)
+        try:
+            with torch.no_grad():
+                logits = net.model(x)  # (1, classes)
+        finally:
+            handle.remove()
+    return logits, seen.get("shape")
+
+
+def check_layer_output(net: LoadedModel, layer: str, shape: Any, method: str) -> None:
+    """The layer must output feature maps (or tokens, for a transformer); CAM only at the feature layer."""
+    suggestion = f"choose one of {net.name}'s stages: {_stages(net)}"
+    if shape is None:
+        raise CommandLineError(f"--layer {layer} is not used when {net.name} classifies an image; {suggestion}.")
+    tokens = net.reshape is not None and isinstance(shape, tuple) and len(shape) == 3
+    if not (isinstance(shape, tuple) and len(shape) == 4) and not tokens:
+        raise CommandLineError(f"--layer {layer} outputs {shape}, not feature maps (1, C, h, w); {suggestion}.")
+    if method == "cam" and layer != net.feature_layer_name:
+        raise CommandLineError(
+            f"--method cam works only at {net.name}'s feature layer {net.feature_layer_name} (its class weights "
+            f"belong to that layer's channels): leave out --layer, or use --method gradcam at --layer {layer}."
+        )

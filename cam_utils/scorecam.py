@@ -1,0 +1,189 @@
+"""Score-CAM (Wang et al., CVPR-W 2020): each channel as a mask on the input, no gradients.
+
+Re-exported by ``cam_utils.variants`` (with Grad-CAM++ and HiResCAM). The masked forward
+passes dominate the cost (one per channel: 1280 for EfficientNet-Lite0's last layer), so they
+run in the configuration that ``benchmarks/bench_scorecam.py`` found fastest on a 2-core CPU
+with the same maps, bit for bit (see ``ScoreCamSettings``).
+"""
+from __future__ import annotations
+
+import numbers
+import sys
+import time
+from dataclasses import dataclass
+from typing import TextIO
+
+import torch
+from torch import nn
+
+from ._checks import ClassIndex, resolve_class_idx
+from ._layers import unwrap_compiled_layer
+from .hooks import forward_recording
+from .model_state import eval_behaviour
+from .postprocess import normalize, upsample
+from .tokens import Reshape
+
+__all__ = ["PROGRESS_AUTO_MIN_BATCHES", "ScoreCamSettings", "score_cam"]
+
+#: ``score_cam(progress=None)`` shows progress only when there are more batches than this.
+PROGRESS_AUTO_MIN_BATCHES = 20
+
+
+@dataclass(frozen=True)
+class ScoreCamSettings:
+    """How the masked forward passes run; none of these changes the maps (the benchmark checks it).
+
+    Attributes:
+        inference_mode: run them under ``torch.inference_mode()`` (no autograd bookkeeping at all)
+            rather than ``torch.no_grad()``.
+        channels_last: hand the masked batch to the model in channels-last memory format.
+        skip_constant: no forward pass for a channel whose map is constant: its weight is 0 anyway.
+    """
+
+    inference_mode: bool = True
+    channels_last: bool = False
+    skip_constant: bool = True
+
+
+#: The configuration score_cam uses (the fastest exact one in benchmarks/bench_scorecam.py).
+DEFAULT_SETTINGS = ScoreCamSettings()
+
+
+class _Progress:
+    """A one-line progress report on a text stream: ``Score-CAM: 12/40 batches, 3 s left``."""
+
+    def __init__(self, total: int, stream: TextIO) -> None:
+        self.total, self.stream, self.start = total, stream, time.perf_counter()
+
+    def update(self, done: int) -> None:
+        elapsed = time.perf_counter() - self.start
+        remaining = elapsed / done * (self.total - done)
+        end = "\n" if done == self.total else ""
+        self.stream.write(f"\rScore-CAM: {done}/{self.total} batches, {elapsed:.0f} s elapsed, ~{remaining:.0f} s left{end}")
+        self.stream.flush()
+
+
+def _check_batch_size(batch_size: object) -> int:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        raise ValueError(
+            f"batch_size must be a positive integer (masked images per forward pass), got {batch_size!r}. "
+            "Use e.g. batch_size=16; lower it if you run out of memory."
+        )
+    return int(batch_size)
+
+
+def score_cam(
+    model: nn.Module,
+    x: torch.Tensor,
+    target_layer: nn.Module | str,
+    class_idx: ClassIndex = None,
+    batch_size: int = 16,
+    progress: bool | None = False,
+    *,
+    reshape: Reshape | None = None,
+) -> torch.Tensor:
+    """Score-CAM maps at ``target_layer``: (N, h, w) at the layer's resolution, on x's device.
+
+    No gradients. For every image and every channel k of A (shape (C, h, w)):
+
+    1. H^k = normalize(upsample(A^k, (H, W))): the channel as a mask in [0, 1] at input size
+       (bilinear upsampling, then min-max);
+    2. the masked input x ⊙ H^k goes through the model; its softmax probability of class c is
+       the channel's weight  α_k^c = softmax(model(x ⊙ H^k))_c ;
+    3. L^c = ReLU(Σ_k α_k^c A^k).
+
+    Choices, following the authors' released code (the paper defines the weight as an
+    "increase of confidence" f(x ⊙ H^k) − f(x_b) against a baseline image x_b):
+
+    * no baseline is subtracted, and the probabilities are used as they are (no second
+      softmax across channels; pytorch-grad-cam differs here: it takes a softmax over the
+      channels of the masked *logits*);
+    * the mask multiplies the *normalised* input (the tensor the model receives), so a
+      masked-out pixel becomes 0 in normalised space, i.e. the dataset's mean colour for
+      ImageNet-normalised models;
+    * a channel whose map is constant carries no spatial information (its mask would be all
+      zeros) and gets weight 0, without a forward pass.
+
+    Cost: one forward pass per non-constant channel (up to 1280 per image for EfficientNet-Lite0's
+    last layer), in batches of ``batch_size`` masked images under ``torch.inference_mode()`` at
+    inference behaviour.
+
+    Args:
+        model: an image classifier returning raw class scores (N, num_classes).
+        x: (N, 3, H, W) float batch, preprocessed, on the model's device.
+        target_layer: a convolutional layer of ``model`` or its dotted name.
+        class_idx: None (each image's top-1), an int, or one index per image.
+        batch_size: masked images per forward pass (the result is the same). 16 is the fastest on
+            a 2-core CPU (smaller batches stay in the cache; benchmarks/bench_scorecam.py) and the
+            lightest; raise it on a GPU.
+        progress: True prints a one-line progress report to stderr; None prints it only when
+            there are more than ``PROGRESS_AUTO_MIN_BATCHES`` batches; False (default) is silent.
+        reshape: for a layer that outputs tokens (a vision transformer): a callable to
+            (N, C, h, w), e.g. ``vit_reshape``; see ``grad_cam``.
+
+    The model is left untouched (weights, BatchNorm statistics, flags, hooks, ``.grad``); calls
+    from several threads on one model take turns.
+    """
+    batch_size = _check_batch_size(batch_size)
+    if progress is not None and not isinstance(progress, bool):
+        raise TypeError(f"progress must be True, False or None (automatic), got {progress!r}.")
+    model, target_layer = unwrap_compiled_layer(model, target_layer)  # torch.compile: the original module
+    feature_maps, logits = forward_recording(model, x, target_layer, reshape)  # (N, C, h, w), (N, classes)
+    class_idx = resolve_class_idx(class_idx, logits)  # (N,)
+    channel_weights = masked_scores(model, x, feature_maps, class_idx, batch_size, progress)  # (N, C)
+    # L^c = ReLU(Σ_k α_k^c A^k)
+    weighted_sum = torch.einsum("nc,nchw->nhw", channel_weights, feature_maps)  # (N, h, w)
+    return torch.relu(weighted_sum)
+
+
+def masked_scores(
+    model: nn.Module,
+    x: torch.Tensor,
+    feature_maps: torch.Tensor,
+    class_idx: torch.Tensor,
+    batch_size: int,
+    progress: bool | None = False,
+    settings: ScoreCamSettings = DEFAULT_SETTINGS,
+) -> torch.Tensor:
+    """Score-CAM's channel weights α_k^c = softmax(model(x ⊙ H^k))_c, 0 for constant channels: (N, C).
+
+    Internal (the benchmark calls it with other ``settings``); ``score_cam`` is the public entry.
+    """
+    num_images, num_channels = feature_maps.shape[:2]
+    input_size = tuple(x.shape[2:])  # (H, W)
+    # Every forward pass gets the same batch shape, min(batch_size, C) images, as when every channel is
+    # sent: a shorter batch may take other kernels in PyTorch, with other roundings. So a short batch is
+    # padded with zero images; skipping constant channels then changes no other channel's weight.
+    full_batch = min(batch_size, num_channels)
+    # A constant channel has no contrast: no mask, weight 0.
+    informative = feature_maps.amax(dim=(2, 3)) > feature_maps.amin(dim=(2, 3))  # (N, C)
+    if settings.skip_constant:
+        channel_lists = [informative[image].nonzero().squeeze(1) for image in range(num_images)]
+    else:
+        channel_lists = [torch.arange(num_channels, device=x.device) for _ in range(num_images)]
+    total_batches = sum(-(-len(channels) // batch_size) for channels in channel_lists)  # Σ ceil(C' / batch_size)
+    show_progress = progress if progress is not None else total_batches > PROGRESS_AUTO_MIN_BATCHES
+    reporter = _Progress(total_batches, sys.stderr) if show_progress and total_batches else None
+
+    channel_weights = torch.zeros(num_images, num_channels, dtype=feature_maps.dtype, device=feature_maps.device)
+    grad_context = torch.inference_mode() if settings.inference_mode else torch.no_grad()
+    memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
+    batches_done = 0
+    with eval_behaviour(model), grad_context:
+        for image, channels in enumerate(channel_lists):
+            for start in range(0, len(channels), batch_size):
+                batch = channels[start : start + batch_size]  # (B,) channel indices
+                # H^k = normalize(upsample(A^k)), one mask per channel of this batch
+                masks = normalize(upsample(feature_maps[image, batch], input_size))  # (B, H, W) in [0, 1]
+                masked_inputs = x[image] * masks[:, None]  # (B, 3, H, W)
+                if len(batch) < full_batch:  # pad to (full_batch, 3, H, W) with zero images
+                    padding = masked_inputs.new_zeros(full_batch - len(batch), *masked_inputs.shape[1:])
+                    masked_inputs = torch.cat([masked_inputs, padding])
+                masked_inputs = masked_inputs.contiguous(memory_format=memory_format)
+                probabilities = torch.softmax(model(masked_inputs), dim=1)[: len(batch)]  # (B, classes)
+                # α_k^c = softmax(model(x ⊙ H^k))_c
+                channel_weights[image, batch] = probabilities[:, class_idx[image]].to(channel_weights.dtype)
+                batches_done += 1
+                if reporter is not None:
+                    reporter.update(batches_done)
+    return torch.where(informative, channel_weights, torch.zeros_like(channel_weights))
