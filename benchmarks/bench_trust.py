@@ -4,8 +4,9 @@ Usage: .venv/bin/python benchmarks/bench_trust.py [--shapes-images 500] [--pixel
                                                   [--photos cat coffee ...] [--skip-score-cam]
                                                   [--parts localisation faithfulness sanity]
 
-Three parts, each printed as tables (a few minutes on a 2-core CPU; Score-CAM at Lite0's
-``bn2`` is 1280 forward passes per photo, deletion/insertion 225 per curve):
+Three parts, each printed as tables. The whole run takes tens of minutes on a 2-core CPU (Score-CAM
+at Lite0's ``bn2`` is up to 1280 forward passes per photo, deletion/insertion 225 per curve);
+``--parts`` runs some of them, ``--skip-score-cam`` leaves Score-CAM out:
 
 1. **Localisation with exact ground truth**: the shipped ShapesGapNet on ``make_shapes`` images
    of a held-out seed; pointing game, energy share and IoU (threshold 0.5) for CAM, Grad-CAM,

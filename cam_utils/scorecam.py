@@ -92,15 +92,19 @@ def score_cam(
        the channel's weight  α_k^c = softmax(model(x ⊙ H^k))_c ;
     3. L^c = ReLU(Σ_k α_k^c A^k).
 
-    Choices, following the authors' released code (the paper defines the weight as an
-    "increase of confidence" f(x ⊙ H^k) − f(x_b) against a baseline image x_b):
+    The weight, two definitions: the paper (Wang et al., CVPR-W 2020, Definition 2, "Channel-wise
+    Increase of Confidence") defines α_k^c = f_c(x ⊙ H^k) − f_c(x_b), against a baseline image
+    x_b. This function computes the authors' released code: α_k^c = softmax(model(x ⊙ H^k))_c,
+    with no baseline. With one baseline image, f_c(x_b) = p_b is the same for every channel, so
+    the paper's map is ReLU(Σ_k α_k^c A^k − p_b Σ_k A^k): the two agree when p_b is small
+    (notebook 07 measures it). Further choices:
 
-    * no baseline is subtracted, and the probabilities are used as they are (no second
-      softmax across channels; pytorch-grad-cam differs here: it takes a softmax over the
-      channels of the masked *logits*);
+    * the probabilities are used as they are (no second softmax across channels;
+      pytorch-grad-cam differs here: it takes a softmax over the channels of the masked *logits*);
     * the mask multiplies the *normalised* input (the tensor the model receives), so a
-      masked-out pixel becomes 0 in normalised space, i.e. the dataset's mean colour for
-      ImageNet-normalised models;
+      masked-out pixel becomes 0 in normalised space, the colour ``mean`` of the model's
+      normalisation: mid-grey for EfficientNet-Lite0 (mean = std = 0.5), ImageNet's mean colour
+      for ImageNet-normalised models;
     * a channel whose map is constant carries no spatial information (its mask would be all
       zeros) and gets weight 0, without a forward pass.
 

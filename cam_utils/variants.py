@@ -3,11 +3,14 @@
 All three combine the feature maps A^k of one layer (k = 1..C, each h×w) into one map;
 they differ in how much each channel, or each position, counts:
 
-* **Grad-CAM++** (Chattopadhyay et al., WACV 2018): like Grad-CAM, but each position's
+* **Grad-CAM++** (Chattopadhay et al., WACV 2018): like Grad-CAM, but each position's
   gradient gets its own weight α_k^{ij}, so several separate objects of the same class
   all show up (Grad-CAM's plain average favours the largest one).
 * **HiResCAM** (Draelos & Carin, 2020): no averaging at all — multiply gradient and
   activation element-wise, position by position. On a GAP network this is exactly CAM/Z.
+  If a single linear layer follows the layer, the map adds up to y^c − b_c, each position's
+  exact share of the score (the paper's sense of "faithful"); deeper inside a network it is
+  gradient × activation.
 * **Score-CAM** (Wang et al., CVPR-W 2020): no gradients. Each channel is used as a mask
   on the input; the class probability of the masked image is the channel's weight.
 
@@ -50,9 +53,13 @@ __all__ = [
 def grad_cam_plus_plus_alpha(feature_maps: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
     """Grad-CAM++'s per-position weights α_k^{ij} (eq. 19 of the paper): (N, C, h, w).
 
-    With the class score passed through an exponential, Y^c = exp(y^c), the second and third
-    derivatives of Y^c are exp(y^c)·g² and exp(y^c)·g³, where g = ∂y^c/∂A^k_ij. The factor
-    exp(y^c) cancels and eq. 19 becomes
+    With Y^c = exp(y^c) and g = ∂y^c/∂A^k_ij, the chain rule gives
+    ∂²Y^c/∂A² = exp(y^c)·(g² + ∂²y^c/∂A²) and ∂³Y^c/∂A³ = exp(y^c)·(g³ + 3g·∂²y^c/∂A² + ∂³y^c/∂A³).
+    The paper's closed form assumes y^c is piecewise linear in A (the higher derivatives are 0
+    wherever they exist). That is exact when only convolutions, eval-mode BatchNorm, ReLU/ReLU6,
+    pooling and linear layers follow A (Lite0 after ``bn2`` or any block, ResNet, VGG,
+    MobileNetV2), and an approximation after SiLU/GELU. Then the derivatives are exp(y^c)·g² and
+    exp(y^c)·g³, the factor exp(y^c) cancels, and eq. 19 becomes
 
         α_k^{ij} = g_ij² / (2·g_ij² + Σ_ab A^k_ab · g_ij³)
 

@@ -207,7 +207,7 @@ def insertion_curve(
 
 @dataclass
 class ConfidenceChange:
-    """Average drop and increase in confidence (Chattopadhyay et al., Grad-CAM++, 2018).
+    """Average drop and increase in confidence (Chattopadhay et al., Grad-CAM++, WACV 2018).
 
     Attributes:
         average_drop: mean over images of max(0, Y_c - O_c) / Y_c, in percent (lower is better).
