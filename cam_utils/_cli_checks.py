@@ -130,6 +130,12 @@ def check_layer_output(net: LoadedModel, layer: str, shape: Any, method: str) ->
     tokens = net.reshape is not None and isinstance(shape, tuple) and len(shape) == 3
     if not (isinstance(shape, tuple) and len(shape) == 4) and not tokens:
         raise CommandLineError(f"--layer {layer} outputs {shape}, not feature maps (1, C, h, w); {suggestion}.")
+    if method == "cam" and not net.gap_head:
+        raise CommandLineError(
+            f"--method cam needs a classifier that reads the global average of the feature maps (M_c = Σ_k "
+            f"w_k^c A^k); {net.name} has another head, so its class weights do not belong to any layer's "
+            "channels. Use --method gradcam (or gradcam++, hirescam, scorecam), which need only the layer."
+        )
     if method == "cam" and layer != net.feature_layer_name:
         raise CommandLineError(
             f"--method cam works only at {net.name}'s feature layer {net.feature_layer_name} (its class weights "

@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m cam_utils",
         description=(
-            "Where does the network look? Classify IMAGE with a pretrained ImageNet model, print "
+            "Where does the network look? Classify IMAGE with a pretrained model, print "
             "the top-5 classes, and save the four-panel figure (image, raw heatmap at the feature "
             "resolution, heatmap resized to the image, overlay) for one class."
         ),
@@ -119,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--class", dest="class_name", metavar="NAME_OR_INDEX", default=None,
-        help="class to explain: an index 0-999 or a unique, case-insensitive part of its name "
+        help="class to explain: an index (0-999 for the ImageNet models) or a unique, case-insensitive part of its name "
         "(default: the top-1 class)",
     )
     parser.add_argument(
@@ -128,8 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--model", default="efficientnet_lite0", choices=model_names(),
-        help="pretrained model (default: efficientnet_lite0, works offline; the others download "
-        "their weights once; vit_b_16 is a vision transformer, its tokens are laid out on their 14x14 grid)",
+        help="pretrained model (default: efficientnet_lite0, works offline; the other ImageNet models download "
+        "their weights once; vit_b_16 is a vision transformer, its tokens are laid out on their 14x14 grid; "
+        "the shapes_* models are the small networks trained on cam_utils.synthetic's shapes, offline: "
+        "shapes_gapnet (GAP head), shapes_mlpnet (no GAP), shapes_vit (a tiny vision transformer))",
     )
     parser.add_argument("--method", default="gradcam", choices=list(METHODS), help="map to compute (default: gradcam)")
     parser.add_argument(

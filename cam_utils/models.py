@@ -65,29 +65,39 @@ _ARCHITECTURES: dict[str, dict[str, Any]] = {
         "classifier": "heads.head",
         "stages": [f"encoder.layers.encoder_layer_{i}" for i in (1, 4, 7, 10)],
         "reshape": vit_reshape,
+        "gap_head": False,  # the head reads the class token: CAM does not apply
     },
 }
 
 
 ImageLike = Union[Image.Image, np.ndarray]
 
+#: ``load_model("shapes_NAME")`` loads the synthetic-shapes network NAME of ``cam_utils.synthetic``.
+SHAPES_PREFIX = "shapes_"
+
 
 @dataclass
 class LoadedModel:
-    """An ImageNet classifier together with everything needed to explain it.
+    """A classifier together with everything needed to explain it.
 
     Attributes:
         name: the model's name, one of :func:`model_names`.
         model: the network, in eval mode.
-        transform: the model's own preprocessing, PIL image -> 3 x 224 x 224 tensor.
-        categories: the 1000 ImageNet class names; ``categories[i]`` is class i.
+        transform: the model's own preprocessing, PIL image -> 3 x H x W tensor (224 x 224 for
+            the ImageNet models, 64 x 64 for the synthetic-shapes ones).
+        categories: the class names (the 1000 ImageNet classes); ``categories[i]`` is class i.
         feature_layer_name: dotted name of ``feature_layer`` inside ``model``.
-        feature_layer: module whose output is the last conv feature map A (N x K x h x w).
-        classifier: the ``nn.Linear`` after global average pooling (weights: classes x K).
+        feature_layer: module whose output is the last feature map A (N x K x h x w), or tokens.
+        classifier: the last ``nn.Linear`` (after global average pooling when ``gap_head``).
         stages: dotted names of modules from shallow to deep whose outputs are feature
-            maps, ending with ``feature_layer_name``.
+            maps (or tokens), including ``feature_layer_name``: the layers worth explaining.
         reshape: ``None`` for a CNN; for a transformer the ``reshape=`` its layers need
             (``vit_reshape``), e.g. ``grad_cam(net.model, x, net.feature_layer, reshape=net.reshape)``.
+        gap_head: True when ``classifier`` reads the global average of ``feature_layer``, so that
+            CAM applies (M_c = Σ_k w_k^c A^k); False for any other head (a transformer's class
+            token, flatten + MLP), where only the gradient-based methods do.
+        samples: None for the ImageNet models (the photos of :func:`cam_utils.sample_image` suit
+            them); otherwise a function returning the pictures the model is meant for, by name.
     """
 
     name: str
@@ -99,6 +109,8 @@ class LoadedModel:
     classifier: nn.Linear = field(repr=False)
     stages: list[str]
     reshape: Reshape | None = field(default=None, repr=False)
+    gap_head: bool = True
+    samples: Callable[[], dict[str, Image.Image]] | None = field(default=None, repr=False)
 
     def preprocess(self, image: ImageLike) -> torch.Tensor:
         """Turn one RGB image into the model's input, a 1 x 3 x 224 x 224 float tensor.
@@ -170,16 +182,21 @@ class LoadedModel:
 
 
 def model_names() -> list[str]:
-    """Names accepted by :func:`load_model`."""
-    return list(_ARCHITECTURES)
+    """Names accepted by :func:`load_model`: the ImageNet models, then the synthetic-shapes ones."""
+    from .synthetic.registry import SHAPES_MODELS
+
+    return list(_ARCHITECTURES) + [f"{SHAPES_PREFIX}{name}" for name in SHAPES_MODELS]
 
 
 def load_model(name: str = "efficientnet_lite0", pretrained: bool = True) -> LoadedModel:
-    """Build an ImageNet classifier in eval mode, with its preprocessing and layer names.
+    """Build a classifier in eval mode, with its preprocessing and layer names.
 
     Args:
         name: one of :func:`model_names`. ``"efficientnet_lite0"`` (the default) needs no
-            network; the torchvision models download their weights the first time.
+            network; the torchvision models download their weights the first time; the
+            ``"shapes_…"`` models (trained on :mod:`cam_utils.synthetic`'s shapes, 64 x 64 inputs)
+            ship with the package, like Lite0 (``load_model("shapes_vit")`` is
+            ``cam_utils.synthetic.load_shapes_model("vit")``).
         pretrained: False gives the same architecture with random (default-initialised)
             weights, which is handy for fast tests.
 
@@ -187,6 +204,10 @@ def load_model(name: str = "efficientnet_lite0", pretrained: bool = True) -> Loa
         ValueError: unknown name.
         WeightsError: weights unavailable (offline and not cached) or not matching.
     """
+    if isinstance(name, str) and name.startswith(SHAPES_PREFIX) and name in model_names():
+        from .synthetic.training import load_shapes_model
+
+        return load_shapes_model(name[len(SHAPES_PREFIX):], pretrained=pretrained)
     if name not in _ARCHITECTURES:
         raise ValueError(f"Unknown model {name!r}. Valid names: {', '.join(model_names())}.")
     if name == "efficientnet_lite0":
@@ -210,6 +231,7 @@ def load_model(name: str = "efficientnet_lite0", pretrained: bool = True) -> Loa
         classifier=classifier,
         stages=list(layout["stages"]),
         reshape=layout.get("reshape"),
+        gap_head=layout.get("gap_head", True),
     )
 
 

@@ -315,6 +315,39 @@ def test_a_vision_transformer_gets_its_token_maps(cat_jpg, tmp_path, capsys, mon
     assert "Grad-CAM map (14, 14) for class 7" in capsys.readouterr().out
 
 
+def test_cam_is_refused_for_a_network_without_a_gap_head(cat_jpg, tmp_path, capsys, monkeypatch):
+    """vit_b_16's head reads the class token: --method cam would weigh tokens with unrelated weights."""
+    vit = load_model("vit_b_16", pretrained=False)
+    monkeypatch.setattr(cli_checks, "load_model", lambda name: vit if name == "vit_b_16" else None)
+    output = tmp_path / "vit_cam.png"
+    assert cli.main([str(cat_jpg), "--model", "vit_b_16", "--method", "cam", "-o", str(output)]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("error: --method cam needs a classifier that reads the global average")
+    assert "--method gradcam" in error and not output.exists()
+
+
+@pytest.mark.parametrize("name, layer", [("shapes_vit", "blocks.1"), ("shapes_mlpnet", None), ("shapes_gapnet", None)])
+def test_the_shapes_networks_from_the_command_line(tmp_path, capsys, plotted, name, layer):
+    """--model shapes_NAME: the networks trained on the synthetic shapes (offline), the ViT's tokens as maps."""
+    from cam_utils.synthetic import shape_samples
+
+    picture = tmp_path / "ring.png"
+    shape_samples()["ring"].save(picture)
+    net = load_model(name)
+    output = tmp_path / f"{name}.png"
+    argv = [str(picture), "--model", name, "-o", str(output)] + (["--layer", layer] if layer else [])
+    assert cli.main(argv) == 0 and output.exists()
+    x = net.preprocess(Image.open(picture))
+    expected = grad_cam(net.model, x, layer or net.feature_layer_name, net.categories.index("ring"), reshape=net.reshape)
+    torch.testing.assert_close(plotted["cam"], expected[0])
+    assert plotted["image"].size == (64, 64)  # the picture the network sees
+    out = capsys.readouterr().out
+    assert f"top-5 classes ({name})" in out and "1.    4 ring" in out
+    assert "Grad-CAM map (8, 8) for class 4 'ring'" in out
+    cam_status = cli.main([str(picture), "--model", name, "--method", "cam", "-o", str(tmp_path / "cam.png")])
+    assert cam_status == (0 if net.gap_head else 1)
+
+
 def test_resolve_class():
     categories = cached_categories()
     assert cli.resolve_class("285", categories) == 285

@@ -40,14 +40,46 @@ def _feature_map_and_logits(loaded: LoadedModel, batch: torch.Tensor) -> tuple[t
 
 
 def test_model_names_and_public_exports():
-    assert model_names() == ["efficientnet_lite0", "mobilenet_v2", "resnet18", "resnet50", "vit_b_16"]
+    assert model_names() == [
+        "efficientnet_lite0", "mobilenet_v2", "resnet18", "resnet50", "vit_b_16",
+        "shapes_gapnet", "shapes_mlpnet", "shapes_vit",
+    ]
     assert cam_utils.load_model is load_model and cam_utils.model_names is model_names
     assert cam_utils.LoadedModel is LoadedModel
 
 
 def test_unknown_name_lists_valid_names():
-    with pytest.raises(ValueError, match="efficientnet_lite0, mobilenet_v2, resnet18, resnet50, vit_b_16"):
+    with pytest.raises(ValueError, match="efficientnet_lite0, mobilenet_v2, resnet18, resnet50, vit_b_16, shapes_gapnet"):
         load_model("vgg99")
+    with pytest.raises(ValueError, match="shapes_vit"):
+        load_model("shapes_nonet")
+
+
+@pytest.mark.parametrize("name, gap_head", [("shapes_gapnet", True), ("shapes_mlpnet", False), ("shapes_vit", False)])
+def test_shapes_models_load_like_the_imagenet_models(name, gap_head):
+    """load_model("shapes_NAME") is load_shapes_model(NAME): shipped weights, the picture it sees, its samples."""
+    from cam_utils.synthetic import CLASS_NAMES, load_shapes_model
+
+    loaded = load_model(name)
+    reference = load_shapes_model(name[len("shapes_"):])
+    assert loaded.name == reference.name == name and loaded.gap_head is gap_head
+    assert loaded.categories == list(CLASS_NAMES) and loaded.feature_layer_name in loaded.stages
+    for key, value in reference.model.state_dict().items():
+        assert torch.equal(loaded.model.state_dict()[key], value)
+    samples = loaded.samples()
+    assert list(samples) == list(CLASS_NAMES) and all(picture.size == (64, 64) for picture in samples.values())
+    x = loaded.preprocess(samples["ring"])  # (1, 3, 64, 64)
+    assert x.shape == (1, 3, 64, 64) and loaded.top_k(loaded.model(x)[0], k=1)[0][1] == "ring"
+    # model_view undoes the shapes' normalisation: the picture the network sees is the sample itself.
+    assert np.array_equal(np.asarray(model_view(loaded, x)), np.asarray(samples["ring"]))
+    untrained = load_model(name, pretrained=False)
+    assert not torch.equal(untrained.classifier.weight, loaded.classifier.weight)
+
+
+def test_gap_head_says_where_cam_applies():
+    assert load_model("efficientnet_lite0").gap_head is True
+    assert load_model("resnet18", pretrained=False).gap_head is True
+    assert load_model("vit_b_16", pretrained=False).gap_head is False  # its head reads the class token
 
 
 @pytest.mark.parametrize("name", list(FEATURE_SHAPES))

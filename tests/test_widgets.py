@@ -46,18 +46,19 @@ def picture_pixels(explorer: Explorer) -> np.ndarray:
 
 def reference_raw_map(net, x: torch.Tensor, method: str, layer: str, class_idx: int) -> torch.Tensor:
     """(h, w) map from the public one-call functions (each runs its own forward pass)."""
+    options = {"reshape": net.reshape}  # a transformer's tokens laid out as maps; None for a CNN
     if method == "CAM":
-        return class_activation_map(net.model, x, layer, net.classifier, class_idx)[0]
+        return class_activation_map(net.model, x, layer, net.classifier, class_idx, **options)[0]
     if method == "Grad-CAM":
-        return grad_cam(net.model, x, layer, class_idx)[0]
+        return grad_cam(net.model, x, layer, class_idx, **options)[0]
     if method == "Counterfactual Grad-CAM":
-        return grad_cam(net.model, x, layer, class_idx, counterfactual=True)[0]
+        return grad_cam(net.model, x, layer, class_idx, counterfactual=True, **options)[0]
     if method == "Grad-CAM++":
-        return grad_cam_plus_plus(net.model, x, layer, class_idx)[0]
+        return grad_cam_plus_plus(net.model, x, layer, class_idx, **options)[0]
     if method == "HiResCAM":
-        return hires_cam(net.model, x, layer, class_idx)[0]
+        return hires_cam(net.model, x, layer, class_idx, **options)[0]
     if method == "Score-CAM":
-        return score_cam(net.model, x, layer, class_idx)[0]
+        return score_cam(net.model, x, layer, class_idx, **options)[0]
     raise AssertionError(f"no reference for method {method!r}")
 
 
@@ -68,8 +69,11 @@ def expected_pixels(explorer: Explorer, raw_maps: dict | None = None) -> np.ndar
     (key: image, layer, method, class), so that a long test does not compute one twice.
     """
     net = explorer.net
-    x = net.preprocess(explorer.image)  # (1, 3, 224, 224)
+    x = net.preprocess(explorer.image)  # (1, 3, 224, 224), or (1, 3, 64, 64) for the shapes models
     shown = model_view(net, x)
+    if min(shown.size) < 224:  # a small picture is shown enlarged, each pixel a 4 x 4 square for 64 x 64
+        factor = -(-224 // min(shown.size))
+        shown = shown.resize((shown.width * factor, shown.height * factor), Image.Resampling.NEAREST)
     layer, method, class_idx = explorer.layer.value, explorer.method.value, explorer.class_select.value
     if method == "CAM" and layer != net.feature_layer_name:
         return np.asarray(shown)  # CAM does not exist there: the photo alone
@@ -268,9 +272,9 @@ def test_one_forward_per_image_and_layer_none_for_display_changes(net, monkeypat
     calls: list[str] = []
     real_forward_with_features = forward_with_features
 
-    def counting_forward_with_features(model, x, layer):
+    def counting_forward_with_features(model, x, layer, **options):
         calls.append(layer)
-        return real_forward_with_features(model, x, layer)
+        return real_forward_with_features(model, x, layer, **options)
 
     monkeypatch.setattr(explorer_module, "forward_with_features", counting_forward_with_features)
     model_runs = []
@@ -489,3 +493,26 @@ def test_names_imported_from_the_former_module_still_work():
 
     assert package.model_view is models.model_view
     assert package.METHODS is METHODS and package.COLORMAPS == widgets.COLORMAPS
+
+
+@pytest.mark.parametrize("name", ["shapes_vit", "shapes_mlpnet", "shapes_gapnet"])
+def test_the_shapes_networks_and_the_vit_are_explored_like_the_others(name):
+    """Their own pictures, their stages as layers (a ViT's tokens laid out on the grid), CAM only with a GAP head."""
+    net = load_model(name)
+    explorer = explore(net)
+    assert list(explorer.image_picker.options) == ["circle", "square", "triangle", "cross", "ring"]
+    assert [value for _, value in explorer.layer.options] == net.stages
+    assert all(label.endswith(("(8×8)", "(16×16)", "(32×32)")) for label, _ in explorer.layer.options)
+    assert ("CAM" in explorer.method.options) is net.gap_head
+    assert len(explorer.class_select.options) == 5  # every class of the five, most probable first
+    assert explorer.shown_image.size == (256, 256)  # 64 x 64, each pixel a 4 x 4 square
+    explorer.image_picker.value = "ring"
+    assert explorer.class_select.value == net.categories.index("ring")
+    for layer in (net.stages[0], net.feature_layer_name):
+        explorer.layer.value = layer
+        for method in ("Grad-CAM", "HiResCAM", "Score-CAM"):
+            explorer.method.value = method
+            assert_shows_fresh_computation(explorer)
+    with pytest.raises(ValueError, match="circle, square, triangle, cross, ring"):
+        explore(net, "cat")
+

@@ -38,6 +38,7 @@ from .data import (
     ShapesData,
     denormalize_shapes,
     make_shapes,
+    shape_samples,
 )
 from .gapnet import ShapesGapNet
 from .mlpnet import ShapesMLPNet
@@ -66,6 +67,7 @@ __all__ = [
     "make_shapes",
     "plot_benchmark",
     "random_baseline",
+    "shape_samples",
     "register_shapes_model",
     "shapes_architecture",
     "train_shapes_model",

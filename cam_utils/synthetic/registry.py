@@ -31,11 +31,14 @@ class ShapesArchitecture:
         weights_file: file name of the shipped weights in ``cam_utils/data``.
         feature_layer: dotted name of the last feature map A (what CAM and Grad-CAM explain).
         classifier_layer: dotted name of the last nn.Linear layer.
-        stages: feature layers from shallow to deep, for layer studies and the explorer.
+        stages: feature layers from shallow to deep, for layer studies and the explorer's layer menu;
+            they include ``feature_layer``.
         description: one line for ``python -m cam_utils.synthetic list``.
         n_train, epochs, learning_rate: the recipe that produced the shipped weights.
         reshape: None for a CNN; for a transformer, the ``reshape=`` its layers need
             (``vit_reshape``: tokens (N, 1 + h·w, C) -> maps (N, C, h, w)).
+        gap_head: True when the classifier reads the global average of the feature layer, so
+            CAM applies (M_c = Σ_k w_k^c A^k); False for any other head (flatten + MLP, class token).
     """
 
     name: str
@@ -49,6 +52,7 @@ class ShapesArchitecture:
     epochs: int = 8
     learning_rate: float = 3e-3
     reshape: Reshape | None = None
+    gap_head: bool = False
 
     @property
     def weights_path(self) -> Path:
@@ -81,8 +85,9 @@ register_shapes_model(ShapesArchitecture(
     weights_file="shapes_gapnet.pt",
     feature_layer="features",
     classifier_layer="classifier",
-    stages=("features.1", "features.3", "features.5", "features.6"),
+    stages=("features.1", "features.3", "features.5", "features"),
     description="5 conv blocks -> 64 x 8 x 8 -> global average pooling -> one linear layer (CAM's architecture)",
+    gap_head=True,
 ))
 register_shapes_model(ShapesArchitecture(
     name="mlpnet",
@@ -90,7 +95,7 @@ register_shapes_model(ShapesArchitecture(
     weights_file="shapes_mlpnet.pt",
     feature_layer="features",
     classifier_layer="classifier",
-    stages=("features.1", "features.3", "features.5", "features.6"),
+    stages=("features.1", "features.3", "features.5", "features"),
     description="5 conv blocks -> 32 x 8 x 8 -> flatten -> linear 64 + ReLU -> linear (no GAP: CAM cannot read it)",
 ))
 register_shapes_model(ShapesArchitecture(

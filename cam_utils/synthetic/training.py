@@ -16,6 +16,7 @@ from .data import (
     SHAPES_STD,
     ShapesData,
     make_shapes,
+    shape_samples,
 )
 from .registry import SHAPES_MODELS, shapes_architecture
 
@@ -108,49 +109,66 @@ def train_shapes_model(
     return network.eval()
 
 
-def _shapes_transform(image: "Image.Image") -> Tensor:
-    """PIL image -> (3, 64, 64) tensor normalised like :func:`make_shapes` (for LoadedModel)."""
-    from torchvision.transforms import functional as TF
+class _ShapesTransform:
+    """PIL image -> (3, 64, 64) tensor normalised like :func:`make_shapes` (a LoadedModel's transform).
 
-    pixels = TF.to_tensor(image.convert("RGB").resize((IMAGE_SIZE, IMAGE_SIZE)))  # (3, 64, 64) in [0, 1]
-    return TF.normalize(pixels, SHAPES_MEAN, SHAPES_STD)
+    ``mean`` and ``std`` say how it normalises, so that :func:`cam_utils.model_view` can turn a
+    model input back into the picture the model sees.
+    """
+
+    mean = SHAPES_MEAN
+    std = SHAPES_STD
+
+    def __call__(self, image: "Image.Image") -> Tensor:
+        from torchvision.transforms import functional as TF
+
+        pixels = TF.to_tensor(image.convert("RGB").resize((IMAGE_SIZE, IMAGE_SIZE)))  # (3, 64, 64) in [0, 1]
+        return TF.normalize(pixels, self.mean, self.std)
 
 
-def load_shapes_model(name: str = "gapnet", weights: str | Path | None = None) -> "LoadedModel":
+def load_shapes_model(name: str = "gapnet", weights: str | Path | None = None, pretrained: bool = True) -> "LoadedModel":
     """A trained shapes network, ready to be explained, as a :class:`cam_utils.models.LoadedModel`.
+
+    ``cam_utils.load_model("shapes_NAME")`` gives the same model, so the command line and the
+    explorer choose it like the ImageNet models.
 
     Args:
         name: the architecture in the registry: "gapnet" (:class:`ShapesGapNet`, GAP + one linear
-            layer) or "mlpnet" (:class:`ShapesMLPNet`, flatten + hidden layer), or any other
-            registered one (``python -m cam_utils.synthetic list``).
+            layer), "mlpnet" (:class:`ShapesMLPNet`, flatten + hidden layer), "vit"
+            (:class:`ShapesViT`), or any other registered one (``python -m cam_utils.synthetic list``).
         weights: a state_dict saved by ``python -m cam_utils.synthetic train --model NAME``; None
             loads the weights that ship with the package (``cam_utils/data/shapes_NAME.pt``).
+        pretrained: False gives the architecture with its random initial weights (``weights`` unused).
 
     Returns:
         LoadedModel with ``model`` in eval mode, ``feature_layer`` (the 8x8 map A), ``classifier``
-        (the last linear layer), ``categories`` (CLASS_NAMES), the architecture's ``stages`` and a
-        ``transform`` from PIL images to normalised 64x64 tensors.
+        (the last linear layer), ``categories`` (CLASS_NAMES), the architecture's ``stages``,
+        ``reshape`` (the ViT's tokens -> maps), ``gap_head`` (whether CAM applies), a ``transform``
+        from PIL images to normalised 64x64 tensors, and ``samples`` (one picture per class).
     """
     from ..models import LoadedModel
 
     architecture = shapes_architecture(name)
-    path = Path(weights) if weights is not None else architecture.weights_path
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"No weights at {path}. Train them with "
-            f"`python -m cam_utils.synthetic train --model {name} --out {path}` (about a minute on a CPU)."
-        )
     model = architecture.build()
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    if pretrained:
+        path = Path(weights) if weights is not None else architecture.weights_path
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"No weights at {path}. Train them with "
+                f"`python -m cam_utils.synthetic train --model {name} --out {path}` (about a minute on a CPU)."
+            )
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     model.eval()
     return LoadedModel(
         name=f"shapes_{name}",
         model=model,
-        transform=_shapes_transform,
+        transform=_ShapesTransform(),
         categories=list(CLASS_NAMES),
         feature_layer_name=architecture.feature_layer,
         feature_layer=model.get_submodule(architecture.feature_layer),
         classifier=model.get_submodule(architecture.classifier_layer),
         stages=list(architecture.stages),
         reshape=architecture.reshape,  # tokens -> maps for the ViT; None for the CNNs
+        gap_head=architecture.gap_head,
+        samples=shape_samples,
     )

@@ -26,7 +26,9 @@ The modules:
 """
 from __future__ import annotations
 
-from ..models import model_view  # its home is cam_utils.models; kept here for code written for 0.1.0
+from ..models import (
+    model_view,  # its home is cam_utils.models; kept here for code written for 0.1.0
+)
 from .explorer import COLORMAPS, INTERPOLATIONS, Explorer, explore
 from .methods import METHODS, MapRequest, Method
 

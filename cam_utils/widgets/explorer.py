@@ -7,56 +7,28 @@ from __future__ import annotations
 import html
 import io
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from typing import Any, Union
 
 import ipywidgets as widgets
 import torch
 from PIL import Image
 
-from ..hooks import LayerForward, forward_with_features, record_output
+from ..hooks import LayerForward, forward_with_features
 from ..images import ImageLoadError, load_image, sample_image, sample_image_names
-from ..model_state import explaining
 from ..models import LoadedModel, load_model, model_view
 from ..postprocess import normalize, overlay, upsample
 from . import appearance
+from .inputs import display_size, downscaled, layer_shapes, png_bytes
 from .methods import METHODS, MapRequest
 
 __all__ = ["COLORMAPS", "INTERPOLATIONS", "Explorer", "explore"]
 
-#: Uploaded (or passed) photos are shrunk so that their longer side is at most this many pixels.
-MAX_IMAGE_SIDE = 1024
 #: How many of the most probable classes the class drop-down lists.
 TOP_CLASSES = 10
 COLORMAPS = ["jet", "turbo", "viridis", "inferno", "magma", "plasma"]
 #: (label, mode passed to ``upsample``): nearest shows the raw grid of the map, bilinear is smooth.
 INTERPOLATIONS = [("nearest (raw grid)", "nearest"), ("bilinear (smooth)", "bilinear")]
-
-
-# --- helpers ----------------------------------------------------------------------------------
-
-
-def _downscaled(image: Image.Image, max_side: int = MAX_IMAGE_SIDE) -> Image.Image:
-    """An RGB copy whose longer side is at most ``max_side`` pixels (aspect ratio kept)."""
-    image = image.convert("RGB")  # convert() always returns a copy: the caller's image is untouched
-    image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-    return image
-
-
-def _png_bytes(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=1)  # lossless; level 1 is the fastest
-    return buffer.getvalue()
-
-
-def _layer_shapes(net: LoadedModel, x: torch.Tensor) -> dict[str, tuple[int, int, int]]:
-    """(C, h, w) of every stage's feature map, from one gradient-free forward pass."""
-    modules = dict(net.model.named_modules())
-    with ExitStack() as stack:
-        recordings = {name: stack.enter_context(record_output(modules[name])) for name in net.stages}
-        with explaining(net.model), torch.no_grad():
-            net.model(x)
-    return {name: tuple(recording.output.shape[-3:]) for name, recording in recordings.items()}
 
 
 # --- the explorer -----------------------------------------------------------------------------
@@ -72,9 +44,14 @@ class Explorer(widgets.VBox):
     the heatmap.
     """
 
-    def __init__(self, net: LoadedModel, image: Union[Image.Image, str] = "cat") -> None:
+    def __init__(self, net: LoadedModel, image: Union[Image.Image, str, None] = None) -> None:
         super().__init__()
         self.net = net
+        # The pictures the model is meant for: the shapes models bring their own, the others use the photos.
+        self._samples: dict[str, Image.Image] | None = net.samples() if net.samples is not None else None
+        sample_names = list(self._samples) if self._samples is not None else sample_image_names()
+        if image is None:
+            image = sample_names[0] if self._samples is not None else "cat"
         self._device = next(net.model.parameters()).device
         self._images: dict[str, Image.Image] = {}  # picker value -> photo (at most MAX_IMAGE_SIDE)
         self._forwards: dict[str, LayerForward] = {}  # layer -> forward split there (current image)
@@ -84,21 +61,21 @@ class Explorer(widgets.VBox):
 
         # Image: the bundled photos, plus the user's uploads.
         if isinstance(image, str):
-            if image not in sample_image_names():
+            if image not in sample_names:
                 raise ValueError(
-                    f"Unknown sample image {image!r}. Pass one of {', '.join(sample_image_names())}, "
+                    f"Unknown sample image {image!r}. Pass one of {', '.join(sample_names)}, "
                     "or a PIL image (e.g. cam_utils.load_image(path))."
                 )
             first_image_name = image
         elif isinstance(image, Image.Image):
             first_image_name = "your image"
-            self._images[first_image_name] = _downscaled(image)
+            self._images[first_image_name] = downscaled(image)
         else:
             raise TypeError(
                 f"image must be a sample name or a PIL image, got {type(image).__name__}. "
                 "Load a file with cam_utils.load_image(path)."
             )
-        picker_names = list(self._images) + sample_image_names()
+        picker_names = list(self._images) + sample_names
         self.image_picker = widgets.Dropdown(
             options=picker_names, value=first_image_name, description="Image", layout=appearance.layout("image_picker")
         )
@@ -123,11 +100,13 @@ class Explorer(widgets.VBox):
         )
 
         # Method, and layer: each layer's option shows the resolution of its maps.
+        # CAM (a feature-layer-only method) needs a GAP head: other networks do not offer it.
+        offered = [name for name, method in METHODS.items() if net.gap_head or not method.feature_layer_only]
         self.method = widgets.ToggleButtons(
-            options=list(METHODS), value="Grad-CAM", description="Method", style={"button_width": "auto"}
+            options=offered, value="Grad-CAM", description="Method", style={"button_width": "auto"}
         )
         first_x = net.preprocess(self._image(first_image_name)).to(self._device)  # (1, 3, H, W)
-        self._map_shapes = _layer_shapes(net, first_x)  # layer -> (C, h, w); the input size is fixed
+        self._map_shapes = layer_shapes(net, first_x)  # layer -> (C, h, w); the input size is fixed
         self.layer = widgets.SelectionSlider(
             options=[(f"{name} ({h}×{w})", name) for name, (_, h, w) in self._map_shapes.items()],
             value=net.feature_layer_name,
@@ -188,7 +167,11 @@ class Explorer(widgets.VBox):
 
     @property
     def shown_image(self) -> Image.Image:
-        """The picture the model sees (its input, un-normalised), under the heatmap."""
+        """The picture the model sees (its input, un-normalised), under the heatmap.
+
+        Pictures smaller than MIN_PICTURE_SIDE (the 64 x 64 shapes) are shown enlarged, each pixel a
+        square of a whole number of screen pixels.
+        """
         return self._shown_image
 
     @property
@@ -198,7 +181,7 @@ class Explorer(widgets.VBox):
         return (
             f"CAM explorer: {self.method.value} at layer {self.layer.value} for class "
             f"{self._class_labels[class_idx]} (p = {float(self._probabilities[class_idx]):.3f}) "
-            f"on the photo {self.image_picker.value!r}."
+            f"on the picture {self.image_picker.value!r}."
         )
 
     def __repr__(self) -> str:
@@ -223,7 +206,8 @@ class Explorer(widgets.VBox):
 
     def _image(self, name: str) -> Image.Image:
         if name not in self._images:
-            self._images[name] = _downscaled(sample_image(name))
+            sample = self._samples[name] if self._samples is not None else sample_image(name)
+            self._images[name] = downscaled(sample)
         return self._images[name]
 
     @contextmanager
@@ -238,7 +222,7 @@ class Explorer(widgets.VBox):
     def _forward(self, layer: str) -> LayerForward:
         """The forward pass split at ``layer`` for the current image (computed once, then cached)."""
         if layer not in self._forwards:
-            self._forwards[layer] = forward_with_features(self.net.model, self._x, layer)
+            self._forwards[layer] = forward_with_features(self.net.model, self._x, layer, reshape=self.net.reshape)
         return self._forwards[layer]
 
     def _raw_map(self, layer: str, method_name: str, class_idx: int) -> torch.Tensor:
@@ -258,12 +242,12 @@ class Explorer(widgets.VBox):
     def _load_current_image(self) -> None:
         """New image: clear the caches, one forward pass at the current layer, new top-10, render."""
         self._x = self.net.preprocess(self.image).to(self._device)  # (1, 3, H, W)
-        self._shown_image = model_view(self.net, self._x)
+        self._shown_image = display_size(model_view(self.net, self._x))
         self._forwards.clear()
         self._raw_maps.clear()
         logits = self._forward(self.layer.value).logits.detach()[0]  # (num_classes,)
         self._probabilities = torch.softmax(logits, dim=0)
-        top_classes = self._probabilities.topk(TOP_CLASSES).indices.tolist()
+        top_classes = self._probabilities.topk(min(TOP_CLASSES, len(self._probabilities))).indices.tolist()
         with self._changing_together():
             self.class_select.options = [self._class_option(index) for index in top_classes]
             self.class_select.value = top_classes[0]
@@ -289,7 +273,7 @@ class Explorer(widgets.VBox):
             self._show_status(f"Could not use {uploaded['name']!r}: {error}", is_error=True)
         else:
             name = f"upload: {uploaded['name']}"
-            self._images[name] = _downscaled(image)  # replaces an earlier upload of the same name
+            self._images[name] = downscaled(image)  # replaces an earlier upload of the same name
             with self._changing_together():
                 if name not in self.image_picker.options:
                     self.image_picker.options = [name, *self.image_picker.options]
@@ -331,8 +315,11 @@ class Explorer(widgets.VBox):
         else:
             if METHODS[method_name].slow:
                 # Shown while the forward passes run (widget updates reach the page at once).
-                self._show_status(f"Computing {method_name}: {channels} forward passes (one per channel)…")
-                note = f"{method_name} ran one forward pass per channel ({channels} at this layer); the map is cached."
+                self._show_status(f"Computing {method_name}: up to {channels} forward passes (one per channel)…")
+                note = (
+                    f"{method_name} ran one forward pass per channel that is not constant (at most {channels} at "
+                    "this layer); the map is cached."
+                )
             raw_map = self._raw_map(layer, method_name, class_idx)  # (h, w)
             if not bool(raw_map.ne(0).any()):
                 note = "The map is zero everywhere: nothing at this layer pushes the score in this direction."
@@ -341,7 +328,7 @@ class Explorer(widgets.VBox):
             image_size = (self._shown_image.height, self._shown_image.width)
             heatmap = upsample(heatmap, image_size, mode=self.interpolation.value)  # (H, W)
             picture = overlay(self._shown_image, heatmap, alpha=self.opacity.value, cmap=self.cmap.value)
-        self.picture.value = _png_bytes(picture)
+        self.picture.value = png_bytes(picture)
         probability = float(self._probabilities[class_idx])
         self.readout.value = (
             f"<b>{html.escape(self._class_labels[class_idx])}</b> (p = {probability:.3f}) · "
@@ -357,8 +344,13 @@ def explore(net: LoadedModel | None = None, image: Image.Image | str | None = No
 
     Args:
         net: a model from ``load_model``; default: ``load_model()`` (EfficientNet-Lite0, offline).
-        image: a sample name (see ``sample_image_names()``) or a PIL image; default ``"cat"``.
-            Images are shrunk to at most 1024 px on the longer side.
+            ``load_model("shapes_vit")`` (or ``"shapes_gapnet"``, ``"shapes_mlpnet"``) explores a
+            network trained on the synthetic shapes: its picture menu offers one shape per class,
+            its layer menu its stages (for the ViT, its blocks, tokens laid out on their grid), and
+            CAM is offered only where the network has a GAP head.
+        image: a sample name (see ``sample_image_names()``, or the model's own samples) or a PIL
+            image; default ``"cat"`` (for the shapes models: their first sample). Images are shrunk
+            to at most 1024 px on the longer side.
 
     Returns:
         an :class:`Explorer` (an ``ipywidgets.VBox``); its controls are attributes.
@@ -370,4 +362,4 @@ def explore(net: LoadedModel | None = None, image: Image.Image | str | None = No
             f"net must be a LoadedModel, got {type(net).__name__}. Wrap your model with "
             "cam_utils.load_model(name), or leave net out for the default model."
         )
-    return Explorer(net, "cat" if image is None else image)
+    return Explorer(net, image)

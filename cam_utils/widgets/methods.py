@@ -16,7 +16,11 @@ from ..cam import cam_from_features
 from ..gradcam import grad_cam_from_forward
 from ..hooks import LayerForward
 from ..models import LoadedModel
-from ..variants import grad_cam_plus_plus_from_forward, hires_cam_from_forward, score_cam
+from ..variants import (
+    grad_cam_plus_plus_from_forward,
+    hires_cam_from_forward,
+    score_cam,
+)
 
 __all__ = ["METHODS", "MapRequest", "Method"]
 
@@ -46,7 +50,8 @@ class Method:
 
     Attributes:
         compute: MapRequest -> raw map (1, h, w) at the request's layer (not normalised).
-        feature_layer_only: True when the method only exists at the model's feature layer (CAM).
+        feature_layer_only: True when the method only exists at the model's feature layer, and only for a
+            network with a GAP head (CAM: its class weights act on that layer's channels).
         slow: True for methods that run their own forward passes (Score-CAM: one per channel),
             which take seconds rather than milliseconds at deep layers. The explorer says so
             while it computes.
@@ -86,6 +91,9 @@ METHODS: dict[str, Method] = {
     "Grad-CAM++": Method(lambda request: grad_cam_plus_plus_from_forward(request.forward, request.class_idx)),
     "HiResCAM": Method(lambda request: hires_cam_from_forward(request.forward, request.class_idx)),
     "Score-CAM": Method(
-        lambda request: score_cam(request.net.model, request.x, request.layer, request.class_idx), slow=True
+        lambda request: score_cam(
+            request.net.model, request.x, request.layer, request.class_idx, reshape=request.net.reshape
+        ),
+        slow=True,
     ),
 }
