@@ -138,7 +138,7 @@ def faithfulness_part(photo_names: list[str], pixels_per_step: int, with_score_c
     with torch.no_grad():
         classes = net.model(x).argmax(dim=1)  # (P,) top-1 class per photo
     methods = methods_at(net.feature_layer_name, "classifier", score_cam_batch=BATCH_SIZE, with_score_cam=with_score_cam)
-    print(f"\nPhotos and their top-1 class: " + ", ".join(
+    print("\nPhotos and their top-1 class: " + ", ".join(
         f"{name} -> {net.categories[int(c)]}" for name, c in zip(photo_names, classes)))
     n_pixels = x.shape[2] * x.shape[3]
     points = -(-n_pixels // pixels_per_step) + 1

@@ -14,7 +14,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
 from tests.browser import (
     CHROMIUM_ARGS,

@@ -12,26 +12,37 @@ The shared diagnosis of a wrong map or tensor lives in :mod:`cam_utils.exercises
 """
 from __future__ import annotations
 
-from .feedback import diagnose_tensor, report
+from .feedback import CheckResult, diagnose_tensor, report
+from .nb01 import check_flip_left_right, check_group_probability
+from .nb02 import check_batch_cam, check_channel_contributions
+from .nb03 import check_gradients_for_classes, check_record_stages
+from .nb04 import check_grad_cam_by_hand, check_probability_grad_cam
+from .nb05 import check_crop_box, check_rank_and_probability
+from .nb06 import check_signed_grad_cam
+from .nb07 import check_deletion_scores, check_espresso_deletion
+from .nb08 import check_independent_test
+from .nb09 import check_tokens_to_maps, check_weighted_rollout
 
-__all__ = ["diagnose_tensor", "report"]
-
-from .nb01 import check_flip_left_right, check_group_probability  # notebook 01
-__all__ += ["check_flip_left_right", "check_group_probability"]
-from .nb02 import check_batch_cam, check_channel_contributions  # notebook 02
-__all__ += ["check_batch_cam", "check_channel_contributions"]
-from .nb03 import check_gradients_for_classes, check_record_stages  # notebook 03
-__all__ += ["check_gradients_for_classes", "check_record_stages"]
-from .nb04 import check_grad_cam_by_hand, check_probability_grad_cam  # notebook 04
-__all__ += ["check_grad_cam_by_hand", "check_probability_grad_cam"]
-from .nb05 import check_crop_box, check_rank_and_probability  # notebook 05
-__all__ += ["check_crop_box", "check_rank_and_probability"]
-from .nb06 import check_signed_grad_cam  # notebook 06
-__all__ += ["check_signed_grad_cam"]
-from .nb07 import check_deletion_scores, check_espresso_deletion  # notebook 07
-__all__ += ["check_deletion_scores", "check_espresso_deletion"]
-from .nb08 import check_independent_test  # notebook 08
-__all__ += ["check_independent_test"]
-from .nb09 import check_tokens_to_maps, check_weighted_rollout  # noqa: E402  (notebook 09)
-
-__all__ += ["check_tokens_to_maps", "check_weighted_rollout"]
+__all__ = [
+    # the shared diagnosis
+    "CheckResult",
+    "diagnose_tensor",
+    "report",
+    # one check per coding exercise, notebook by notebook
+    "check_flip_left_right",  # 01
+    "check_group_probability",
+    "check_batch_cam",  # 02
+    "check_channel_contributions",
+    "check_gradients_for_classes",  # 03
+    "check_record_stages",
+    "check_grad_cam_by_hand",  # 04
+    "check_probability_grad_cam",
+    "check_crop_box",  # 05
+    "check_rank_and_probability",
+    "check_signed_grad_cam",  # 06
+    "check_deletion_scores",  # 07
+    "check_espresso_deletion",
+    "check_independent_test",  # 08
+    "check_tokens_to_maps",  # 09
+    "check_weighted_rollout",
+]

@@ -63,7 +63,7 @@ def _problem(result: object, reference: list[SanityStage]) -> str | None:
     if any(len(row.randomised) > 1 for row in result):
         return "some rows have several stages random at once: that is the cascading test. Randomise each stage alone (cascade=False)."
     if result[0].feature_scale.isnan().any():
-        return f"the feature-map scale was not recorded: tell cascading_randomization which layer is explained (feature_layer=layer)."
+        return "the feature-map scale was not recorded: tell cascading_randomization which layer is explained (feature_layer=layer)."
     problem = diagnose_tensor(result[0].maps, reference[0].maps, name="the trained model's maps", atol=1e-5, rtol=1e-4)
     if problem is not None:
         return f"{problem} They should be Grad-CAM at `layer` for each image's top-1 class."
