@@ -3,7 +3,8 @@
 Usage: python tools/run_notebooks.py [NOTEBOOK.ipynb ...]   (default: notebooks/*.ipynb)
 
 The saved outputs are what `make test` (pytest --nbval) compares against, so run this
-after editing a notebook. Execution counts come out as 1..N; no timing metadata is kept.
+after editing a notebook. Execution counts come out as 1..N; no timing metadata is kept; consecutive printed lines are kept
+as one output (the split into stream messages depends on timing).
 """
 from __future__ import annotations
 
@@ -17,6 +18,27 @@ from nbclient import NotebookClient
 
 KERNEL_NAME = "cam-tutorial"
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def coalesce_streams(outputs: list) -> list:
+    """Merge consecutive stdout (or stderr) outputs into one, as nbval compares them.
+
+    How a cell's printed lines are split into stream messages depends on timing, so without this
+    every re-execution would change the saved file although nothing printed changed.
+    """
+    merged: list = []
+    for output in outputs:
+        previous = merged[-1] if merged else None
+        if (
+            output.get("output_type") == "stream"
+            and previous is not None
+            and previous.get("output_type") == "stream"
+            and previous.get("name") == output.get("name")
+        ):
+            previous["text"] = previous["text"] + output["text"]
+        else:
+            merged.append(output)
+    return merged
 
 
 def run_notebook(path: Path, timeout: int = 600) -> float:
@@ -35,6 +57,8 @@ def run_notebook(path: Path, timeout: int = 600) -> float:
     seconds = time.perf_counter() - start
     for cell in notebook.cells:
         cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":
+            cell.outputs = coalesce_streams(cell.outputs)
     nbformat.write(notebook, path)
     return seconds
 
