@@ -55,7 +55,7 @@ def all_modules(model: nn.Module) -> list[nn.Module]:
             found.extend(module._modules.values())
             if len(found) > _MAX_MODULES:  # a module registered inside itself: use PyTorch's memoised walk
                 return list(model.modules())
-    return [module for module in found if module is not None] if None in found else found
+    return [module for module in found if module is not None]
 
 
 #: More modules than this in the walk means a cycle (a module registered inside itself, which PyTorch's
@@ -64,17 +64,8 @@ _MAX_MODULES = 1_000_000
 
 
 def _training_modules(model: nn.Module) -> list[nn.Module]:
-    """The modules of ``model`` in training mode: ``all_modules`` and the flag test in one pass (the hot path)."""
-    found, training = [model], []
-    for module in found:  # the list grows while it is read
-        if module is None:
-            continue
-        if module.training:
-            training.append(module)
-        found.extend(module._modules.values())
-        if len(found) > _MAX_MODULES:  # a module registered inside itself: PyTorch's memoised walk
-            return [module for module in model.modules() if module.training]
-    return training
+    """The modules of ``model`` in training mode (those ``eval_behaviour`` switches and puts back)."""
+    return [module for module in all_modules(model) if module.training]
 
 
 @contextmanager

@@ -38,7 +38,7 @@ def sorted_stages(model, x, layer, stages):
 
 
 def test_right_answer_passes(capsys):
-    assert check_independent_test(right) is True
+    assert check_independent_test(right).passed is True
     assert capsys.readouterr().out.startswith("✓")
 
 
@@ -56,6 +56,6 @@ def test_right_answer_passes(capsys):
     ],
 )
 def test_typical_mistakes_get_a_hint(capsys, answer, hint):
-    assert check_independent_test(answer) is False
+    assert check_independent_test(answer).passed is False
     printed = capsys.readouterr().out
     assert printed.startswith("✗ Not yet") and hint in printed

@@ -37,8 +37,8 @@ def tokens_drop_last(tokens, prefix_tokens, height, width):
 
 
 def test_tokens_right_answers_pass(capsys):
-    assert check_tokens_to_maps(tokens_right) is True
-    assert check_tokens_to_maps(lambda t, p, h, w: t[:, p:].transpose(1, 2).unflatten(2, (h, w))) is True
+    assert check_tokens_to_maps(tokens_right).passed is True
+    assert check_tokens_to_maps(lambda t, p, h, w: t[:, p:].transpose(1, 2).unflatten(2, (h, w))).passed is True
     assert capsys.readouterr().out.startswith("✓")
 
 
@@ -57,7 +57,7 @@ def test_tokens_right_answers_pass(capsys):
     ],
 )
 def test_tokens_typical_mistakes_get_a_hint(capsys, answer, hint):
-    assert check_tokens_to_maps(answer) is False
+    assert check_tokens_to_maps(answer).passed is False
     printed = capsys.readouterr().out
     assert printed.startswith("✗ Not yet") and hint in printed
 
@@ -83,8 +83,8 @@ def rollout_renormalised(attentions, residual_weight):  # also right: the rows a
 
 
 def test_rollout_right_answers_pass(capsys):
-    assert check_weighted_rollout(rollout_right) is True
-    assert check_weighted_rollout(rollout_renormalised) is True
+    assert check_weighted_rollout(rollout_right).passed is True
+    assert check_weighted_rollout(rollout_renormalised).passed is True
     assert capsys.readouterr().out.startswith("✓")
 
 
@@ -105,6 +105,6 @@ def test_rollout_right_answers_pass(capsys):
     ],
 )
 def test_rollout_typical_mistakes_get_a_hint(capsys, answer, hint):
-    assert check_weighted_rollout(answer) is False
+    assert check_weighted_rollout(answer).passed is False
     printed = capsys.readouterr().out
     assert printed.startswith("✗ Not yet") and hint in printed

@@ -121,10 +121,11 @@ def test_lock_is_resolved_on_the_lowest_declared_python():
 
 
 def test_oldest_set_is_exactly_the_declared_lower_bounds():
-    """requirements/oldest.txt (make test-oldest) pins each dependency of the package and of "dev" at its lower bound."""
+    """requirements/oldest.txt (make test-oldest) pins each dependency of the package, of "dev" and of "course"
+    (make test installs both) at its lower bound."""
     oldest = _pins(OLDEST)
     lower_bounds = {}
-    for requirement in _declared(["dev"]):
+    for requirement in _declared(["dev", "course"]):
         bounds = [s.version for s in requirement.specifier if s.operator in (">=", "==")]
         assert len(bounds) == 1, f"{requirement} needs one lower bound ('>=' or '==') to be tested by make test-oldest"
         lower_bounds[_normalise(requirement.name)] = bounds[0]
