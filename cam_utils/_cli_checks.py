@@ -15,11 +15,14 @@ from ._layers import close_names
 from .cam import OTHER_NETWORKS_ADVICE
 from .images import LARGER_LIMIT_ADVICE
 from .models import LoadedModel, WeightsDownloadError, load_model
+from .variants import CANCELLED_ADVICE
 
 #: Library advice -> the same advice for the command line (the keys are the library's own constants).
 _IN_CLI_TERMS = {
     OTHER_NETWORKS_ADVICE: "Use --method gradcam for other networks and layers.",
     LARGER_LIMIT_ADVICE: "pass a larger --max-pixels if you trust it",
+    CANCELLED_ADVICE: "Pass the normalisation's output as --layer instead (e.g. --layer blocks.3.norm1 rather than "
+    "blocks.2), or use --method gradcam.",
 }
 
 

@@ -16,8 +16,10 @@ import argparse
 import difflib
 import re
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -232,7 +234,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = build_parser().parse_args(argv)
     try:
-        run(args)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            try:
+                run(args)
+            finally:
+                _print_warnings(caught)
     except (CommandLineError, ImageLoadError, ValueError, TypeError, RuntimeError, OSError) as error:
         message = in_cli_terms(" ".join(str(error).split())) or type(error).__name__  # always one line
         print(f"error: {message}", file=sys.stderr)
@@ -241,3 +248,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: interrupted", file=sys.stderr)
         return 130
     return 0
+
+
+def _print_warnings(caught: list[warnings.WarningMessage]) -> None:
+    """This package's warnings (e.g. HiResCAM cancelling at a layer) as one line ``warning: ...`` each;
+    other libraries' warnings as Python prints them."""
+    package_folder = str(Path(__file__).parent)
+    for warning in caught:
+        if warning.filename.startswith(package_folder):
+            print(f"warning: {in_cli_terms(' '.join(str(warning.message).split()))}", file=sys.stderr)
+        else:
+            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)

@@ -27,6 +27,8 @@ a ``forward_with_features`` result, so switching class costs one backward pass o
 """
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 
@@ -157,8 +159,43 @@ def hires_cam_from_forward(forward: LayerForward, class_idx: ClassIndex = None, 
     gradients = class_gradients(forward, class_idx)  # (N, C, h, w)
     feature_maps = forward.feature_maps.detach()  # (N, C, h, w), A
     # Σ_k g ⊙ A^k : multiply position by position, then add the channels.
-    hires_map = (gradients * feature_maps).sum(dim=1)  # (N, h, w)
+    terms = gradients * feature_maps  # (N, C, h, w), one term per channel and position
+    hires_map = terms.sum(dim=1)  # (N, h, w)
+    _warn_if_cancelled(hires_map, terms)
     return torch.relu(hires_map) if relu else hires_map
+
+
+#: A map whose total size is below this fraction of the total size of its terms is numerical noise.
+_CANCELLED = 1e-4
+#: What to do instead (the command line says the same with its options).
+CANCELLED_ADVICE = (
+    "Explain the normalisation's output instead (e.g. 'blocks.3.norm1' rather than 'blocks.2'), "
+    "or use grad_cam at this layer."
+)
+
+
+def _warn_if_cancelled(hires_map: torch.Tensor, terms: torch.Tensor) -> None:
+    """Warn when HiResCAM's channel sums cancel to noise for some image.
+
+    Σ_k ∂y^c/∂A^k_ij · A^k_ij is the rate at which y^c changes when the features at position ij
+    are all scaled by the same factor. If y^c ignores that scale, the sum is zero whatever the
+    terms: this happens at a transformer block's output, whose patch tokens reach the class
+    token only through the next block's LayerNorm (LN(s·a) = LN(a)). What is left is float noise
+    and LayerNorm's epsilon, not an explanation.
+    """
+    term_size = terms.abs().sum(dim=(1, 2, 3))  # (N,) Σ_kij |g A|
+    map_size = hires_map.abs().sum(dim=(1, 2))  # (N,) Σ_ij |Σ_k g A|
+    cancelled = (map_size < _CANCELLED * term_size) & (term_size > 0)  # (N,)
+    if bool(cancelled.any()):
+        ratio = float((map_size[cancelled] / term_size[cancelled]).max())
+        warnings.warn(
+            f"HiResCAM cancels at this layer for {int(cancelled.sum())} of {len(cancelled)} images: "
+            f"Σ_k ∂y^c/∂A^k · A^k is at most {ratio:.0e} of the size of its terms, numerical noise. "
+            "The class score ignores the scale of the features here (e.g. a transformer block's output, "
+            f"read only through the next block's LayerNorm). {CANCELLED_ADVICE}",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def hires_cam(

@@ -366,3 +366,23 @@ def cached_categories() -> list[str]:
     from cam_utils.models import _imagenet_categories
 
     return _imagenet_categories()
+
+
+def test_a_library_warning_is_one_line_in_option_terms(tmp_path, capsys):
+    """HiResCAM at the ViT's block output cancels (the next LayerNorm ignores each token's scale): the command
+    still writes the figure, and says so in one line that names options, not Python calls."""
+    from cam_utils.synthetic import shape_samples
+
+    picture = tmp_path / "ring.png"
+    shape_samples()["ring"].save(picture)
+    output = tmp_path / "figure.png"
+    assert cli.main([str(picture), "--model", "shapes_vit", "--method", "hirescam", "-o", str(output)]) == 0
+    assert output.exists()
+    warning_lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(warning_lines) == 1 and warning_lines[0].startswith("warning: HiResCAM cancels at this layer")
+    assert "--layer blocks.3.norm1" in warning_lines[0] and "--method gradcam" in warning_lines[0]
+    assert "grad_cam" not in warning_lines[0]
+
+    assert cli.main([str(picture), "--model", "shapes_vit", "--method", "hirescam", "--layer", "blocks.3.norm1",
+                     "-o", str(output)]) == 0
+    assert "warning" not in capsys.readouterr().err

@@ -313,8 +313,11 @@ def _lock_version(name: str) -> str:
 
 
 def _make(*arguments: str) -> subprocess.CompletedProcess:
+    """``make ARGUMENTS`` as a user types it: without the variables of a make that runs this test (make
+    test-oldest passes CONSTRAINTS=requirements/oldest.txt down through MAKEFLAGS)."""
+    environment = {key: value for key, value in os.environ.items() if key not in {"MAKEFLAGS", "MFLAGS", "MAKELEVEL"}}
     return subprocess.run(["make", "--no-print-directory", *arguments], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600)
+                          timeout=600, env=environment)
 
 
 def test_make_wheelhouse_takes_the_lock_and_what_the_environment_installs():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import warnings
 
 import pytest
 import timm
@@ -89,14 +90,21 @@ def test_vit_gradient_maps_match_the_reference(vit, images, layer):
     expected_hires = (gradients * feature_maps).sum(dim=1)
     # A sum over channels with cancellation: its rounding error scales with Σ_k |g·A|, not with the result.
     uncancelled = float((gradients * feature_maps).abs().sum(dim=1).max())
-    hires = hires_cam(vit, images, layer, classes, reshape=vit_reshape)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        hires = hires_cam(vit, images, layer, classes, reshape=vit_reshape)
     torch.testing.assert_close(hires, expected_hires, rtol=1e-4, atol=1e-5 * uncancelled)
+    cancel_warnings = [w for w in caught if "HiResCAM cancels" in str(w.message)]
     if layer == "blocks.10":
         # A block output reaches the scores only through LayerNorms, which ignore the scale of each token:
-        # the gradient is orthogonal to the token, Σ_k g_k A_k = 0. HiResCAM is blank there (rounding only).
+        # the gradient is orthogonal to the token, Σ_k g_k A_k = 0. HiResCAM is blank there (rounding only),
+        # and says so.
         assert float(hires.abs().max()) < 1e-5 * uncancelled
+        assert len(cancel_warnings) == 1 and cancel_warnings[0].category is RuntimeWarning
+        assert "2 of 2 images" in str(cancel_warnings[0].message) and "norm1" in str(cancel_warnings[0].message)
     else:
         assert float(hires.abs().max()) > 1e-2 * uncancelled
+        assert not cancel_warnings
     weights = (grad_cam_plus_plus_alpha(feature_maps, gradients) * torch.relu(gradients)).sum(dim=(2, 3))
     expected_plus_plus = torch.relu(torch.einsum("nc,nchw->nhw", weights, feature_maps))
     assert_maps_close(grad_cam_plus_plus(vit, images, layer, classes, reshape=vit_reshape), expected_plus_plus)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import copy
 import socket
+import warnings
 
 import pytest
 import torch
 
-from cam_utils import grad_cam, vit_reshape
+from cam_utils import grad_cam, hires_cam, vit_reshape
 from cam_utils.synthetic import (
     SHAPES_MODELS,
     accuracy,
@@ -150,3 +151,15 @@ def test_after_the_last_attention_the_patch_tokens_have_zero_gradient(shipped, t
     assert torch.count_nonzero(gradients[:, 1:]) == 0  # exactly zero: no path from these patch tokens to y
     maps = grad_cam(shipped.model, x, layer, class_idx=labels, reshape=vit_reshape)
     assert torch.count_nonzero(maps) == 0  # a blank map
+
+
+def test_hires_cam_cancels_at_a_block_output_and_says_so(shipped, test_images):
+    """blocks.2's patch tokens reach the class score only through blocks.3.norm1, a LayerNorm, which ignores
+    each token's scale: Σ_k ∂y/∂A^k · A^k = 0 at every position. HiResCAM warns there, not at the norm's output."""
+    x, labels = test_images.images, test_images.labels
+    with pytest.warns(RuntimeWarning, match=r"HiResCAM cancels at this layer for 6 of 6 images"):
+        cancelled = hires_cam(shipped.model, x, "blocks.2", class_idx=labels, reshape=vit_reshape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning at the normalised tokens
+        kept = hires_cam(shipped.model, x, "blocks.3.norm1", class_idx=labels, reshape=vit_reshape)
+    assert float(cancelled.abs().max()) < 1e-4 * float(kept.abs().max())

@@ -516,3 +516,18 @@ def test_the_shapes_networks_and_the_vit_are_explored_like_the_others(name):
     with pytest.raises(ValueError, match="circle, square, triangle, cross, ring"):
         explore(net, "cat")
 
+
+
+def test_a_library_warning_shows_in_the_status_line():
+    """HiResCAM at the ViT's block output cancels to noise: the explorer says so under the picture, every time the
+    map is shown (also from the cache), and not at the normalised tokens where the map is sound."""
+    explorer = explore(load_model("shapes_vit"))
+    explorer.method.value = "HiResCAM"
+    explorer.layer.value = "blocks.2"
+    assert "HiResCAM cancels at this layer" in explorer.status.value
+    explorer.layer.value = "blocks.3.norm1"
+    assert "cancels" not in explorer.status.value
+    explorer.layer.value = "blocks.2"  # the cached map keeps its warning
+    assert "HiResCAM cancels at this layer" in explorer.status.value
+    explorer.method.value = "Grad-CAM"
+    assert "cancels" not in explorer.status.value

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import io
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Union
@@ -55,7 +56,7 @@ class Explorer(widgets.VBox):
         self._device = next(net.model.parameters()).device
         self._images: dict[str, Image.Image] = {}  # picker value -> photo (at most MAX_IMAGE_SIDE)
         self._forwards: dict[str, LayerForward] = {}  # layer -> forward split there (current image)
-        self._raw_maps: dict[tuple[str, str, int], torch.Tensor] = {}  # (layer, method, class) -> (h, w)
+        self._raw_maps: dict[tuple[str, str, int], tuple[torch.Tensor, str]] = {}  # (layer, method, class) -> (h, w) map, warning
         self._probabilities = torch.empty(0)  # (num_classes,) softmax of the current image's logits
         self._quiet = False  # True while several controls change together: render once, at the end
 
@@ -225,12 +226,17 @@ class Explorer(widgets.VBox):
             self._forwards[layer] = forward_with_features(self.net.model, self._x, layer, reshape=self.net.reshape)
         return self._forwards[layer]
 
-    def _raw_map(self, layer: str, method_name: str, class_idx: int) -> torch.Tensor:
-        """The method's map (h, w) before normalisation (computed once, then cached)."""
+    def _raw_map(self, layer: str, method_name: str, class_idx: int) -> tuple[torch.Tensor, str]:
+        """The method's map (h, w) before normalisation, and the library's warning about it if any
+        (e.g. HiResCAM cancelling at a ViT block's output); computed once, then cached."""
         key = (layer, method_name, class_idx)
         if key not in self._raw_maps:
             request = MapRequest(self.net, self._x, layer, self._forward(layer), class_idx)
-            self._raw_maps[key] = METHODS[method_name].compute(request)[0].detach()  # (h, w)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", RuntimeWarning)
+                raw_map = METHODS[method_name].compute(request)[0].detach()  # (h, w)
+            warning = " ".join(str(w.message) for w in caught if issubclass(w.category, RuntimeWarning))
+            self._raw_maps[key] = (raw_map, warning)
         return self._raw_maps[key]
 
     def _class_option(self, class_idx: int) -> tuple[str, int]:
@@ -320,9 +326,11 @@ class Explorer(widgets.VBox):
                     f"{method_name} ran one forward pass per channel that is not constant (at most {channels} at "
                     "this layer); the map is cached."
                 )
-            raw_map = self._raw_map(layer, method_name, class_idx)  # (h, w)
+            raw_map, warning = self._raw_map(layer, method_name, class_idx)  # (h, w), "" or the library's warning
             if not bool(raw_map.ne(0).any()):
                 note = "The map is zero everywhere: nothing at this layer pushes the score in this direction."
+            elif warning:
+                note = warning
             # Normalise the small map first (cheap); upsampling keeps values in [0, 1].
             heatmap = normalize(raw_map)  # (h, w) in [0, 1]
             image_size = (self._shown_image.height, self._shown_image.width)
