@@ -233,13 +233,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments (reported by argparse with the usage line).
     """
     args = build_parser().parse_args(argv)
+    caught: list[warnings.WarningMessage] = []
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("default")
-            try:
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.filterwarnings("always", module=r"cam_utils\.")  # ours, every time; others as configured
                 run(args)
-            finally:
-                _print_warnings(caught)
+        finally:  # outside the block: there, showwarning would append to `caught` again
+            _print_warnings(caught)
     except (CommandLineError, ImageLoadError, ValueError, TypeError, RuntimeError, OSError) as error:
         message = in_cli_terms(" ".join(str(error).split())) or type(error).__name__  # always one line
         print(f"error: {message}", file=sys.stderr)

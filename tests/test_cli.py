@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import urllib.error
+import warnings
 from types import SimpleNamespace
 
 import pytest
@@ -386,3 +387,16 @@ def test_a_library_warning_is_one_line_in_option_terms(tmp_path, capsys):
     assert cli.main([str(picture), "--model", "shapes_vit", "--method", "hirescam", "--layer", "blocks.3.norm1",
                      "-o", str(output)]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_other_libraries_warnings_are_shown_once_as_python_shows_them(monkeypatch, capsys, cat_jpg, tmp_path):
+    """A warning from outside cam_utils (here: from this test) is passed on unchanged, once; the command goes on."""
+    def run_that_warns(args):
+        warnings.warn("a warning from another library", UserWarning)
+
+    monkeypatch.setattr(cli, "run", run_that_warns)
+    with warnings.catch_warnings(record=True) as shown:  # what Python would print
+        warnings.simplefilter("always")
+        assert cli.main([str(cat_jpg), "-o", str(tmp_path / "figure.png")]) == 0
+    assert [(str(w.message), w.category) for w in shown] == [("a warning from another library", UserWarning)]
+    assert "warning:" not in capsys.readouterr().err  # not reworded as one of ours
