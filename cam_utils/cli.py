@@ -16,10 +16,8 @@ import argparse
 import difflib
 import re
 import sys
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
@@ -32,6 +30,7 @@ from ._cli_checks import (
     load_model_for_cli,
     resolve_layer_option,
 )
+from ._warnings import library_warnings
 from .cam import class_activation_map
 from .gradcam import grad_cam
 from .images import DEFAULT_MAX_PIXELS, ImageLoadError, load_image
@@ -233,14 +232,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments (reported by argparse with the usage line).
     """
     args = build_parser().parse_args(argv)
-    caught: list[warnings.WarningMessage] = []
+    messages: list[str] = []
     try:
         try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.filterwarnings("always", module=r"cam_utils\.")  # ours, every time; others as configured
+            with library_warnings() as messages:
                 run(args)
-        finally:  # outside the block: there, showwarning would append to `caught` again
-            _print_warnings(caught)
+        finally:
+            for message in messages:  # e.g. HiResCAM cancelling at the chosen layer
+                print(f"warning: {in_cli_terms(message)}", file=sys.stderr)
     except (CommandLineError, ImageLoadError, ValueError, TypeError, RuntimeError, OSError) as error:
         message = in_cli_terms(" ".join(str(error).split())) or type(error).__name__  # always one line
         print(f"error: {message}", file=sys.stderr)
@@ -249,14 +248,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: interrupted", file=sys.stderr)
         return 130
     return 0
-
-
-def _print_warnings(caught: list[warnings.WarningMessage]) -> None:
-    """This package's warnings (e.g. HiResCAM cancelling at a layer) as one line ``warning: ...`` each;
-    other libraries' warnings as Python prints them."""
-    package_folder = str(Path(__file__).parent)
-    for warning in caught:
-        if warning.filename.startswith(package_folder):
-            print(f"warning: {in_cli_terms(' '.join(str(warning.message).split()))}", file=sys.stderr)
-        else:
-            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import html
 import io
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Union
@@ -15,6 +14,7 @@ import ipywidgets as widgets
 import torch
 from PIL import Image
 
+from .._warnings import library_warnings
 from ..hooks import LayerForward, forward_with_features
 from ..images import ImageLoadError, load_image, sample_image, sample_image_names
 from ..models import LoadedModel, load_model, model_view
@@ -232,11 +232,9 @@ class Explorer(widgets.VBox):
         key = (layer, method_name, class_idx)
         if key not in self._raw_maps:
             request = MapRequest(self.net, self._x, layer, self._forward(layer), class_idx)
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", RuntimeWarning)
+            with library_warnings() as messages:
                 raw_map = METHODS[method_name].compute(request)[0].detach()  # (h, w)
-            warning = " ".join(str(w.message) for w in caught if issubclass(w.category, RuntimeWarning))
-            self._raw_maps[key] = (raw_map, warning)
+            self._raw_maps[key] = (raw_map, " ".join(messages))
         return self._raw_maps[key]
 
     def _class_option(self, class_idx: int) -> tuple[str, int]:
