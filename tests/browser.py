@@ -180,8 +180,22 @@ def wait_for_new_pixels(take_screenshot: Callable[[], bytes], before: np.ndarray
     )
 
 
+# JupyterLab draws only the cells near the viewport (its notebook is a windowed list; in some 4.x releases the
+# other cells are `display: none`): bring the explorer's cell into view as a reader scrolling to it would.
+_SCROLL_TO_EXPLORER_JS = """async () => {
+    const notebook = window.jupyterapp && window.jupyterapp.shell.currentWidget
+        && window.jupyterapp.shell.currentWidget.content;
+    if (!notebook || !notebook.widgets) return -1;  // not JupyterLab (e.g. Voila): nothing to scroll
+    const index = notebook.widgets.findIndex(cell => cell.node.querySelector('.cam-explorer'));
+    if (index >= 0) await notebook.scrollToItem(index, 'start');
+    return index;
+}"""
+
+
 def wait_for_picture(page) -> None:
     """Wait until the explorer's picture has loaded (a decoded image, not an empty element)."""
+    page.wait_for_function("() => document.querySelector('img.cam-explorer-picture') !== null")
+    page.evaluate(_SCROLL_TO_EXPLORER_JS)
     page.locator("img.cam-explorer-picture").wait_for(state="visible")
     page.wait_for_function(
         "() => { const img = document.querySelector('img.cam-explorer-picture');"
