@@ -42,30 +42,29 @@ def model_lock(model: nn.Module) -> threading.RLock:
     return lock
 
 
-def all_modules(model: nn.Module) -> list[nn.Module]:
-    """Every module of ``model`` (itself included), breadth first; a module shared by two parents
-    may appear twice (harmless for flags).
+def all_modules(model: nn.Module, only_training: bool = False) -> list[nn.Module]:
+    """Every module of ``model`` (itself included), breadth first; with ``only_training``, those in
+    training mode only. A module shared by two parents may appear twice (harmless for flags).
 
-    The same modules as ``model.modules()``, several times faster (no names, no memo set): this
-    walk is the main fixed cost of an explaining call on a deep network, so it is done once per call.
+    The same modules as ``model.modules()``, several times faster (no names, no memo set, the flag
+    test in the same pass): this walk is the main fixed cost of an explaining call on a deep
+    network, so it is done once per call.
     """
-    found = [model]
+    found, kept = [model], []
     for module in found:  # the list grows while it is read
-        if module is not None:  # a child slot may hold None (register_module(name, None))
-            found.extend(module._modules.values())
-            if len(found) > _MAX_MODULES:  # a module registered inside itself: use PyTorch's memoised walk
-                return list(model.modules())
-    return [module for module in found if module is not None]
+        if module is None:  # a child slot may hold None (register_module(name, None))
+            continue
+        if module.training or not only_training:
+            kept.append(module)
+        found.extend(module._modules.values())
+        if len(found) > _MAX_MODULES:  # a module registered inside itself: use PyTorch's memoised walk
+            return [module for module in model.modules() if module.training or not only_training]
+    return kept
 
 
 #: More modules than this in the walk means a cycle (a module registered inside itself, which PyTorch's
 #: own recursive walks cannot handle either): stop growing the list instead of filling the memory.
 _MAX_MODULES = 1_000_000
-
-
-def _training_modules(model: nn.Module) -> list[nn.Module]:
-    """The modules of ``model`` in training mode (those ``eval_behaviour`` switches and puts back)."""
-    return [module for module in all_modules(model) if module.training]
 
 
 @contextmanager
@@ -77,7 +76,7 @@ def eval_behaviour(model: nn.Module) -> Iterator[nn.Module]:
     not undone (the explaining functions change none), which saves a second pass over the modules.
     """
     with model_lock(model):
-        training_modules = _training_modules(model)
+        training_modules = all_modules(model, only_training=True)
         if not training_modules:  # the common case: a model already in eval mode
             yield model
             return
