@@ -22,6 +22,7 @@ It also has small model factories used across the test files.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -198,3 +199,27 @@ def randomize_batchnorm(model: nn.Module, seed: int = 0) -> None:
             dtype = module.running_mean.dtype
             module.running_mean.copy_(torch.randn(module.running_mean.shape, generator=generator).to(dtype) * 0.1)
             module.running_var.copy_(torch.rand(module.running_var.shape, generator=generator).to(dtype) + 0.5)
+
+
+def token_gradients(
+    model: nn.Module, x: torch.Tensor, module_name: str, class_idx: Any
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Independent reference for transformer layers: a module's output tokens, ∂y^c/∂tokens and the logits.
+
+    Plain autograd on an eval-mode copy of the model: a forward hook keeps the tokens with
+    ``retain_grad``, one ``backward`` of Σ_n y^{c_n}. All three tensors as they are, unfolded:
+    tokens and gradients (N, prefix + h·w, C), logits (N, num_classes).
+    """
+    model = copy.deepcopy(model).eval()
+    stored = {}
+
+    def keep(module, inputs, output):
+        output.retain_grad()
+        stored["tokens"] = output
+
+    handle = model.get_submodule(module_name).register_forward_hook(keep)
+    with torch.enable_grad():
+        logits = model(x)
+        logits[torch.arange(len(x)), torch.as_tensor(class_idx)].sum().backward()
+    handle.remove()
+    return stored["tokens"].detach(), stored["tokens"].grad, logits.detach()

@@ -6,7 +6,6 @@ with ``retain_grad``, calls ``backward`` and only then drops the prefix tokens a
 """
 from __future__ import annotations
 
-import copy
 import functools
 import warnings
 
@@ -27,7 +26,7 @@ from cam_utils import (
 )
 from cam_utils.cam import cam_from_features
 from cam_utils.variants import grad_cam_plus_plus_alpha
-from tests.helpers import ModelSnapshot, give_existing_grads
+from tests.helpers import ModelSnapshot, give_existing_grads, token_gradients
 
 
 def make_vit(name: str = "vit_tiny_patch16_224", **kwargs) -> torch.nn.Module:
@@ -52,26 +51,14 @@ def images():
 
 def reference_tokens(model, x, module_name, prefix_tokens, class_idx):
     """(A, G): the block's patch tokens and ∂y^c/∂tokens, folded to (N, C, h, w) after a plain backward."""
-    model = copy.deepcopy(model)
-    stored = {}
-
-    def keep(module, inputs, output):
-        output.retain_grad()
-        stored["tokens"] = output
-
-    handle = model.get_submodule(module_name).register_forward_hook(keep)
-    with torch.enable_grad():
-        logits = model(x)
-        logits[torch.arange(len(x)), torch.as_tensor(class_idx)].sum().backward()
-    handle.remove()
-    tokens, gradients = stored["tokens"].detach(), stored["tokens"].grad
+    tokens, gradients, logits = token_gradients(model, x, module_name, class_idx)
     batch, num_tokens, channels = tokens.shape
     side = int(round((num_tokens - prefix_tokens) ** 0.5))
 
     def fold(values):  # (N, P + h·w, C) -> (N, C, h, w)
         return values[:, prefix_tokens:].transpose(1, 2).reshape(batch, channels, side, side)
 
-    return fold(tokens), fold(gradients), logits.detach()
+    return fold(tokens), fold(gradients), logits
 
 
 def assert_maps_close(actual, expected):

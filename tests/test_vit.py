@@ -2,7 +2,6 @@
 accuracy), training, and Grad-CAM on its tokens against an independent plain-autograd reference."""
 from __future__ import annotations
 
-import copy
 import socket
 import warnings
 
@@ -20,7 +19,7 @@ from cam_utils.synthetic import (
 from cam_utils.synthetic.__main__ import main
 from cam_utils.synthetic.data import CLASS_NAMES
 from cam_utils.synthetic.vit import ShapesViT
-from tests.helpers import ModelSnapshot
+from tests.helpers import ModelSnapshot, token_gradients
 
 MAX_WEIGHTS_BYTES = 2_000_000
 
@@ -110,20 +109,8 @@ def test_training_is_deterministic_and_the_command_writes_loadable_weights(tmp_p
 
 
 def reference_grad_cam(model, x, layer, class_idx):
-    """Grad-CAM by hand: keep the layer's tokens with retain_grad, backward, fold (transpose + reshape), α, ReLU."""
-    model = copy.deepcopy(model).eval()
-    stored = {}
-
-    def keep(module, inputs, output):
-        output.retain_grad()
-        stored["tokens"] = output
-
-    handle = model.get_submodule(layer).register_forward_hook(keep)
-    with torch.enable_grad():
-        logits = model(x)
-        logits[torch.arange(len(x)), class_idx].sum().backward()
-    handle.remove()
-    tokens, gradients = stored["tokens"].detach(), stored["tokens"].grad  # (N, 65, C) each
+    """Grad-CAM by hand: the layer's tokens and their gradients by plain autograd, fold (transpose + reshape), α, ReLU."""
+    tokens, gradients, _ = token_gradients(model, x, layer, class_idx)  # (N, 65, C) each
     batch, _, channels = tokens.shape
     feature_maps = tokens[:, 1:].transpose(1, 2).reshape(batch, channels, 8, 8)  # (N, C, 8, 8)
     weights = gradients[:, 1:].transpose(1, 2).reshape(batch, channels, 8, 8).mean(dim=(2, 3))  # α: (N, C)

@@ -28,9 +28,8 @@ __all__ = ["check_gradients_for_classes", "check_record_stages"]
 def _hidden_network() -> tuple[nn.Sequential, torch.Tensor]:
     """A small network without GAP (two convolutions, each followed by an in-place ReLU, then a
     linear layer) and its input, 1 x 3 x 4 x 4; the same on every call."""
-    generator_state = torch.random.get_rng_state()
-    torch.manual_seed(3)  # the same weights on every call; the caller's random state is restored below
-    try:
+    with torch.random.fork_rng(devices=[]):  # the same weights on every call; the learner's random state untouched
+        torch.manual_seed(3)
         network = nn.Sequential(OrderedDict([
             ("conv1", nn.Conv2d(3, 4, kernel_size=3, padding=1)),
             ("act1", nn.ReLU(inplace=True)),
@@ -40,8 +39,6 @@ def _hidden_network() -> tuple[nn.Sequential, torch.Tensor]:
             ("classifier", nn.Linear(5 * 4 * 4, 6)),
         ])).eval()
         x = torch.randn(1, 3, 4, 4)
-    finally:
-        torch.random.set_rng_state(generator_state)
     return network, x
 
 
