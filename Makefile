@@ -1,6 +1,7 @@
 # Everything runs from a local virtual environment in .venv, created on first use.
 #   make lab      open the notebooks in JupyterLab (make lab ARGS=--no-browser on a server)
 #   make test     unit tests + every notebook re-run and compared with its saved outputs
+#   make test-machines  the notebooks under nbval with other CPUs emulated (VARIANTS="avx2 threads1")
 #   make notebooks  re-execute all notebooks in place in a fresh kernel (after editing them)
 #   make bench    benchmarks/*.py (installs the "bench" extra: grad-cam for comparison)
 #   make test-oldest  the same test in .venv-oldest, on the lowest versions pyproject.toml declares
@@ -31,7 +32,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 CONSTRAINTS := requirements/lock.txt
 PIP_INSTALL  = $(BIN)/python -m pip install $(if $(CONSTRAINTS),--constraint $(CONSTRAINTS))
 
-.PHONY: lab test notebooks bench venv lock test-oldest student site explorer wheelhouse
+.PHONY: lab test test-machines notebooks bench venv lock test-oldest student site explorer wheelhouse
 
 venv: $(STAMP)
 
@@ -62,6 +63,12 @@ test: $(STAMP) $(COURSE_STAMP)
 	OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m pytest tests notebooks --nbval \
 		--nbval-sanitize-with notebooks/nbval_sanitize.cfg \
 		--nbval-cell-timeout=600 -p no:cacheprovider $(ARGS)
+
+# The notebooks under strict nbval with other machines emulated on this one (another SIMD width, another
+# thread count): tools/emulate_machines.py --list says what each variant stands for.
+VARIANTS ?= avx2 novector threads1 threads4
+test-machines: $(STAMP) $(COURSE_STAMP)
+	$(BIN)/python tools/emulate_machines.py $(VARIANTS)
 
 notebooks: $(STAMP)
 	$(BIN)/python tools/run_notebooks.py notebooks/*.ipynb

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import re
+import sys
 from pathlib import Path
 
 import nbformat
@@ -18,9 +19,12 @@ import pytest
 
 import cam_utils.exercises as exercises
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+import study_time  # noqa: E402  (tools/ is not a package)
+
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
-MAX_CELLS = 40
+MAX_CELLS = 80
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 EXERCISE_HEADING = re.compile(r"^### Coding exercise (\d+): \S", re.MULTILINE)
@@ -196,3 +200,104 @@ def test_self_checks_come_from_this_notebooks_module(path):
             assert name in exercises.__all__, f"{name} is exported by cam_utils.exercises"
             module = getattr(exercises, name).__module__
             assert module == f"cam_utils.exercises.nb{_number(path)}", f"{name} lives in exercises/nb{_number(path)}.py"
+
+
+# --- Lesson first, proof beside it (docs/DESIGN.md, "The shape of a notebook") -----------------------------
+MAX_TEACHING_LINES = 25
+MAX_LINE_LENGTH = 99
+
+
+def _is_check(cell: nbformat.NotebookNode) -> bool:
+    return cell.cell_type == "code" and "check" in cell.metadata.get("tags", [])
+
+
+def _teaching_cells(notebook: nbformat.NotebookNode) -> list[tuple[int, nbformat.NotebookNode]]:
+    return [(index, cell) for index, cell in enumerate(notebook.cells)
+            if cell.cell_type == "code" and not _is_check(cell) and not _is_solution(cell)]
+
+
+def _asserting_calls(tree: ast.AST) -> list[str]:
+    """Assert statements and calls of assert-like functions (torch.testing.assert_close, np.testing...)."""
+    found = [f"line {node.lineno}: assert" for node in ast.walk(tree) if isinstance(node, ast.Assert)]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            if name.startswith("assert"):
+                found.append(f"line {node.lineno}: {name}()")
+    return found
+
+
+def _python(source: str) -> str:
+    return "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
+def test_one_parameters_cell_near_the_top_holds_literals(path):
+    notebook = _read(path)
+    tagged = [index for index, cell in enumerate(notebook.cells) if "parameters" in cell.metadata.get("tags", [])]
+    assert len(tagged) == 1, "exactly one code cell is tagged 'parameters' (as papermill expects)"
+    cell = notebook.cells[tagged[0]]
+    code_before = [c for c in notebook.cells[: tagged[0]] if c.cell_type == "code"]
+    assert cell.cell_type == "code" and len(code_before) <= 1, "the parameters cell is among the first two code cells"
+    for statement in ast.parse(cell.source).body:
+        assert isinstance(statement, ast.Assign), "the parameters cell holds only assignments"
+        ast.literal_eval(statement.value)  # a learner changes literals, not code
+        for target in statement.targets:
+            assert isinstance(target, ast.Name) and target.id.isupper(), "parameters are UPPER_CASE names"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
+def test_teaching_cells_are_short_and_hold_no_asserts(path):
+    lengths = []
+    for index, cell in _teaching_cells(_read(path)):
+        lines = cell.source.splitlines()
+        lengths.append(len(lines))
+        assert len(lines) <= MAX_TEACHING_LINES, f"cell {index}: {len(lines)} lines (a teaching cell has at most 25)"
+        long_lines = [number for number, line in enumerate(lines, 1) if len(line) > MAX_LINE_LENGTH]
+        assert not long_lines, f"cell {index}: lines {long_lines} are over {MAX_LINE_LENGTH} characters"
+        checks = _asserting_calls(ast.parse(_python(cell.source)))
+        assert not checks, f"cell {index} is a teaching cell with checks ({checks}): move them to its check cell"
+    lengths.sort()
+    assert lengths[len(lengths) // 2] <= 15, "a typical (median) teaching cell has at most 15 lines"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
+def test_check_cells_are_collapsed_removed_from_the_site_and_silent(path):
+    notebook = _read(path)
+    checks = [(index, cell) for index, cell in enumerate(notebook.cells) if _is_check(cell)]
+    assert checks, "the notebook checks its claims in check cells (tag 'check')"
+    for index, cell in checks:
+        assert "remove-cell" in cell.metadata.get("tags", []), f"cell {index}: the site removes check cells"
+        assert cell.metadata.get("jupyter", {}).get("source_hidden") is True, f"cell {index}: its source is collapsed"
+        assert not cell.get("outputs"), (
+            f"cell {index}: a check cell prints nothing when its claims hold (the output is what a learner "
+            "with other parameters sees)")
+        assert notebook.cells[index - 1].cell_type == "markdown", f"cell {index}: the claim in words comes first"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
+def test_main_path_is_short_enough_to_finish(path):
+    main, _ = study_time.notebook_load(path)
+    assert main.words <= study_time.MAIN_PATH_WORD_LIMIT, (
+        f"{main.words} words of prose on the main path (at most {study_time.MAIN_PATH_WORD_LIMIT}): "
+        "move depth into an '## Optional: ...' section")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
+def test_stated_study_time_is_the_computed_one(path):
+    main, optional = study_time.notebook_load(path)
+    stated = study_time.STUDY_TIME_LINE.search(_read(path).cells[0].source)
+    assert stated, "the header has a **Study time:** line"
+    assert stated.group(0) == study_time.study_time_sentence(main, optional), (
+        "the stated study time is not the computed one: run python tools/study_time.py --write")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
+def test_optional_sections_come_after_the_main_path(path):
+    notebook = _read(path)
+    flags = study_time.optional_flags(notebook)
+    if True in flags:
+        first = flags.index(True)
+        later_main = [index for index in range(first, len(flags)) if not flags[index]
+                      and not notebook.cells[index].source.startswith("## References")]
+        assert not later_main, f"cells {later_main[:3]} of the main path come after an optional section"

@@ -20,8 +20,8 @@ from .nb04 import check_grad_cam_by_hand, check_probability_grad_cam
 from .nb05 import check_crop_box, check_rank_and_probability
 from .nb06 import check_signed_grad_cam
 from .nb07 import check_deletion_scores, check_espresso_deletion
-from .nb08 import check_independent_test
-from .nb09 import check_tokens_to_maps, check_weighted_rollout
+from .nb09 import check_independent_test
+from .nb10 import check_tokens_to_maps, check_weighted_rollout
 
 __all__ = [
     # the shared diagnosis
