@@ -6,18 +6,29 @@
 """
 from __future__ import annotations
 
-import io
 import numbers
 import os
 import threading
 import warnings
-from pathlib import Path
-from typing import BinaryIO, Callable, Union
+from typing import Callable
 
-import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ._image_files import (
+    ACCEPTED_FORMATS,
+    DEFAULT_MAX_BYTES,
+    ImageLoadError,
+    ImageSource,
+    check_max_bytes,
+    high_depth_to_rgb,
+    open_accepted,
+    read_image_bytes,
+    upright,
+)
+
 __all__ = [
+    "ACCEPTED_FORMATS",
+    "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_PIXELS",
     "MAX_ASPECT_RATIO",
     "ImageLoadError",
@@ -43,13 +54,18 @@ LARGER_LIMIT_ADVICE = "pass a larger max_pixels if you trust it"
 # Pillow's decompression-bomb limit is a module global; load_image lifts it (to max_pixels) only
 # while it opens a file, one call at a time.
 _PILLOW_LIMIT_LOCK = threading.Lock()
+_pillow_limit_while_lifted: list[int | None] = []  # the limit to restore, while a call has lifted it
 
-ImageSource = Union[str, os.PathLike, bytes, bytearray, BinaryIO]
+
+def _reset_after_fork() -> None:
+    """In a forked child (a DataLoader worker), no thread holds the lock: a held one would hang it forever."""
+    global _PILLOW_LIMIT_LOCK
+    _PILLOW_LIMIT_LOCK = threading.Lock()
+    if _pillow_limit_while_lifted:  # the parent forked in the middle of a load: restore Pillow's limit
+        Image.MAX_IMAGE_PIXELS = _pillow_limit_while_lifted.pop()
 
 
-class ImageLoadError(ValueError):
-    """The file could not be turned into an RGB image; the message says why and what to do."""
-
+os.register_at_fork(after_in_child=_reset_after_fork)
 
 # --- sample photos ----------------------------------------------------------------------
 
@@ -113,33 +129,12 @@ def sample_image(name: str) -> Image.Image:
 # --- loading user files -----------------------------------------------------------------
 
 
-def _read_bytes(source: ImageSource) -> tuple[bytes, str]:
-    """Return the file's bytes and a short description of where they came from."""
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if not path.exists():
-            raise ImageLoadError(f"No file at {str(path)!r}. Check the path (relative paths start at {os.getcwd()!r}).")
-        if not path.is_file():
-            raise ImageLoadError(f"{str(path)!r} is not a file (a directory?). Pass the path of an image file.")
-        return path.read_bytes(), repr(str(path))
-    if isinstance(source, (bytes, bytearray)):
-        return bytes(source), "the given bytes"
-    if hasattr(source, "read"):
-        data = source.read()
-        if not isinstance(data, (bytes, bytearray)):
-            raise TypeError("The file object returned text, not bytes. Open the file in binary mode: open(path, 'rb').")
-        return bytes(data), "the given file object"
-    raise TypeError(
-        f"load_image expects a path (str or pathlib.Path), bytes, or a binary file object; got {type(source).__name__}."
-    )
-
-
 def _to_rgb(image: Image.Image) -> Image.Image:
     """Convert any Pillow mode to 8-bit RGB.
 
     Transparent pixels are composited on white. 16- and 32-bit integer images are scaled
     from their full range (0..65535) to 0..255, not clipped; float images are scaled from
-    0..1 if they lie there, otherwise from their own min..max.
+    0..1 if they lie there, otherwise from their own min..max (``_image_files.high_depth_to_rgb``).
     """
     mode = image.mode
     if mode == "RGB":
@@ -154,16 +149,7 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, rgba).convert("RGB")
     if mode.startswith("I") or mode == "F":
-        values = np.asarray(image, dtype=np.float64)  # H x W, the raw sample values
-        if mode.startswith("I;16") or (mode == "I" and values.min() >= 0 and values.max() <= 65535):
-            scaled = values * (255.0 / 65535.0)  # 16-bit range -> 8-bit range
-        elif mode == "F" and values.min() >= 0 and values.max() <= 1:
-            scaled = values * 255.0
-        else:
-            low, high = values.min(), values.max()
-            scaled = (values - low) * (255.0 / (high - low)) if high > low else np.zeros_like(values)
-        gray = np.round(scaled).astype(np.uint8)  # H x W
-        return Image.fromarray(np.stack([gray] * 3, axis=-1))  # H x W x 3
+        return high_depth_to_rgb(image)  # in strips of rows: bounded memory
     # L, 1, CMYK, YCbCr, LAB, HSV, ...: Pillow's own conversion
     return image.convert("RGB")
 
@@ -217,27 +203,35 @@ def _open_and_decode(data: bytes, max_pixels: int, max_aspect_ratio: float) -> I
         pillow_limit = Image.MAX_IMAGE_PIXELS
         try:
             if pillow_limit is not None and max_pixels > pillow_limit:
+                _pillow_limit_while_lifted.append(pillow_limit)
                 Image.MAX_IMAGE_PIXELS = max_pixels  # restored below, also on error
             # Pillow warns above its limit: the check below refuses those images anyway, with their size.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))  # reads the header only
+            image = open_accepted(data)  # the header only, and only ACCEPTED_FORMATS
             width, height = image.size
             if width * height > max_pixels:
                 raise _TooManyPixels(f"Its size is {width} x {height}.")
             check_aspect_ratio(image.size, max_aspect_ratio)
             image.load()  # decodes the pixels: truncated or corrupt data fails here
-            return image
+            return upright(image)  # the EXIF rotation: a corrupt EXIF block fails here too
         finally:
             Image.MAX_IMAGE_PIXELS = pillow_limit
+            _pillow_limit_while_lifted.clear()
 
 
 def load_image(
-    source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS, max_aspect_ratio: float = MAX_ASPECT_RATIO
+    source: ImageSource,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_aspect_ratio: float = MAX_ASPECT_RATIO,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> Image.Image:
     """Open an image file safely and return it as an 8-bit RGB PIL image.
 
     The EXIF orientation is applied (photos from phones come out upright), and every
-    colour mode (grayscale, palette, with transparency, CMYK, 16-bit) becomes 8-bit RGB.
+    colour mode (grayscale, palette, with transparency, CMYK, 16-bit, float) becomes 8-bit RGB.
+    Only PNG, JPEG, GIF, BMP, TIFF and WebP files are opened (:data:`ACCEPTED_FORMATS`, checked by
+    their first bytes before the rest is read); at most ``max_bytes`` are read; peak memory stays
+    below about 12 bytes per pixel plus the file's size (``_image_files`` says how, the tests measure it).
 
     Args:
         source: a path (str or pathlib.Path), the file's bytes, or a binary file object.
@@ -246,18 +240,19 @@ def load_image(
             Pillow's limit is lifted to it while this call opens the file, then restored.
         max_aspect_ratio: refuse images whose long side is more than this many times the
             short side (:data:`MAX_ASPECT_RATIO`, 50): the models' resizing would not fit in memory.
+        max_bytes: read at most this many bytes (:data:`DEFAULT_MAX_BYTES`, 256 MiB).
 
     Raises:
-        ImageLoadError: missing file, empty file, not an image, truncated or corrupt
-            file, an image larger than ``max_pixels`` or more elongated than ``max_aspect_ratio``.
+        ImageLoadError: missing file, empty file, not an image in an accepted format, a file larger
+            than ``max_bytes``, truncated or corrupt data (EXIF included), NaN or infinite values, an
+            image larger than ``max_pixels`` or more elongated than ``max_aspect_ratio``.
         TypeError: ``source`` is of an unsupported type.
-        ValueError: ``max_pixels`` is not a positive integer, or ``max_aspect_ratio`` below 1.
+        ValueError: ``max_pixels`` is not a positive integer, ``max_aspect_ratio`` below 1, or
+            ``max_bytes`` below 16.
     """
     max_pixels = _check_max_pixels(max_pixels)
     max_aspect_ratio = _check_max_aspect_ratio(max_aspect_ratio)
-    data, origin = _read_bytes(source)
-    if not data:
-        raise ImageLoadError(f"{origin} is empty (0 bytes). Pass a complete image file (PNG, JPEG, ...).")
+    data, origin = read_image_bytes(source, check_max_bytes(max_bytes))
     too_large = (
         f"The image in {origin} is too large to open safely (more than {max_pixels:,} pixels); "
         f"it could be a decompression bomb. Resize it first, or {LARGER_LIMIT_ADVICE}."
@@ -274,9 +269,17 @@ def load_image(
         raise ImageLoadError(
             f"{origin} is not an image Pillow can read. Pass a PNG, JPEG, BMP, GIF, TIFF or WebP file."
         ) from error
-    except (OSError, SyntaxError, ValueError) as error:
+    except MemoryError:
+        raise ImageLoadError(f"Decoding the image in {origin} ran out of memory. Resize it first.") from None
+    except Exception as error:  # noqa: BLE001 - corrupt data raises anything from Pillow's plugins
         raise ImageLoadError(
-            f"The image in {origin} is truncated or corrupt ({error}). Re-export or re-download the file."
+            f"The image in {origin} is truncated or corrupt ({type(error).__name__}: {error}). "
+            "Re-export or re-download the file."
         ) from error
-    image = ImageOps.exif_transpose(image)  # rotate/flip as the camera recorded
-    return _to_rgb(image)
+    try:
+        return _to_rgb(image)
+    except ImageLoadError:
+        raise
+    except Exception as error:  # noqa: BLE001 - a corrupt palette or colour profile fails here
+        raise ImageLoadError(f"The image in {origin} could not be converted to RGB ({type(error).__name__}: "
+                             f"{error}). Re-export the file.") from error

@@ -122,7 +122,7 @@ def _truncated_jpg(path):
     "make_file, fragment",
     [
         (lambda path: None, "No file"),
-        (lambda path: path.mkdir(), "not a file"),
+        (lambda path: path.mkdir(), "not a regular file"),
         (lambda path: path.write_bytes(b""), "empty"),
         (lambda path: path.write_text("hello"), "not an image"),
         (_truncated_jpg, "truncated or corrupt"),

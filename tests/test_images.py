@@ -122,7 +122,7 @@ def test_32_bit_integer_image_is_scaled():
 def test_missing_file(tmp_path):
     with pytest.raises(ImageLoadError, match="No file at"):
         load_image(tmp_path / "nope.png")
-    with pytest.raises(ImageLoadError, match="not a file"):
+    with pytest.raises(ImageLoadError, match="not a regular file"):
         load_image(tmp_path)
 
 
