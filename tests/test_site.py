@@ -24,6 +24,7 @@ import sys
 import time
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from tests.browser import CHROMIUM_ARGS, REPO_ROOT, SCREENSHOT_DIR, require_chromium, require_course_extra
@@ -61,6 +62,18 @@ def _picture_outputs(notebook_path: Path) -> int:
             html = "".join(data.get("text/html", []))
             count += bool({"image/png", "image/jpeg"} & set(data) or "<img" in html)
     return count
+
+
+def _check_cell_lines(path: Path) -> list[str]:
+    """One distinctive line of each check cell (tag ``check``): the site removes these cells."""
+    notebook = nbformat.read(path, as_version=4)
+    lines = []
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and "check" in cell.metadata.get("tags", []):
+            candidates = [line.strip() for line in cell.source.splitlines() if "claims" in line]
+            if candidates:
+                lines.append(max(candidates, key=len))
+    return lines
 
 
 _WAIT_FOR_MATHJAX_JS = """async () => {
@@ -126,6 +139,10 @@ def test_site_opens_from_disk_with_every_chapter_figure_and_formula(site: Path) 
                 broken = [image for image in images if image["width"] == 0]
                 assert not broken, f"{chapter}: images that did not load: {broken}"
                 assert len(images) >= _picture_outputs(path), f"{chapter}: {len(images)} images shown"
+                code_shown = page.evaluate("() => Array.from(document.querySelectorAll('article pre'))"
+                                           ".map(e => e.innerText).join('\\n')")
+                shown_checks = [line for line in _check_cell_lines(path) if line in code_shown]
+                assert not shown_checks, f"{chapter}: check cells shown on the site: {shown_checks[:3]}"
                 print(f"[site] {chapter}: {len(images)} images, {formulas} formulas")
 
             # Notebook 06: the explorer's still picture and its sentence, not a broken widget.

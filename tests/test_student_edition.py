@@ -113,6 +113,8 @@ def test_no_solution_survives_and_the_rest_is_kept(student_dir: Path, source: Pa
         if _is_solution(cell):
             assert 'raise NotImplementedError("your code here")' in cell.source
             assert not cell.metadata.get("jupyter", {}).get("source_hidden")
+        if "check" in cell.metadata.get("tags", []):  # the claims' check cells: the learner's safety net
+            assert cell.metadata.get("jupyter", {}).get("source_hidden") is True, "a check cell stays collapsed"
 
     # Kept: every cell that is neither a solution nor a collapsed answer, with its source unchanged
     # (self-checks and question lists included); cells are matched by their ids.
