@@ -35,6 +35,7 @@ tokens rebuilt from it, so gradients reach A through the kept (patch) tokens onl
 """
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -180,14 +181,30 @@ def _split_forward(
         return _split_forward_locked(model, x, layer, reshape, track_after_layer)
 
 
-def _split_forward_locked(
-    model: nn.Module, x: torch.Tensor, layer: nn.Module | str, reshape: Reshape | None, track_after_layer: bool
-) -> tuple[torch.Tensor, torch.Tensor]:
-    module, layer_name = resolve_layer(model, layer)
-    check_input(x, model)
-    captured: dict[str, torch.Tensor] = {}
+class _SplitHook:
+    """The forward hook of ``_split_forward``: it acts only in the thread that installed it.
 
-    def split_here(hooked_module: nn.Module, inputs: Any, output: Any) -> torch.Tensor | None:
+    A module's hooks are shared by every thread and copied by ``copy.deepcopy(model)``. So the hook
+    ignores forwards run by other threads (plain inference elsewhere goes on untouched), and a deep
+    copy made while it is installed gets an inert hook (:func:`_inert_hook`) that does nothing.
+    """
+
+    def __init__(self, module: nn.Module, layer_name: str, reshape: Reshape | None, track_after_layer: bool):
+        self.module, self.layer_name = module, layer_name
+        self.reshape, self.track_after_layer = reshape, track_after_layer
+        self.owner = threading.get_ident()
+        self.captured: dict[str, torch.Tensor] = {}
+
+    def __deepcopy__(self, memo: dict) -> Any:
+        return _inert_hook
+
+    def __reduce__(self) -> Any:
+        return _inert_hook.__qualname__  # pickled (torch.save of a copy) as the module-level no-op
+
+    def __call__(self, hooked_module: nn.Module, inputs: Any, output: Any) -> torch.Tensor | None:
+        if hooked_module is not self.module or threading.get_ident() != self.owner:
+            return None  # another thread's forward (or a copy's module): not ours
+        captured, layer_name, reshape = self.captured, self.layer_name, self.reshape
         if "feature_maps" in captured:
             raise RuntimeError(
                 f"Layer '{layer_name}' ran twice in one forward pass (a module used in two places), "
@@ -200,7 +217,7 @@ def _split_forward_locked(
             check_layer_tensor(output, layer_name)
             layout = TokenLayout.of(output, reshape, layer_name)
             feature_maps = layout.feature_maps  # (N, C, h, w), a fresh tensor
-        if not track_after_layer:
+        if not self.track_after_layer:
             # clone(): a following in-place activation must not change what we keep.
             captured["feature_maps"] = feature_maps.clone() if layout is None else feature_maps
             return None  # the network continues with its own output
@@ -214,6 +231,18 @@ def _split_forward_locked(
         # Hand the network a tracked copy: in-place ops after this layer change the copy only.
         return feature_maps * 1
 
+
+def _inert_hook(module: nn.Module, inputs: Any, output: Any) -> None:
+    """What a deep copy of a model gets in place of an explaining call's hook: nothing happens."""
+    return None
+
+
+def _split_forward_locked(
+    model: nn.Module, x: torch.Tensor, layer: nn.Module | str, reshape: Reshape | None, track_after_layer: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    module, layer_name = resolve_layer(model, layer)
+    check_input(x, model)
+    split_here = _SplitHook(module, layer_name, reshape, track_after_layer)
     handle = module.register_forward_hook(split_here)
     try:
         with eval_behaviour(model), torch.no_grad():
@@ -221,6 +250,7 @@ def _split_forward_locked(
     finally:
         handle.remove()
 
+    captured = split_here.captured
     if "feature_maps" not in captured:
         if contains_compiled_code(model):
             raise RuntimeError(
