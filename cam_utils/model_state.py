@@ -19,6 +19,7 @@ run in parallel. (Training the model in another thread at the same time is not c
 """
 from __future__ import annotations
 
+import os
 import threading
 import weakref
 from collections.abc import Iterator
@@ -31,6 +32,17 @@ __all__ = ["all_modules", "eval_behaviour", "explaining", "model_lock"]
 # model -> its lock. Weak keys: the entry goes away with the model; nothing is stored on the model.
 _LOCKS: "weakref.WeakKeyDictionary[nn.Module, threading.RLock]" = weakref.WeakKeyDictionary()
 _LOCKS_GUARD = threading.Lock()
+
+
+def _fresh_locks_after_fork() -> None:
+    """A forked child (a DataLoader worker) has only the forking thread: a lock another thread held
+    at the fork would stay held forever in the child and hang its first explanation. Start afresh."""
+    global _LOCKS, _LOCKS_GUARD
+    _LOCKS = weakref.WeakKeyDictionary()
+    _LOCKS_GUARD = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_fresh_locks_after_fork)
 
 
 def model_lock(model: nn.Module) -> threading.RLock:
