@@ -85,6 +85,8 @@ def check_finite(x: torch.Tensor) -> None:
         return  # a meta tensor has a shape but no values
     # One reduction on the fast path: the sum is finite when every value is (unless it overflows,
     # which the exact test then tells apart).
+    # detach(): an input that requires grad must not make float() warn ("-W error" would turn it into an error).
+    x = x.detach()
     if not math.isfinite(float(x.sum())) and not bool(torch.isfinite(x).all()):
         bad = int((~torch.isfinite(x)).sum())
         raise ValueError(

@@ -75,10 +75,12 @@ def normalize(cam: torch.Tensor) -> torch.Tensor:
         raise ValueError("normalize got a map with NaN or infinite values; check the model's output.")
     single = cam.dim() == 2
     maps = cam[None] if single else cam  # (N, h, w)
-    low = maps.amin(dim=(1, 2), keepdim=True)  # (N, 1, 1)
-    span = maps.amax(dim=(1, 2), keepdim=True) - low  # (N, 1, 1)
+    # In float32 at least: in float16 a span above 65504 overflows to inf, and inf / inf is NaN.
+    work = maps.float() if maps.dtype in (torch.float16, torch.bfloat16) else maps
+    low = work.amin(dim=(1, 2), keepdim=True)  # (N, 1, 1)
+    span = work.amax(dim=(1, 2), keepdim=True) - low  # (N, 1, 1)
     safe_span = torch.where(span > 0, span, torch.ones_like(span))
-    normalised = torch.where(span > 0, (maps - low) / safe_span, torch.zeros_like(maps))
+    normalised = torch.where(span > 0, (work - low) / safe_span, torch.zeros_like(work)).to(maps.dtype)
     return normalised[0] if single else normalised
 
 

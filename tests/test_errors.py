@@ -253,3 +253,15 @@ def test_misspelled_names_under_a_wrapper_get_the_prefixed_name(model, x):
         class_activation_map(wrapped, x, "module.act", "fc")
     with pytest.raises(ValueError, match="no layer named 'features'. Did you mean 'module.features'"):
         grad_cam(wrapped, x, "features")
+
+
+def test_an_input_that_requires_grad_gives_no_warning():
+    """Issue 19, item 15: the input check's float() warned on x.requires_grad (an error under -W error)."""
+    import warnings
+
+    from cam_utils._checks import check_finite
+
+    x = torch.randn(1, 3, 8, 8, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_finite(x)

@@ -125,3 +125,11 @@ def test_plot_steps_returns_figure_with_four_panels():
 def test_show_maps_one_panel_per_map():
     figure = show_maps(gray_image((16, 16)), {"a": torch.rand(4, 4), "b": torch.rand(1, 4, 4), "c": torch.rand(2, 2)})
     assert [axis.get_title() for axis in figure.axes] == ["a", "b", "c"]
+
+
+def test_normalize_in_float16_never_gives_nan_for_a_wide_range():
+    """Issue 19, item 11: a span above float16's 65504 overflowed to inf, and [-40000, 0, 40000] gave NaN."""
+    cam = torch.tensor([[-40000.0, 0.0, 40000.0]], dtype=torch.float16)
+    result = normalize(cam)
+    assert result.dtype == torch.float16
+    torch.testing.assert_close(result, torch.tensor([[0.0, 0.5, 1.0]], dtype=torch.float16))
