@@ -88,7 +88,7 @@ def test_short_training_of_the_mlp_head_learns_well_above_chance():
 @pytest.mark.parametrize("name", ["gapnet", "mlpnet"])
 def test_training_command_writes_loadable_weights(tmp_path, capsys, name):
     out = tmp_path / "tiny.pt"
-    main(["train", "--model", name, "--out", str(out), "--n-train", "64", "--epochs", "1", "--n-test", "16"])
+    main(["train", "--model", name, "--out", str(out), "--n-train", "64", "--epochs", "1", "--n-test", "16", "--force"])
     printed = capsys.readouterr().out
     assert f"{name}: trained in" in printed and "saved" in printed and "KiB" in printed
     loaded = load_shapes_model(name, weights=out)
@@ -218,3 +218,34 @@ def test_benchmark_rejects_a_method_returning_the_wrong_shape():
     model = ShapesGapNet().eval()
     with pytest.raises(ValueError, match="one map per image"):
         localisation_benchmark({"broken": lambda m, x, c: torch.zeros(8, 8)}, n_images=4, model=model)
+
+
+@pytest.mark.parametrize("arguments, complaint", [
+    (["--epochs", "0"], "--epochs: must be at least 1"),
+    (["--epochs", "-3"], "--epochs: must be at least 1"),
+    (["--n-train", "0"], "--n-train: must be at least 64"),
+    (["--n-test", "zero"], "is not an integer"),
+], ids=["epochs-0", "epochs-negative", "n-train-0", "n-test-text"])
+def test_training_command_validates_its_arguments(tmp_path, capsys, arguments, complaint):
+    """Issue 19, item 9: --epochs 0 trained nothing and saved it; --n-train 0 gave a traceback."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--out", str(tmp_path / "w.pt"), *arguments])
+    assert exit_info.value.code == 2 and complaint in capsys.readouterr().err
+    assert not (tmp_path / "w.pt").exists()
+
+
+def test_training_command_never_replaces_the_shipped_weights_unasked(capsys):
+    shipped = SHAPES_MODELS["gapnet"].weights_path
+    before = shipped.read_bytes()
+    for arguments in ([], ["--out", str(shipped)]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["train", "--model", "gapnet", "--epochs", "1", "--n-train", "64", *arguments])
+        assert exit_info.value.code == 2 and "--replace-shipped" in capsys.readouterr().err
+    assert shipped.read_bytes() == before
+
+
+def test_an_undertrained_model_is_not_saved_without_force(tmp_path):
+    out = tmp_path / "weak.pt"
+    with pytest.raises(SystemExit, match="not saved. Train longer"):
+        main(["train", "--model", "gapnet", "--out", str(out), "--n-train", "64", "--epochs", "1", "--n-test", "50"])
+    assert not out.exists()
