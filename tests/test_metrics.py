@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -17,6 +18,8 @@ from cam_utils.metrics import (
     mask_iou,
     pointing_game,
 )
+from cam_utils.metrics.faithfulness import rise_blur, rise_blur_kernel
+from cam_utils.metrics.localisation import paper_tolerance
 from tests.helpers import ModelSnapshot
 
 SIZE = 16
@@ -65,17 +68,45 @@ def test_pointing_game_peak_inside_and_outside_the_mask():
     maps[0, 4, 10] = 1.0  # inside the region
     maps[1, 12, 2] = 1.0  # far outside
     maps[2, 8, 10] = 1.0  # one row below the region (last row 6): distance 2
-    assert pointing_game(maps, mask).tolist() == [True, False, False]
+    assert pointing_game(maps, mask, tolerance=0).tolist() == [True, False, False]
     assert pointing_game(maps, mask, tolerance=2).tolist() == [True, False, True]
     assert pointing_game(maps, mask, tolerance=1.9).tolist() == [True, False, False]
+
+
+def test_pointing_game_default_is_the_papers_15_pixels_at_224_scaled():
+    assert paper_tolerance(224, 224) == 15.0
+    assert paper_tolerance(64, 64) == pytest.approx(15 * 64 / 224)  # 4.29 px
+    assert paper_tolerance(64, 128) == paper_tolerance(64, 64)  # the shorter side
+    mask = torch.zeros(2, 64, 64, dtype=torch.bool)
+    mask[:, 30:34, 30:34] = True
+    maps = torch.zeros(2, 64, 64)
+    maps[0, 20, 32] = 1.0  # 10 px above the object: a miss for the paper too
+    maps[1, 37, 32] = 1.0  # 4 px below the object: within 4.29 px, a hit
+    assert pointing_game(maps, mask).tolist() == [False, True]
+    assert pointing_game(maps, mask, tolerance=0).tolist() == [False, False]
+    with pytest.raises(ValueError, match=">= 0"):
+        pointing_game(maps, mask, tolerance=-1)
+
+
+def test_pointing_game_tie_rule_and_constant_maps():
+    mask = torch.zeros(2, 8, 8, dtype=torch.bool)
+    mask[:, 0, 7] = True  # one pixel, top right
+    maps = torch.zeros(2, 8, 8)
+    maps[0, 5, 0] = maps[0, 0, 7] = 1.0  # two tied maxima: the first in row-major order, (0, 7), counts
+    assert pointing_game(maps, mask, tolerance=0).tolist() == [True, False]  # map 1 is constant: a miss
+    maps[0, 0, 7] = 0.0
+    maps[0, 0, 0] = 1.0  # tied with (5, 0): the first maximum is now (0, 0), off the mask
+    assert pointing_game(maps, mask, tolerance=0).tolist() == [False, False]
+    maps[1] = 1.0  # a constant map has no maximum to point with: a miss even with the object in range
+    assert pointing_game(maps, mask, tolerance=8).tolist() == [True, False]
 
 
 def test_pointing_game_upsamples_a_coarse_map():
     mask = torch.zeros(1, 8, 8, dtype=torch.bool)
     mask[0, :4, 4:] = True  # top-right quadrant
     coarse = torch.tensor([[[0.0, 1.0], [0.2, 0.1]]])  # (1, 2, 2): peak in the top-right cell
-    assert pointing_game(coarse, mask).tolist() == [True]
-    assert pointing_game(coarse.flip(-1), mask).tolist() == [False]
+    assert pointing_game(coarse, mask, tolerance=0).tolist() == [True]
+    assert pointing_game(coarse.flip(-1), mask, tolerance=0).tolist() == [False]
 
 
 def test_energy_share_hand_computed_values():
@@ -166,15 +197,70 @@ def test_curves_do_not_depend_on_batch_size():
 def test_insertion_starts_from_the_blurred_image():
     model = RegionModel().eval()
     x = bright_region_images(n=1)
-    from torchvision.transforms.functional import gaussian_blur
-
-    blurred = gaussian_blur(x, kernel_size=[11, 11], sigma=[5.0, 5.0])
+    blurred = rise_blur(x, 11, 5.0)
     (curve,) = insertion_curve(model, x, torch.rand(1, 4, 4), class_idx=0, pixels_per_step=32)
     with torch.no_grad():
         expected_start = torch.softmax(model(blurred), dim=1)[0, 0]
         expected_end = torch.softmax(model(x), dim=1)[0, 0]
     assert curve.scores[0].item() == pytest.approx(expected_start.item(), rel=1e-5)
     assert curve.scores[-1].item() == pytest.approx(expected_end.item(), rel=1e-5)
+
+
+def _rise_kernel_by_formula(size: int, sigma: float, truncate: float = 4.0) -> torch.Tensor:
+    """RISE's kernel from a closed form: scipy's 'reflect' maps source positions c + 2nj and 2n - 1 - c + 2nj
+    (any integer j) onto the centre c, so output i collects the Gaussian weights of the offsets that reach them."""
+    radius = int(truncate * sigma + 0.5)
+    total = sum(math.exp(-0.5 * (d / sigma) ** 2) for d in range(-radius, radius + 1))
+    centre, period = size // 2, 2 * size
+    kernel_1d = []
+    for i in range(size):
+        value = 0.0
+        for j in range(-radius // period - 2, radius // period + 3):
+            for source in (centre + period * j, period - 1 - centre + period * j):
+                if abs(source - i) <= radius:
+                    value += math.exp(-0.5 * ((source - i) / sigma) ** 2) / total
+        kernel_1d.append(value)
+    kernel_1d = torch.tensor(kernel_1d, dtype=torch.float64)
+    return torch.outer(kernel_1d, kernel_1d)
+
+
+@pytest.mark.parametrize("size, sigma", [(11, 5.0), (11, 1.0), (5, 3.0), (21, 5.0), (3, 2.0), (1, 5.0)])
+def test_rise_kernel_is_the_reflected_gaussian_of_the_formula(size, sigma):
+    kernel = rise_blur_kernel(size, sigma)
+    assert kernel.shape == (size, size) and kernel.dtype == torch.float64
+    torch.testing.assert_close(kernel, _rise_kernel_by_formula(size, sigma), rtol=0, atol=1e-15)
+    assert kernel.sum().item() == pytest.approx(1.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("size, sigma", [(11, 5.0), (11, 1.0), (5, 3.0), (21, 5.0)])
+def test_rise_kernel_is_what_rises_gkern_computes_with_scipy(size, sigma):
+    ndimage = pytest.importorskip("scipy.ndimage")
+    delta = np.zeros((size, size))
+    delta[size // 2, size // 2] = 1.0
+    expected = torch.from_numpy(ndimage.gaussian_filter(delta, sigma))  # RISE's gkern, before the float32 cast
+    torch.testing.assert_close(rise_blur_kernel(size, sigma), expected, rtol=0, atol=1e-15)
+
+
+def test_rise_kernel_is_nearly_flat_unlike_a_sampled_gaussian():
+    kernel = rise_blur_kernel(11, 5.0)
+    assert kernel[5, 0] / kernel[5, 5] == pytest.approx(0.936, abs=0.001)  # torchvision's: exp(-25 / 50) = 0.61
+    with pytest.raises(ValueError, match="odd"):
+        rise_blur_kernel(10, 5.0)
+    with pytest.raises(ValueError, match="positive"):
+        rise_blur_kernel(11, 0.0)
+
+
+def test_rise_blur_convolves_each_channel_with_zero_padding():
+    x = torch.rand(2, 3, 20, 20, generator=torch.Generator().manual_seed(0))
+    kernel = rise_blur_kernel(11, 5.0).float()
+    rise_kern = torch.zeros(3, 3, 11, 11)  # RISE's gkern: the kernel on the diagonal, channels not mixed
+    for channel in range(3):
+        rise_kern[channel, channel] = kernel
+    expected = torch.nn.functional.conv2d(x, rise_kern, padding=5)
+    torch.testing.assert_close(rise_blur(x, 11, 5.0), expected, rtol=1e-5, atol=1e-6)
+    ones = rise_blur(torch.ones(1, 1, 20, 20), 11, 5.0)
+    assert ones[0, 0, 10, 10].item() == pytest.approx(1.0, abs=1e-6)  # inside: a weighted mean of ones
+    assert ones[0, 0, 0, 0].item() == pytest.approx(kernel[5:, 5:].sum().item(), abs=1e-6)  # corner: zeros padded
 
 
 def test_average_drop_masks_in_pixel_space():

@@ -24,6 +24,7 @@ from cam_utils.sanity import (
     estimating_batchnorm,
     feature_scale,
     format_sanity_table,
+    hog_correlation,
     map_ssim,
     randomize_parameters,
     reestimate_batchnorm,
@@ -121,6 +122,24 @@ def test_map_ssim_is_scikit_image_on_the_maps_as_shown():
     assert map_ssim(first, 3 * first + 1, size=(32, 32)).tolist() == pytest.approx([1.0, 1.0])  # scale-free
     with pytest.raises(ValueError, match="too small"):
         map_ssim(first[:, :5, :5], second[:, :5, :5])  # smaller than the 7 x 7 window: asks for a size
+
+
+def test_hog_correlation_is_pearson_of_scikit_image_hog_on_the_maps_as_shown():
+    from skimage.feature import hog
+
+    from cam_utils.postprocess import normalize, upsample
+
+    generator = torch.Generator().manual_seed(5)
+    first, second = torch.rand(2, 7, 7, generator=generator), torch.rand(2, 7, 7, generator=generator)
+    ours = hog_correlation(first, second, size=(64, 64))
+    for i in range(2):
+        a = normalize(upsample(first[i], (64, 64))).numpy().astype(np.float64)
+        b = normalize(upsample(second[i], (64, 64))).numpy().astype(np.float64)
+        assert ours[i].item() == pytest.approx(scipy.stats.pearsonr(hog(a), hog(b))[0], abs=1e-9)
+    assert hog_correlation(first, 3 * first + 1, size=(64, 64)).tolist() == pytest.approx([1.0, 1.0], abs=1e-3)
+    assert math.isnan(hog_correlation(torch.zeros(1, 7, 7), first[:1], size=(64, 64)).item())  # no gradient
+    with pytest.raises(ValueError, match="too small"):
+        hog_correlation(first, second)  # 7 x 7 is smaller than one HOG block: asks for a size
 
 
 # ------------------------------------------------------------------------------------------------
@@ -254,6 +273,29 @@ def test_independent_mode_randomises_one_stage_at_a_time():
     assert format_sanity_table(cascaded).startswith("randomised down to")
 
 
+def test_batchnorm_statistics_from_a_separate_set_make_each_map_independent_of_its_companions():
+    model = small_model()
+    generator = torch.Generator().manual_seed(3)
+    x, companions, reference = (torch.randn(n, 3, 64, 64, generator=generator) for n in (2, 2, 4))
+    stages = ["features.6", "features.0"]
+
+    def run(images, **kwargs):
+        return cascading_randomization(model, images, feature_energy, stages=stages, class_idx=0, **kwargs)
+
+    alone = run(x, batchnorm_images=reference)
+    mixed = run(torch.cat([x[:1], companions[:1]]), batchnorm_images=reference)
+    torch.testing.assert_close(mixed[-1].maps[0], alone[-1].maps[0])  # image 0's map ignores its companion
+    # By hand: randomise features.6 (seed 0), then estimate every BatchNorm after it on the reference set.
+    expected_model = copy.deepcopy(model)
+    randomize_parameters(expected_model.get_submodule("features.6"), torch.Generator().manual_seed(0))
+    layers = [m for m in expected_model.get_submodule("features.6").modules() if isinstance(m, nn.BatchNorm2d)]
+    reestimate_batchnorm(expected_model, layers, reference)
+    torch.testing.assert_close(alone[1].maps, feature_energy(expected_model, x, None))
+    # Estimated on the explained batch itself (the default), the companion changes image 0's map.
+    default_alone, default_mixed = run(x), run(torch.cat([x[:1], companions[:1]]))
+    assert not torch.allclose(default_mixed[-1].maps[0], default_alone[-1].maps[0])
+
+
 def test_table_reports_the_spread_over_runs():
     model = small_model()
     x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
@@ -263,6 +305,7 @@ def test_table_reports_the_spread_over_runs():
     assert torch.equal(values[-1, :2], runs[0][-1].spearman) and torch.equal(values[-1, 2:], runs[1][-1].spearman)
     table = format_sanity_table(runs)
     assert all(stage in table for stage in stages) and "scale ratio" in table and "|Spearman|" in table and "SSIM" in table
+    assert "HOG" in table
     last = values[-1]
     assert f"[{last.min().item():5.2f}, {last.max().item():5.2f}]" in table.splitlines()[-1]
     with pytest.raises(ValueError, match="same stages"):

@@ -2,6 +2,7 @@
 
 :func:`pointing_game`, :func:`energy_share` and :func:`mask_iou` are pure tensor functions (no
 model); each upsamples the (N, h, w) maps bilinearly to the masks' (N, H, W) size.
+:func:`paper_tolerance` is the pointing game's default tolerance (Zhang et al.'s 15 px at 224 px).
 """
 from __future__ import annotations
 
@@ -24,36 +25,56 @@ def _check_masks(masks: Tensor, saliency: Tensor) -> Tensor:
     return masks.to(device=saliency.device) > 0
 
 
+#: Zhang et al. (ECCV 2016) count a hit within 15 pixels of the object on images of about 224 x 224.
+PAPER_TOLERANCE_PX = 15.0
+PAPER_IMAGE_SIZE = 224
 
-def pointing_game(saliency: Tensor, masks: Tensor, tolerance: float = 0.0) -> Tensor:
+
+def paper_tolerance(height: int, width: int) -> float:
+    """Zhang et al.'s 15-pixel tolerance scaled to a (height, width) mask: 15 x min(height, width) / 224.
+
+    E.g. 15.0 px at 224 x 224, about 4.29 px at 64 x 64.
+    """
+    return PAPER_TOLERANCE_PX * min(height, width) / PAPER_IMAGE_SIZE
+
+
+def pointing_game(saliency: Tensor, masks: Tensor, tolerance: float | None = None) -> Tensor:
     """Is the map's maximum on the object? (Zhang et al., ECCV 2016.)
 
-    The map is upsampled (bilinear) to the mask size; its maximum (the first one in row-major
-    order if several pixels tie) is a *hit* when a mask pixel lies within ``tolerance`` pixels
-    (Euclidean distance) of it. Zhang et al. use a 15 px tolerance at ImageNet resolution;
-    ``tolerance=0`` asks for the maximum to be on the mask itself.
+    The map is upsampled (bilinear) to the mask size; its maximum is a *hit* when a mask pixel
+    lies within ``tolerance`` pixels (Euclidean distance) of it.
+
+    * **Tolerance.** None (default) is the paper's: 15 px at 224 x 224, scaled to the masks'
+      shorter side (:func:`paper_tolerance`; 4.29 px at 64 x 64). ``tolerance=0`` asks for the
+      maximum to lie on the mask itself.
+    * **Ties.** If several pixels share the maximum, the first one in row-major order counts
+      (``torch.argmax``); after bilinear upsampling tied pixels are neighbours. A constant map
+      (e.g. an all-zero Grad-CAM map) has no maximum to point with: it is a miss.
 
     Args:
         saliency: (N, h, w) maps.
         masks: (N, H, W) ground-truth masks (bool, or numbers where > 0 means object).
-        tolerance: distance in pixels of the mask's resolution.
+        tolerance: distance in pixels of the mask's resolution; None for the paper's, scaled.
 
     Returns:
         (N,) bool tensor, True for a hit. ``.float().mean()`` is the pointing-game accuracy.
     """
     saliency = _check_maps(saliency)
     masks = _check_masks(masks, saliency)
+    _, height, width = masks.shape
+    if tolerance is None:
+        tolerance = paper_tolerance(height, width)
     if tolerance < 0:
         raise ValueError(f"tolerance is a distance in pixels and must be >= 0, got {tolerance}.")
-    _, height, width = masks.shape
-    maps = _resize(saliency, (height, width))  # (N, H, W)
-    peak = maps.flatten(1).argmax(dim=1)  # (N,) index of the maximum
+    maps = _resize(saliency, (height, width)).flatten(1)  # (N, H * W)
+    peak = maps.argmax(dim=1)  # (N,) the first maximum in row-major order
     peak_y, peak_x = peak // width, peak % width
     rows = torch.arange(height, device=maps.device)[None, :, None]
     cols = torch.arange(width, device=maps.device)[None, None, :]
     distance_sq = (rows - peak_y[:, None, None]) ** 2 + (cols - peak_x[:, None, None]) ** 2  # (N, H, W)
     near_peak = distance_sq <= tolerance**2
-    return (near_peak & masks).flatten(1).any(dim=1)
+    points = maps.amax(dim=1) > maps.amin(dim=1)  # (N,) False for a constant map
+    return (near_peak & masks).flatten(1).any(dim=1) & points
 
 
 def energy_share(saliency: Tensor, masks: Tensor) -> Tensor:

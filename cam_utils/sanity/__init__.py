@@ -10,8 +10,9 @@ closer to an edge detector than to an explanation.
 
 One file each:
 
-1. ``similarity.py``: the paper's three measures, Spearman's rank correlation with and without
-   absolute values (:func:`spearman_correlation`) and SSIM (:func:`map_ssim`).
+1. ``similarity.py``: the paper's four measures, Spearman's rank correlation with and without
+   absolute values (:func:`spearman_correlation`), SSIM (:func:`map_ssim`) and the Pearson
+   correlation of HOG features (:func:`hog_correlation`).
 2. ``randomization.py``: re-initialising layers so that the activations stay alive
    (:func:`randomize_parameters`, Kaiming scale; :func:`reestimate_batchnorm`) and measuring it
    (:func:`feature_scale`).
@@ -31,7 +32,14 @@ from .randomization import (
     reestimate_batchnorm,
 )
 from .report import collect, format_sanity_table
-from .similarity import average_ranks, centred_ranks, correlation_of_ranks, map_ssim, spearman_correlation
+from .similarity import (
+    average_ranks,
+    centred_ranks,
+    correlation_of_ranks,
+    hog_correlation,
+    map_ssim,
+    spearman_correlation,
+)
 
 __all__ = [
     "ExplainFn",
@@ -48,6 +56,7 @@ __all__ = [
     "estimating_batchnorm",
     "feature_scale",
     "format_sanity_table",
+    "hog_correlation",
     "map_ssim",
     "randomize_parameters",
     "reestimate_batchnorm",

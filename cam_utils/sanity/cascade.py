@@ -16,7 +16,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from .._checks import ClassIndex, resolve_class_idx
 from . import randomization
 from .randomization import feature_scale, randomize_parameters
-from .similarity import centred_ranks, correlation_of_ranks, map_ssim
+from .similarity import centred_ranks, correlation_of_ranks, hog_correlation, map_ssim
 
 ExplainFn = Callable[[nn.Module, Tensor, Tensor], Tensor]
 """An explanation method: (model, x (N,3,H,W), class_idx (N,)) -> maps (N, h, w).
@@ -48,6 +48,8 @@ class SanityStage:
         spearman: (N,) Spearman's rank correlation with the trained model's maps (NaN for a constant map).
         spearman_abs: (N,) the same on absolute values.
         ssim: (N,) SSIM of the maps as shown (resized to the input, scaled to [0, 1]).
+        hog: (N,) Pearson correlation of the HOG features of the maps as shown (NaN for a constant
+            map, or when the input is smaller than one 24 x 24 HOG block).
         feature_scale: (N,) :func:`feature_scale` at ``feature_layer`` (NaN if none was given).
         scale_ratio: (N,) feature_scale divided by the trained model's; about 1 means the
             randomised network's activations are as alive as the trained one's.
@@ -59,6 +61,7 @@ class SanityStage:
     spearman: Tensor
     spearman_abs: Tensor
     ssim: Tensor
+    hog: Tensor
     feature_scale: Tensor
     scale_ratio: Tensor
 
@@ -131,24 +134,27 @@ def cascading_randomization(
     feature_layer: str | None = None,
     randomize: RandomizeFn = randomize_parameters,
     reestimate_batchnorm: bool = True,
+    batchnorm_images: Tensor | None = None,
 ) -> list[SanityStage]:
     """Model-randomisation sanity check (Adebayo et al., NeurIPS 2018): how much of the map survives?
 
     1. Explain x with the trained model (for ``class_idx``; None: each image's top-1 class,
        fixed once and used for every stage).
     2. For each stage, in the order given (output first), re-initialise its parameters in a
-       deep copy of the model (``randomize``, seeded), re-estimate on x the running statistics of
+       deep copy of the model (``randomize``, seeded), re-estimate the running statistics of
        every BatchNorm layer whose input changed (those in the randomised stages and every one
-       that runs after them in the forward pass), and explain x again.
+       that runs after them in the forward pass) on ``batchnorm_images`` (default: x itself),
+       and explain x again.
        ``cascade=True`` (the paper's cascading test) keeps the stages randomised before it;
        ``cascade=False`` randomises that stage alone (the paper's independent test).
-    3. Compare each map with the original: Spearman's rho, rho on absolute values, SSIM; and
-       the feature-map scale at ``feature_layer`` with the trained model's.
+    3. Compare each map with the original: Spearman's rho, rho on absolute values, SSIM, the
+       correlation of HOG features; and the feature-map scale at ``feature_layer`` with the
+       trained model's.
 
     Args:
         model: the trained classifier; it is copied, never modified. Maps are computed on
             copies in eval mode.
-        x: (N, C, H, W) input batch (also used to re-estimate BatchNorm statistics).
+        x: (N, C, H, W) input batch to explain.
         explain: fn(model, x, class_idx) -> (N, h, w) maps; it must name layers by their
             dotted name (see ``ExplainFn``).
         stages: dotted module names, output first; None uses :func:`default_randomization_stages`.
@@ -158,9 +164,14 @@ def cascading_randomization(
         feature_layer: dotted name of the explained layer; its feature-map scale is recorded at
             every stage (a warning says when it leaves 0.1x-10x of the trained model's).
         randomize: fn(module, generator) re-initialising a module in place.
-        reestimate_batchnorm: re-estimate on x the statistics of the BatchNorm layers at and after
+        reestimate_batchnorm: re-estimate the statistics of the BatchNorm layers at and after
             the randomised stages (True, sound); False keeps whatever ``randomize`` left in them
             and the trained statistics of the others.
+        batchnorm_images: (M, C, H', W') images to re-estimate the statistics on, in one extra
+            forward pass per stage. None estimates them on x during the explaining pass itself
+            (no extra cost), but then each image's randomised map depends on the *other* images
+            of x: with Lite0 fully randomised, swapping an image's two companions leaves its map
+            at rho of about 0.2 to what it was. Pass a fixed set of other images to remove that.
 
     Returns:
         [the "original" row, then one SanityStage per stage].
@@ -183,6 +194,9 @@ def cascading_randomization(
     classes = resolve_class_idx(class_idx, logits)  # (N,) fixed for every stage
 
     def explain_and_measure(network: nn.Module, batchnorms: list[nn.Module]) -> tuple[Tensor, Tensor]:
+        if batchnorm_images is not None and batchnorms:  # a separate set: one forward pass on it first
+            randomization.reestimate_batchnorm(network, batchnorms, batchnorm_images)
+            batchnorms = []
         with randomization.estimating_batchnorm(network, batchnorms, x), \
                 _scale_while_explaining(network, x, feature_layer) as record:
             maps = explain(network, x, classes)
@@ -197,6 +211,7 @@ def cascading_randomization(
             raise ValueError(f"explain returned maps of shape {tuple(maps.shape)} after randomising {stage!r}, "
                              f"but {tuple(original.shape)} for the trained model.")
         ranks = centred_ranks(maps)
+        size = (x.shape[2], x.shape[3])  # the maps are compared as shown, at the input's size
         # For maps without negative values (Grad-CAM's ReLU), absolute values change nothing.
         signed = bool((maps < 0).any()) or bool((original < 0).any())
         return SanityStage(
@@ -205,7 +220,8 @@ def cascading_randomization(
             maps=maps,
             spearman=correlation_of_ranks(original_ranks, ranks),
             spearman_abs=correlation_of_ranks(original_abs_ranks, centred_ranks(maps, absolute=True) if signed else ranks),
-            ssim=map_ssim(original, maps, size=tuple(x.shape[2:])),
+            ssim=map_ssim(original, maps, size=size),
+            hog=hog_correlation(original, maps, size=size) if min(size) >= 24 else torch.full_like(scale, math.nan),
             feature_scale=scale,
             scale_ratio=scale / trained_scale,
         )

@@ -11,9 +11,9 @@ from .cascade import SanityStage
 Runs = Union[Sequence[SanityStage], Sequence[Sequence[SanityStage]]]
 """One result of :func:`cascading_randomization`, or several (e.g. one per seed) with the same stages."""
 
-FIELDS = ("scale_ratio", "spearman", "spearman_abs", "ssim")
+FIELDS = ("scale_ratio", "spearman", "spearman_abs", "ssim", "hog")
 _HEADINGS = {"scale_ratio": "scale ratio", "spearman": "Spearman", "spearman_abs": "|Spearman|", "ssim": "SSIM",
-             "feature_scale": "scale"}
+             "hog": "HOG", "feature_scale": "scale"}
 
 
 def _as_runs(runs: Runs) -> list[list[SanityStage]]:

@@ -1,4 +1,4 @@
-"""How similar are two maps? The three measures Adebayo et al. (NeurIPS 2018) report.
+"""How similar are two maps? The four measures Adebayo et al. (NeurIPS 2018) report.
 
 * **Spearman's rank correlation** rho: the Pearson correlation of the ranks of the cells. It
   only asks whether the two maps *order* the positions the same way (scale-free).
@@ -7,8 +7,11 @@
   For maps that are already non-negative (Grad-CAM, after its ReLU) the two are equal.
 * **SSIM**, the structural similarity index (Wang et al., 2004), as scikit-image computes it, on
   the maps resized to the input image and scaled to [0, 1], i.e. on the maps as they are shown.
+* The **Pearson correlation of HOG features** (histograms of oriented gradients, Dalal & Triggs,
+  2005), as scikit-image computes them with its defaults, on the same shown maps: do the two maps
+  have their edges in the same places and directions?
 
-All three compare the maps image by image: (N, ...) and (N, ...) -> (N,).
+All four compare the maps image by image: (N, ...) and (N, ...) -> (N,).
 """
 from __future__ import annotations
 
@@ -92,6 +95,13 @@ def spearman_correlation(first: Tensor, second: Tensor, absolute: bool = False) 
     return correlation_of_ranks(centred_ranks(first, absolute), centred_ranks(second, absolute))
 
 
+def _shown(maps: Tensor, size: tuple[int, int] | None) -> np.ndarray:
+    """(N, h, w) maps as they are shown: resized bilinearly to ``size``, min-max scaled to [0, 1]; float64 numpy."""
+    if size is not None:
+        maps = upsample(maps.float(), size)
+    return normalize(maps.detach().float()).cpu().numpy().astype(np.float64)
+
+
 def map_ssim(first: Tensor, second: Tensor, size: tuple[int, int] | None = None) -> Tensor:
     """SSIM between the maps of ``first`` and ``second``, image by image, as the maps are shown.
 
@@ -112,11 +122,39 @@ def map_ssim(first: Tensor, second: Tensor, size: tuple[int, int] | None = None)
     _check_same_shape(first, second)
     if first.dim() != 3:
         raise ValueError(f"map_ssim compares (N, h, w) maps, got shape {tuple(first.shape)}.")
-    if size is not None:
-        first, second = upsample(first.float(), size), upsample(second.float(), size)
-    if min(first.shape[1:]) < 7:
+    if min(size or first.shape[1:]) < 7:
         raise ValueError(f"SSIM uses a 7 x 7 window: maps of {tuple(first.shape[1:])} are too small; pass size=(H, W).")
-    first_np = normalize(first.detach().float()).cpu().numpy().astype(np.float64)  # (N, H, W) in [0, 1]
-    second_np = normalize(second.detach().float()).cpu().numpy().astype(np.float64)
+    first_np, second_np = _shown(first, size), _shown(second, size)  # (N, H, W) in [0, 1]
     values = [structural_similarity(a, b, data_range=1.0) for a, b in zip(first_np, second_np)]
     return torch.tensor(values, dtype=torch.float64)
+
+
+def hog_correlation(first: Tensor, second: Tensor, size: tuple[int, int] | None = None) -> Tensor:
+    """Pearson correlation of the HOG features of the maps of ``first`` and ``second``, image by image.
+
+    Each map is shown as for :func:`map_ssim` (resized bilinearly to ``size``, min-max scaled to
+    [0, 1]); scikit-image's ``hog`` with its defaults (9 orientations, 8 x 8-pixel cells, 3 x 3-cell
+    blocks, L2-Hys) turns it into a vector, and the two vectors are correlated. 1: the same edges in
+    the same places and directions. A constant map has no gradient: its correlation is NaN.
+
+    Args:
+        first, second: (N, h, w) maps of the same shape.
+        size: (H, W) to compare at, e.g. the input's; at least 24 x 24 (one HOG block).
+
+    Returns:
+        (N,) float64 tensor in [-1, 1] (or NaN).
+    """
+    from skimage.feature import hog  # imported on first use (scikit-image is slow to import)
+
+    _check_same_shape(first, second)
+    if first.dim() != 3:
+        raise ValueError(f"hog_correlation compares (N, h, w) maps, got shape {tuple(first.shape)}.")
+    if min(size or first.shape[1:]) < 24:
+        raise ValueError(f"HOG uses 24 x 24-pixel blocks: maps of {tuple(first.shape[1:])} are too small; "
+                         "pass size=(H, W).")
+    first_np, second_np = _shown(first, size), _shown(second, size)
+    features = torch.stack([torch.from_numpy(np.stack([hog(a), hog(b)])) for a, b in zip(first_np, second_np)])
+    centred = features - features.mean(dim=2, keepdim=True)  # (N, 2, F)
+    covariance = (centred[:, 0] * centred[:, 1]).sum(dim=1)
+    scale = torch.sqrt((centred[:, 0] ** 2).sum(dim=1) * (centred[:, 1] ** 2).sum(dim=1))
+    return torch.where(scale > 0, covariance / scale.clamp(min=1e-300), torch.full_like(scale, math.nan))
