@@ -8,33 +8,39 @@ from cam_utils.exercises import check_independent_test
 from cam_utils.sanity import cascading_randomization
 
 
-def right(model, x, layer, stages):
+def right(model, x, layer, stages, reference):
+    return cascading_randomization(model, x, lambda m, images, c: grad_cam(m, images, layer, c),
+                                   stages=stages, cascade=False, feature_layer=layer, batchnorm_images=reference)
+
+
+def cascading(model, x, layer, stages, reference):  # forgot cascade=False
+    return cascading_randomization(model, x, lambda m, images, c: grad_cam(m, images, layer, c),
+                                   stages=stages, feature_layer=layer, batchnorm_images=reference)
+
+
+def no_scale(model, x, layer, stages, reference):  # forgot feature_layer
+    return cascading_randomization(model, x, lambda m, images, c: grad_cam(m, images, layer, c),
+                                   stages=stages, cascade=False, batchnorm_images=reference)
+
+
+def statistics_on_x(model, x, layer, stages, reference):  # forgot batchnorm_images
     return cascading_randomization(model, x, lambda m, images, c: grad_cam(m, images, layer, c),
                                    stages=stages, cascade=False, feature_layer=layer)
 
 
-def cascading(model, x, layer, stages):  # forgot cascade=False
-    return cascading_randomization(model, x, lambda m, images, c: grad_cam(m, images, layer, c),
-                                   stages=stages, feature_layer=layer)
-
-
-def no_scale(model, x, layer, stages):  # forgot feature_layer
-    return cascading_randomization(model, x, lambda m, images, c: grad_cam(m, images, layer, c),
-                                   stages=stages, cascade=False)
-
-
-def other_layer(model, x, layer, stages):  # explains a fixed, wrong layer
+def other_layer(model, x, layer, stages, reference):  # explains a fixed, wrong layer
     return cascading_randomization(model, x, lambda m, images, c: grad_cam(m, images, "block1", c),
-                                   stages=stages, cascade=False, feature_layer=layer)
+                                   stages=stages, cascade=False, feature_layer=layer, batchnorm_images=reference)
 
 
-def other_seed(model, x, layer, stages):
+def other_seed(model, x, layer, stages, reference):
     return cascading_randomization(model, x, lambda m, images, c: grad_cam(m, images, layer, c),
-                                   stages=stages, cascade=False, feature_layer=layer, seed=1)
+                                   stages=stages, cascade=False, feature_layer=layer, batchnorm_images=reference,
+                                   seed=1)
 
 
-def sorted_stages(model, x, layer, stages):
-    return right(model, x, layer, sorted(stages, reverse=True))
+def sorted_stages(model, x, layer, stages, reference):
+    return right(model, x, layer, sorted(stages, reverse=True), reference)
 
 
 def test_right_answer_passes(capsys):
@@ -47,11 +53,12 @@ def test_right_answer_passes(capsys):
     [
         (cascading, "cascade=False"),
         (no_scale, "feature_layer=layer"),
+        (statistics_on_x, "batchnorm_images=reference"),
         (other_layer, "Grad-CAM at `layer`"),
         (other_seed, "seed 0"),
         (sorted_stages, "in the order given"),
-        (lambda model, x, layer, stages: right(model, x, layer, stages)[0], "return the list"),
-        (lambda model, x, layer: None, "raised TypeError"),
+        (lambda model, x, layer, stages, reference: right(model, x, layer, stages, reference)[0], "return the list"),
+        (lambda model, x, layer, stages: None, "raised TypeError"),
         ("not a function", "pass your function itself"),
     ],
 )

@@ -1,10 +1,11 @@
 """Self-checks for the coding exercise of notebook 09 (sanity checks and ground truth).
 
-The exercise asks for a function ``independent_test(model, x, layer, stages)`` that runs Adebayo
-et al.'s *independent* randomisation test for Grad-CAM at ``layer``: each stage randomised alone,
-every other stage trained, the feature-map scale at ``layer`` recorded. The check runs it on a
-small network the learner has not seen (with BatchNorm, so the statistics matter) and compares
-every row with a reference computed here.
+The exercise asks for a function ``independent_test(model, x, layer, stages, reference)`` that runs
+Adebayo et al.'s *independent* randomisation test for Grad-CAM at ``layer``: each stage randomised
+alone, every other stage trained, BatchNorm statistics re-estimated on the separate images
+``reference``, the feature-map scale at ``layer`` recorded. The check runs it on a small network
+the learner has not seen (with BatchNorm, so the statistics matter) and compares every row with
+a reference computed here.
 """
 from __future__ import annotations
 
@@ -18,14 +19,14 @@ from ..gradcam import grad_cam
 from ..sanity import SanityStage, cascading_randomization, reestimate_batchnorm
 from .feedback import diagnose_tensor, report
 
-IndependentTest = Callable[[nn.Module, torch.Tensor, str, Sequence[str]], list]
+IndependentTest = Callable[[nn.Module, torch.Tensor, str, Sequence[str], torch.Tensor], list]
 
 _LAYER = "block2"  # the explained layer of the hidden network
 _STAGES = ("fc", "block1", "block2")  # deliberately not in the forward order
 
 
-def _hidden_network() -> tuple[nn.Module, torch.Tensor]:
-    """A small GAP classifier with BatchNorm and its input (3, 3, 12, 12), built without touching the global RNG."""
+def _hidden_network() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
+    """A small GAP classifier with BatchNorm, its input (3, 3, 12, 12) and 4 reference images, without the global RNG."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(8)
         model = nn.Sequential(
@@ -38,19 +39,20 @@ def _hidden_network() -> tuple[nn.Module, torch.Tensor]:
             )
         ).eval()
         x = torch.randn(3, 3, 12, 12)
+        reference = torch.randn(4, 3, 12, 12) + 0.5  # other images, with other statistics
     # Statistics that match the weights, as in a trained network.
     reestimate_batchnorm(model, [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)], x)
-    return model, x
+    return model, x, reference
 
 
-def _reference(model: nn.Module, x: torch.Tensor) -> list[SanityStage]:
+def _reference(model: nn.Module, x: torch.Tensor, reference: torch.Tensor) -> list[SanityStage]:
     return cascading_randomization(
         model, x, lambda network, images, c: grad_cam(network, images, _LAYER, c),
-        stages=list(_STAGES), cascade=False, feature_layer=_LAYER,
+        stages=list(_STAGES), cascade=False, feature_layer=_LAYER, batchnorm_images=reference,
     )
 
 
-def _problem(result: object, reference: list[SanityStage]) -> str | None:
+def _problem(result: object, reference: list[SanityStage], on_x: list[SanityStage]) -> str | None:
     """A hint for the first thing that differs from the reference, or None."""
     if not isinstance(result, list) or not all(isinstance(row, SanityStage) for row in result):
         return (
@@ -67,6 +69,11 @@ def _problem(result: object, reference: list[SanityStage]) -> str | None:
     problem = diagnose_tensor(result[0].maps, reference[0].maps, name="the trained model's maps", atol=1e-5, rtol=1e-4)
     if problem is not None:
         return f"{problem} They should be Grad-CAM at `layer` for each image's top-1 class."
+    if all(torch.allclose(row.maps, other.maps, atol=1e-5, rtol=1e-4) for row, other in zip(result, on_x)):
+        return (
+            "your BatchNorm statistics were re-estimated on the explained images themselves: estimate them on "
+            "the separate images (batchnorm_images=reference)."
+        )
     for row, want in zip(result[1:], reference[1:]):
         if not torch.allclose(row.maps, want.maps, atol=1e-5, rtol=1e-4):
             return (
@@ -77,22 +84,26 @@ def _problem(result: object, reference: list[SanityStage]) -> str | None:
 
 
 def check_independent_test(function: IndependentTest) -> bool:
-    """Coding exercise 1: ``function(model, x, layer, stages)`` runs the independent randomisation test.
+    """Coding exercise 1: ``function(model, x, layer, stages, reference)`` runs the independent randomisation test.
 
     Prints ✓ or a hint; returns whether the answer is right.
     """
     if not callable(function):
         return report(f"pass your function itself (check_independent_test(independent_test)), not a {type(function).__name__}.", "")
-    model, x = _hidden_network()
+    model, x, reference = _hidden_network()
     try:
-        result = function(model, x, _LAYER, list(_STAGES))
+        result = function(model, x, _LAYER, list(_STAGES), reference)
     except Exception as error:  # the learner's code: any error becomes a hint
         return report(
             f"your function raised {type(error).__name__} on the test network: {error}. It is called as "
-            f'f(model, x, layer, stages) with a layer name such as "{_LAYER}".',
+            f'f(model, x, layer, stages, reference) with a layer name such as "{_LAYER}".',
             "",
         )
+    on_x = cascading_randomization(
+        model, x, lambda network, images, c: grad_cam(network, images, _LAYER, c),
+        stages=list(_STAGES), cascade=False, feature_layer=_LAYER,
+    )
     return report(
-        _problem(result, _reference(model, x)),
+        _problem(result, _reference(model, x, reference), on_x),
         "independent test: one stage random at a time, Grad-CAM at the layer, scale recorded, maps as expected.",
     )

@@ -170,8 +170,9 @@ def cascading_randomization(
         batchnorm_images: (M, C, H', W') images to re-estimate the statistics on, in one extra
             forward pass per stage. None estimates them on x during the explaining pass itself
             (no extra cost), but then each image's randomised map depends on the *other* images
-            of x: with Lite0 fully randomised, swapping an image's two companions leaves its map
-            at rho of about 0.2 to what it was. Pass a fixed set of other images to remove that.
+            of x: on Lite0, swapping an image's two companions leaves its map at a rank correlation
+            of only -0.03 to 0.25 with what it was from ``blocks.2`` down. Pass a fixed set of
+            other images to remove that dependence.
 
     Returns:
         [the "original" row, then one SanityStage per stage].
