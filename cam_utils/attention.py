@@ -11,10 +11,13 @@ Two ways to turn these weights into a map over the image (class-agnostic: no cla
   the last), averaged over the heads, read on the patch columns: how much the class token takes
   from each patch in that block.
 * **Attention rollout** (Abnar & Zuidema, ACL 2020, https://arxiv.org/abs/2005.00928,
-  :func:`attention_rollout`): a block's output is its input *plus* the attention's output (the
-  residual connection), so half of what a token carries is itself. With Ā_l the heads' average,
+  :func:`attention_rollout`): a block adds the attention's output to its input (the residual
+  connection), and rollout *models* this by adding the identity to each layer's attention and
+  renormalising the rows, so that every token keeps exactly half of itself per layer. That half is
+  rollout's assumption, not a property of the network: the MLP branch and the actual sizes of
+  the two branches are ignored. With Ā_l the heads' average,
 
-      Ã_l = (Ā_l + I) / rowsum(Ā_l + I)           the identity for the residual, rows renormalised
+      Ã_l = (Ā_l + I) / rowsum(Ā_l + I) = ½ Ā_l + ½ I     the modelled residual, rows renormalised
       R   = Ã_L · Ã_{L-1} · … · Ã_1                how the last tokens draw on the input tokens
 
   and the map is the class token's row of R on the patch columns.
@@ -140,8 +143,9 @@ def attention_map(model: nn.Module, x: Tensor, layer: str | None = None, reshape
 def rollout(attentions: Sequence[Tensor]) -> Tensor:
     """Attention rollout R = Ã_L ··· Ã_1 of per-layer attentions [(N, heads, T, T)] in forward order: (N, T, T).
 
-    Each layer: average the heads, add the identity (the residual connection), renormalise the
-    rows so that they sum to 1 again; then multiply the layers, the last one on the left.
+    Each layer: average the heads, add the identity (rollout's model of the residual connection),
+    renormalise the rows so that they sum to 1 again (Ã_l = ½ Ā_l + ½ I); then multiply the
+    layers, the last one on the left.
     """
     if not attentions:
         raise ValueError("rollout needs the attention of at least one layer: [(N, heads, T, T), ...].")

@@ -4,7 +4,9 @@ A CNN layer outputs feature maps A of shape (N, C, h, w). A vision transformer (
 cuts the image into h×w patches and its blocks output **tokens** of shape (N, P + h·w, C):
 P *prefix* tokens first (the class token; DeiT's distillation token; register tokens), then one
 token per patch, row by row. Drop the prefix tokens and fold the h·w patch tokens back onto their
-grid, and the tokens *are* feature maps: channel k at patch (i, j) is A^k_ij.
+grid, and the tokens *are* feature maps: channel k at patch (i, j) is A^k_ij. (Unlike a CNN's
+position, a token may carry information from every patch once attention has mixed them; its place
+on the grid is its own patch's.)
 
 Every explaining function takes ``reshape=``, a callable from the layer's output to (N, C, h, w)::
 
@@ -12,9 +14,11 @@ Every explaining function takes ``reshape=``, a callable from the layer's output
     maps = grad_cam(vit, x, "blocks.10", reshape=vit_reshape)           # (N, 14, 14) for 224×224
     maps = grad_cam(deit, x, "blocks.10", reshape=vit_reshape_for(deit))  # 2 prefix tokens (timm)
 
-Which layer: a block's output *before the last block* (``blocks.10`` of 12, or the last block's
-``norm1``). After the last block only the class token reaches the classifier, so the patch tokens
-there have zero gradient and every gradient map is blank.
+Which layer: one *before the last attention*: the second-to-last block's output (``blocks.10``
+of 12) or the last block's ``norm1``. The last attention is the last place where the patch tokens
+reach the class token, which the classifier reads; from its output on (the last block's ``attn``,
+``norm2``, the block's output, the final ``norm``) the patch tokens have zero gradient and every
+gradient map is blank.
 
 What a ``reshape`` may do: only **select and rearrange** entries (index, slice, reshape, permute,
 transpose), never compute new values, because the map's entries must *be* the layer's entries.
