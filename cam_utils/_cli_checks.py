@@ -37,19 +37,25 @@ def in_cli_terms(message: str) -> str:
     return message
 
 
+#: The figure formats the command line writes (matplotlib's names). Others need extra programs (.pgf: LaTeX).
+FIGURE_FORMATS = ("png", "jpg", "jpeg", "pdf", "svg")
+
+
 def check_output_path(output: str, image: str) -> None:
     """Fail before the (slow) computation if the figure cannot be written, or would overwrite the photo."""
-    from matplotlib.figure import Figure
-
     if os.path.isdir(output):
         raise CommandLineError(f"-o {output!r} is a folder; give a file name, e.g. {os.path.join(output, 'figure.png')!r}.")
-    formats = Figure().canvas.get_supported_filetypes()
     extension = os.path.splitext(output)[1].lower().lstrip(".")
-    if extension not in formats:
+    if extension not in FIGURE_FORMATS:
         raise CommandLineError(
             f"cannot tell the figure format from {output!r}: use one of the extensions "
-            f"{', '.join('.' + name for name in ('png', 'pdf', 'svg', 'jpg'))}."
+            f"{', '.join('.' + name for name in FIGURE_FORMATS)}."
         )
+    if os.path.islink(output) and not os.path.exists(output):
+        raise CommandLineError(f"-o {output!r} is a symbolic link to a file that does not exist "
+                               f"({os.readlink(output)!r}). Remove the link, or write elsewhere.")
+    if os.path.exists(output) and not os.path.isfile(output):
+        raise CommandLineError(f"-o {output!r} is not a regular file (a pipe or a device?); give a file name.")
     if os.path.exists(output) and os.path.exists(image) and os.path.samefile(output, image):
         stem = os.path.splitext(os.path.basename(image))[0]
         raise CommandLineError(
@@ -59,16 +65,36 @@ def check_output_path(output: str, image: str) -> None:
     folder = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(folder):
         raise CommandLineError(f"cannot write {output!r}: the folder {folder!r} does not exist. Create it first.")
+    name_max = os.pathconf(folder, "PC_NAME_MAX") if hasattr(os, "pathconf") else 255
+    if len(os.fsencode(os.path.basename(output))) > name_max:
+        raise CommandLineError(f"the file name of -o is {len(os.path.basename(output))} characters long; this file "
+                               f"system allows {name_max}. Choose a shorter name.")
     try:  # the only sure test of writing, also for root and read-only file systems
         with tempfile.TemporaryFile(dir=folder):
             pass
-        if os.path.exists(output):
-            with open(output, "ab"):  # appends nothing: the file is only opened
-                pass
     except OSError as error:
         raise CommandLineError(
             f"cannot write {output!r} ({error.strerror or error}). Choose a file in a folder you can write to."
         ) from None
+
+
+def save_figure_whole(figure: Any, output: str) -> None:
+    """Write the figure to a temporary file beside ``output``, then rename it: ``output`` is either the
+    complete new figure or, if anything stops the writing (Ctrl-C, a full disk), what it was before."""
+    folder = os.path.dirname(os.path.abspath(output))
+    extension = os.path.splitext(output)[1].lower().lstrip(".")
+    descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=".cam-figure-", suffix="." + extension)
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            figure.savefig(file, dpi=100, format=extension)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # as a newly created file would be (mkstemp makes it private)
+        os.replace(temporary, output)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
 
 
 def load_model_for_cli(name: str) -> LoadedModel:

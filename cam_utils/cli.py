@@ -13,7 +13,7 @@ called from Python (the tests do).
 from __future__ import annotations
 
 import argparse
-import difflib
+import os
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -29,9 +29,11 @@ from ._cli_checks import (
     in_cli_terms,
     load_model_for_cli,
     resolve_layer_option,
+    save_figure_whole,
 )
 from ._warnings import library_warnings
 from .cam import class_activation_map
+from .class_names import ClassNameError, find_class
 from .gradcam import grad_cam
 from .images import DEFAULT_MAX_PIXELS, ImageLoadError, load_image
 from .models import LoadedModel, model_names, model_view
@@ -40,8 +42,6 @@ from .variants import grad_cam_plus_plus, hires_cam, score_cam
 
 __all__ = ["METHODS", "CommandLineError", "MethodChoice", "build_parser", "main", "resolve_class", "run"]
 
-#: How many candidate class names an "ambiguous" or "unknown class" error lists.
-MAX_CANDIDATES = 6
 
 
 @dataclass(frozen=True)
@@ -143,51 +143,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def resolve_class(text: str, categories: Sequence[str]) -> int:
-    """Turn ``--class`` into a class index.
+    """Turn ``--class`` into a class index with the library's one rule (``cam_utils.class_names.find_class``).
 
-    An integer is an index (0 to len(categories) - 1). Otherwise the text is matched
-    case-insensitively against the class names: an exact name wins (when two names differ only
-    in case, the exact spelling decides), then a unique substring.
     Raises ``CommandLineError`` (listing a few candidates) for an ambiguous or unknown name.
     """
-    text = text.strip()
-    if re.fullmatch(r"[+-]?\d+", text):
-        index = int(text)
-        if not 0 <= index < len(categories):
-            raise CommandLineError(
-                f"class index {index} is out of range: the model has {len(categories)} classes "
-                f"(indices 0 to {len(categories) - 1})."
-            )
-        return index
-    wanted = text.lower()
-    if not wanted:
-        raise CommandLineError("--class is empty; give a class index (0-999) or part of a class name.")
-    exact = [index for index, name in enumerate(categories) if name.lower() == wanted]
-    if len(exact) > 1:  # e.g. 'Cardigan' (the dog) and 'cardigan' (the jacket): the exact case decides
-        exact = [index for index in exact if categories[index] == text] or exact
-    matches = exact or [index for index, name in enumerate(categories) if wanted in name.lower()]
-    if len(matches) == 1:
-        return matches[0]
-    if matches:
-        raise CommandLineError(
-            f"--class {text!r} matches {len(matches)} classes: {_listing(matches, categories)}. "
-            "Give more of the name, or the index."
-        )
-    close = difflib.get_close_matches(wanted, [name.lower() for name in categories], n=MAX_CANDIDATES, cutoff=0.6)
-    lowered = [name.lower() for name in categories]
-    suggestion = (
-        f"Did you mean {_listing([lowered.index(name) for name in close], categories)}?"
-        if close
-        else "Give a class index 0-999, or run without --class to see the top-5 names."
-    )
-    raise CommandLineError(f"no class name contains {text!r}. {suggestion}")
+    try:
+        return find_class(text, categories)
+    except ClassNameError as error:
+        raise CommandLineError(f"--class: {error}") from None
 
 
-def _listing(indices: Sequence[int], categories: Sequence[str]) -> str:
-    """'285 Egyptian cat, 282 tiger cat, ... (3 more)' for at most MAX_CANDIDATES indices."""
-    shown = ", ".join(f"{index} {categories[index]!r}" for index in indices[:MAX_CANDIDATES])
-    hidden = len(indices) - MAX_CANDIDATES
-    return shown + (f", ... ({hidden} more)" if hidden > 0 else "")
+def _stdout_to_nowhere() -> None:
+    """The program reading our output has stopped (``| head -1``): further output goes nowhere."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def say(text: str) -> None:
+    """Print a line of the report; if the reader of stdout went away, carry on without it (the figure
+    is what the command is for)."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        _stdout_to_nowhere()
 
 
 def run(args: argparse.Namespace) -> None:
@@ -206,9 +183,9 @@ def run(args: argparse.Namespace) -> None:
     check_layer_output(net, layer, layer_shape, args.method)  # before the (maybe slow) map
     reshape = net.reshape if len(layer_shape) == 3 else None  # a transformer's tokens -> maps
     top5 = net.top_k(logits[0], k=5)
-    print(f"top-5 classes ({net.name}):")
+    say(f"top-5 classes ({net.name}):")
     for rank, (index, name, probability) in enumerate(top5, start=1):
-        print(f"  {rank}. {index:4d} {name:<30s} {probability:7.2%}")
+        say(f"  {rank}. {index:4d} {name:<30s} {probability:7.2%}")
 
     class_idx = top5[0][0] if chosen_class is None else chosen_class
     probability = float(torch.softmax(logits[0], dim=0)[class_idx])
@@ -220,8 +197,8 @@ def run(args: argparse.Namespace) -> None:
         f"{net.name} layer {layer}"
     )
     figure = plot_steps(model_view(net, x), raw_map[0], title=title)
-    figure.savefig(args.output, dpi=100)
-    print(f"{method.label} map {tuple(raw_map.shape[1:])} for class {class_idx} '{net.categories[class_idx]}' "
+    save_figure_whole(figure, args.output)  # the old file stays whole if this is interrupted
+    say(f"{method.label} map {tuple(raw_map.shape[1:])} for class {class_idx} '{net.categories[class_idx]}' "
           f"written to {args.output}")
 
 

@@ -9,6 +9,7 @@ import io
 import os
 import subprocess
 import sys
+import time
 import urllib.error
 import warnings
 from types import SimpleNamespace
@@ -400,3 +401,56 @@ def test_other_libraries_warnings_are_shown_once_as_python_shows_them(monkeypatc
         assert cli.main([str(cat_jpg), "-o", str(tmp_path / "figure.png")]) == 0
     assert [(str(w.message), w.category) for w in shown] == [("a warning from another library", UserWarning)]
     assert "warning:" not in capsys.readouterr().err  # not reworded as one of ours
+
+
+# --- issue 19, items 8 and 17: the figure is written whole, and bad outputs fail before any computation ---
+
+
+def test_an_interrupted_write_leaves_the_previous_figure_whole(tmp_path, cat_jpg, monkeypatch, cached_model):
+    from matplotlib.figure import Figure
+
+    output = tmp_path / "figure.svg"
+    assert cli.main([str(cat_jpg), "-o", str(output)]) == 0
+    before = output.read_bytes()
+
+    def interrupted_savefig(self, file, **options):
+        file.write(b"<svg")  # a truncated start, then Ctrl-C
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Figure, "savefig", interrupted_savefig)
+    assert cli.main([str(cat_jpg), "-o", str(output)]) == 130
+    assert output.read_bytes() == before, "the previous figure was damaged"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["figure.svg"], "a temporary file was left"
+
+
+@pytest.mark.parametrize("make_output, fragment", [
+    (lambda path: os.mkfifo(path), "not a regular file"),
+    (lambda path: os.symlink(path.parent / "missing" / "x.png", path), "symbolic link to a file that does not exist"),
+    (lambda path: None, "characters long"),
+    (lambda path: None, "cannot tell the figure format"),
+], ids=["fifo", "dangling-symlink", "long-name", "pgf"])
+def test_bad_outputs_fail_before_the_computation(tmp_path, cat_jpg, make_output, fragment):
+    name = {"characters long": "x" * 300 + ".png", "cannot tell the figure format": "figure.pgf"}.get(fragment, "out.png")
+    output = tmp_path / name
+    make_output(output)
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "cam_utils", str(cat_jpg), "-o", str(output)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert_one_line_error(result.stderr, fragment)
+    assert time.perf_counter() - started < 60
+
+
+def test_a_closed_pipe_after_the_figure_is_not_an_error(tmp_path, cat_jpg):
+    output = tmp_path / "figure.png"
+    command = f"{sys.executable} -m cam_utils {cat_jpg} -o {output} | head -1"
+    result = subprocess.run(["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "Broken pipe" not in result.stderr and output.stat().st_size > 0
+
+
+def test_a_five_class_model_is_told_its_own_index_range():
+    from cam_utils.synthetic import CLASS_NAMES
+
+    with pytest.raises(cli.CommandLineError, match="0-4"):
+        cli.resolve_class("hexagon", list(CLASS_NAMES))  # not a shape it knows

@@ -248,6 +248,16 @@ def test_class_search_reaches_any_of_the_1000_classes(net):
     assert_shows_fresh_computation(explorer)
 
 
+def test_class_search_and_the_command_line_pick_the_same_class(net):
+    """Issue 19, item 12: 'cardigan' was the dog (264) in the explorer and the jacket (474) in the CLI."""
+    from cam_utils.cli import resolve_class
+
+    explorer = explore(net)
+    for text in ("cardigan", "Cardigan", "285 Egyptian cat", "crane"):
+        explorer.class_search.value = text
+        assert explorer.class_select.value == resolve_class(text, net.categories), text
+
+
 def test_a_new_method_is_one_registry_entry(net, monkeypatch):
     def channel_sum(request: widgets.MapRequest) -> torch.Tensor:
         return request.forward.feature_maps.detach().sum(dim=1)  # (1, h, w)

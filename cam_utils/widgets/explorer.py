@@ -16,6 +16,7 @@ from PIL import Image
 
 from .._warnings import library_warnings
 from ..hooks import LayerForward, forward_with_features
+from ..class_names import ClassNameError, find_class
 from ..images import ImageLoadError, load_image, sample_image, sample_image_names
 from ..models import LoadedModel, load_model, model_view
 from ..postprocess import normalize, overlay, upsample
@@ -87,11 +88,6 @@ class Explorer(widgets.VBox):
         # Class: the top-10 of the current image, plus a search over all classes.
         self.class_select = widgets.Dropdown(description="Class", layout=appearance.layout("class_select"))
         self._class_labels = [f"{index} {name}" for index, name in enumerate(net.categories)]
-        # What the search box accepts, lower-cased: "281 tabby" or "tabby" (a repeated name: its first class).
-        self._class_by_text: dict[str, int] = {}
-        for index, name in enumerate(net.categories):
-            self._class_by_text[self._class_labels[index].lower()] = index
-            self._class_by_text.setdefault(name.lower(), index)
         self.class_search = widgets.Combobox(
             options=self._class_labels,
             placeholder="type to search all classes",
@@ -287,11 +283,12 @@ class Explorer(widgets.VBox):
             self.upload.value = ()  # ready for the next file, also the same one again
 
     def _on_class_search(self, change: dict) -> None:
-        """Select the class named in the search box ("281 tabby cat" or "tabby cat")."""
-        text = change["new"].strip().lower()
-        if text not in self._class_by_text:
+        """Select the class named in the search box ("281 tabby cat" or "tabby cat"), by the rule of
+        ``cam_utils.class_names.find_class`` (the command line's): whole names only, since the user is typing."""
+        try:
+            class_idx = find_class(change["new"], self.net.categories, partial=False)
+        except ClassNameError:
             return  # still typing
-        class_idx = self._class_by_text[text]
         with self._changing_together():
             if class_idx not in [value for _, value in self.class_select.options]:
                 self.class_select.options = [*self.class_select.options, self._class_option(class_idx)]
