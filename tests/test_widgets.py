@@ -541,3 +541,23 @@ def test_a_library_warning_shows_in_the_status_line():
     assert "HiResCAM cancels at this layer" in explorer.status.value
     explorer.method.value = "Grad-CAM"
     assert "cancels" not in explorer.status.value
+
+
+def test_the_explorer_follows_an_in_place_change_of_the_weights():
+    """Issue 19, item 10: after load_state_dict or an optimizer step, every change raised autograd's
+    "modified by an inplace operation", and maps already cached showed the old weights."""
+    from cam_utils.models import load_model
+
+    net = load_model("shapes_gapnet")
+    explorer = explore(net)
+    for method in ("Grad-CAM", "Grad-CAM++"):
+        explorer.method.value = method  # fill the caches with the original weights
+    assert_shows_fresh_computation(explorer)
+    with torch.no_grad():
+        for parameter in net.model.parameters():  # as an optimizer step would: in place
+            parameter.mul_(1.5).add_(0.01)
+    explorer.method.value = "Grad-CAM"  # cached before the change: must be recomputed
+    assert explorer.status.value == "" or "error" not in explorer.status.value.lower()
+    assert_shows_fresh_computation(explorer)
+    explorer.class_select.value = [value for _, value in explorer.class_select.options][1]
+    assert_shows_fresh_computation(explorer)

@@ -58,6 +58,7 @@ class Explorer(widgets.VBox):
         self._images: dict[str, Image.Image] = {}  # picker value -> photo (at most MAX_IMAGE_SIDE)
         self._forwards: dict[str, LayerForward] = {}  # layer -> forward split there (current image)
         self._raw_maps: dict[tuple[str, str, int], tuple[torch.Tensor, str]] = {}  # (layer, method, class) -> (h, w) map, warning
+        self._cached_for_version: tuple[int, ...] = ()  # the weights' versions the caches belong to
         self._probabilities = torch.empty(0)  # (num_classes,) softmax of the current image's logits
         self._quiet = False  # True while several controls change together: render once, at the end
 
@@ -216,8 +217,23 @@ class Explorer(widgets.VBox):
         finally:
             self._quiet = False
 
+    def _weights_version(self) -> tuple[int, ...]:
+        """PyTorch counts the in-place changes of every tensor (``_version``): an optimizer step or a
+        ``load_state_dict`` on the model changes this tuple, so cached forwards and maps are stale."""
+        model = self.net.model
+        return tuple(tensor._version for tensor in (*model.parameters(), *model.buffers()))
+
+    def _drop_caches_if_weights_changed(self) -> None:
+        version = self._weights_version()
+        if version != self._cached_for_version:
+            self._forwards.clear()
+            self._raw_maps.clear()
+            self._cached_for_version = version
+
     def _forward(self, layer: str) -> LayerForward:
-        """The forward pass split at ``layer`` for the current image (computed once, then cached)."""
+        """The forward pass split at ``layer`` for the current image (computed once, then cached for
+        as long as the model's weights stay the same)."""
+        self._drop_caches_if_weights_changed()
         if layer not in self._forwards:
             self._forwards[layer] = forward_with_features(self.net.model, self._x, layer, reshape=self.net.reshape)
         return self._forwards[layer]
@@ -225,6 +241,7 @@ class Explorer(widgets.VBox):
     def _raw_map(self, layer: str, method_name: str, class_idx: int) -> tuple[torch.Tensor, str]:
         """The method's map (h, w) before normalisation, and the library's warning about it if any
         (e.g. HiResCAM cancelling at a ViT block's output); computed once, then cached."""
+        self._drop_caches_if_weights_changed()
         key = (layer, method_name, class_idx)
         if key not in self._raw_maps:
             request = MapRequest(self.net, self._x, layer, self._forward(layer), class_idx)
