@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from ._checks import ClassIndex, resolve_class_idx
-from .hooks import LayerForward, forward_with_features
+from .hooks import LayerForward, forward_with_features, gradient_path_cut
 from .tokens import Reshape
 
 
@@ -52,7 +52,12 @@ def _gradients_of_scores(forward: LayerForward, class_idx: torch.Tensor, retain_
         class_scores = forward.logits.gather(1, class_idx.unsqueeze(1))
         # Summing over the batch is safe: image n's score depends only on image n's maps
         # (at inference behaviour), so ∂(Σ_n y_n)/∂A_n = ∂y_n/∂A_n.
-        (gradients,) = torch.autograd.grad(class_scores.sum(), forward.feature_maps, retain_graph=retain_graph)
+        try:
+            (gradients,) = torch.autograd.grad(class_scores.sum(), forward.feature_maps, retain_graph=retain_graph)
+        except RuntimeError as error:
+            if "not have been used in the graph" not in str(error):
+                raise
+            raise gradient_path_cut(forward.layer_name) from None
     return gradients  # (N, C, h, w)
 
 

@@ -35,6 +35,8 @@ tokens rebuilt from it, so gradients reach A through the kept (patch) tokens onl
 """
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -115,6 +117,19 @@ class LayerForward:
 
     feature_maps: torch.Tensor
     logits: torch.Tensor
+    #: The hooked layer's dotted name, for error messages ("" when unknown).
+    layer_name: str = ""
+
+
+def gradient_path_cut(layer_name: str) -> RuntimeError:
+    """The error for class scores that are computed from the layer's output without a gradient path."""
+    return RuntimeError(
+        f"The class scores are computed from layer '{layer_name}' without a gradient path back to its output: "
+        "something after the layer cuts it (a .detach() or .data in the model's forward, a forward hook that "
+        "returns a detached tensor, a NumPy round trip), or the layer only feeds a branch that does not reach "
+        "the scores (an auxiliary head). Gradient-based maps need that path: remove the cut, or choose a layer "
+        "after it (CAM needs no gradient)."
+    )
 
 
 def forward_with_features(
@@ -148,8 +163,8 @@ def forward_with_features(
             "Gradient-based maps need autograd, which torch.inference_mode() switches off. "
             "Call this function outside the inference_mode block (torch.no_grad() is fine)."
         )
-    feature_maps, logits = _split_forward(model, x, layer, reshape, track_after_layer=True)
-    return LayerForward(feature_maps=feature_maps, logits=logits)
+    feature_maps, logits, layer_name = _split_forward(model, x, layer, reshape, track_after_layer=True)
+    return LayerForward(feature_maps=feature_maps, logits=logits, layer_name=layer_name)
 
 
 def forward_recording(
@@ -160,18 +175,19 @@ def forward_recording(
     Same checks as ``forward_with_features`` but builds no graph at all (CAM needs no
     gradient), so it also works inside ``torch.inference_mode()``.
     """
-    return _split_forward(model, x, layer, reshape, track_after_layer=False)
+    feature_maps, logits, _ = _split_forward(model, x, layer, reshape, track_after_layer=False)
+    return feature_maps, logits
 
 
 def _split_forward(
     model: nn.Module, x: torch.Tensor, layer: nn.Module | str, reshape: Reshape | None, track_after_layer: bool
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, str]:
     """One forward pass under ``torch.no_grad()`` that keeps ``layer``'s output A.
 
     ``track_after_layer=True``: A becomes a fresh leaf that requires grad and the layers
     after it are recorded by autograd (steps 1-3 of the module docstring).
     ``track_after_layer=False``: A is a plain copy and no graph is built at all.
-    Returns ``(feature_maps (N, C, h, w), logits (N, num_classes))``.
+    Returns ``(feature_maps (N, C, h, w), logits (N, num_classes), the layer's dotted name)``.
     """
     # torch.compile(model): compiled code skips hooks added later; run the original module (same weights).
     model, layer = unwrap_compiled_layer(model, layer)
@@ -194,6 +210,7 @@ class _SplitHook:
         self.reshape, self.track_after_layer = reshape, track_after_layer
         self.owner = threading.get_ident()
         self.captured: dict[str, torch.Tensor] = {}
+        self.in_inference_mode = self.in_reentrant_checkpoint = False
 
     def __deepcopy__(self, memo: dict) -> Any:
         return _inert_hook
@@ -205,6 +222,9 @@ class _SplitHook:
         if hooked_module is not self.module or threading.get_ident() != self.owner:
             return None  # another thread's forward (or a copy's module): not ours
         captured, layer_name, reshape = self.captured, self.layer_name, self.reshape
+        # Two reasons the scores may end up without a gradient path, told apart in the error message:
+        self.in_inference_mode = torch.is_inference_mode_enabled()  # e.g. @torch.inference_mode on forward
+        self.in_reentrant_checkpoint = _inside_reentrant_checkpoint()
         if "feature_maps" in captured:
             raise RuntimeError(
                 f"Layer '{layer_name}' ran twice in one forward pass (a module used in two places), "
@@ -232,6 +252,20 @@ class _SplitHook:
         return feature_maps * 1
 
 
+def _inside_reentrant_checkpoint() -> bool:
+    """Is this forward running inside ``torch.utils.checkpoint(..., use_reentrant=True)``? Its segment runs
+    without autograd and is recomputed during backward, so nothing inside it has a gradient path."""
+    frame = sys._getframe(2)
+    for _ in range(60):  # a few dozen frames up are enough: the checkpoint calls the segment directly
+        if frame is None:
+            return False
+        code = frame.f_code
+        if code.co_name == "forward" and code.co_filename.endswith(os.path.join("utils", "checkpoint.py")):
+            return "CheckpointFunction" in frame.f_code.co_qualname if hasattr(code, "co_qualname") else True
+        frame = frame.f_back
+    return False
+
+
 def _inert_hook(module: nn.Module, inputs: Any, output: Any) -> None:
     """What a deep copy of a model gets in place of an explaining call's hook: nothing happens."""
     return None
@@ -239,7 +273,7 @@ def _inert_hook(module: nn.Module, inputs: Any, output: Any) -> None:
 
 def _split_forward_locked(
     model: nn.Module, x: torch.Tensor, layer: nn.Module | str, reshape: Reshape | None, track_after_layer: bool
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, str]:
     module, layer_name = resolve_layer(model, layer)
     check_input(x, model)
     split_here = _SplitHook(module, layer_name, reshape, track_after_layer)
@@ -265,8 +299,21 @@ def _split_forward_locked(
         )
     check_logits(logits)
     if track_after_layer and not logits.requires_grad:
+        if split_here.in_inference_mode:
+            raise RuntimeError(
+                f"Layer '{layer_name}' ran inside torch.inference_mode() (the model's forward, or a decorator "
+                "on it, switches it on), which switches autograd off, so there is no gradient to its output. "
+                "Remove inference_mode from the model's forward (torch.no_grad() is fine outside), or use CAM."
+            )
+        if split_here.in_reentrant_checkpoint:
+            raise RuntimeError(
+                f"Layer '{layer_name}' runs inside activation checkpointing with use_reentrant=True "
+                "(torch.utils.checkpoint), which computes its segment without autograd, so there is no gradient "
+                "to its output. Switch checkpointing off while explaining (timm: model.set_grad_checkpointing("
+                "False)), or pass use_reentrant=False."
+            )
         raise RuntimeError(
             f"The class scores do not depend on layer '{layer_name}' (no gradient path from its "
             "output to the logits). Choose a layer on the main path of the network."
         )
-    return captured["feature_maps"], logits
+    return captured["feature_maps"], logits, layer_name

@@ -1,6 +1,8 @@
 """Every mistake gives an exception whose message names the problem and the fix."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -265,3 +267,53 @@ def test_an_input_that_requires_grad_gives_no_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         check_finite(x)
+
+
+# --- issue 19, item 14: a layer whose output does not reach the class scores is diagnosed by its cause ---
+
+
+class _CutNet(torch.nn.Module):
+    """conv1 -> ReLU -> conv2 -> GAP -> linear, with the cut a test asks for."""
+
+    def __init__(self, cut: str) -> None:
+        super().__init__()
+        self.cut = cut
+        self.conv1 = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.conv2 = torch.nn.Conv2d(4, 8, 3, padding=1)
+        self.head = torch.nn.Linear(8, 3)
+
+    def segment(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv2(torch.relu(self.conv1(x)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.cut == "reentrant-checkpoint":
+            from torch.utils.checkpoint import checkpoint
+
+            feature_maps = checkpoint(self.segment, x, use_reentrant=True)
+        else:
+            feature_maps = self.segment(x)
+        if self.cut == "detach":
+            feature_maps = feature_maps.detach()
+        return self.head(feature_maps.mean(dim=(2, 3)))
+
+
+@pytest.mark.parametrize("cut, fragment", [
+    ("detach", "cuts it (a .detach()"),
+    ("inference-mode", "ran inside torch.inference_mode()"),
+    ("reentrant-checkpoint", "activation checkpointing with use_reentrant=True"),
+])
+def test_a_cut_gradient_path_is_named_by_its_cause(cut, fragment):
+    import warnings
+
+    from cam_utils import grad_cam
+
+    torch.manual_seed(0)
+    model = _CutNet(cut).eval()
+    if cut == "inference-mode":
+        model.forward = torch.inference_mode()(model.forward)
+    x = torch.randn(1, 3, 8, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's own warning about checkpointing inputs without grad
+        with pytest.raises(RuntimeError, match=re.escape(fragment)) as error:
+            grad_cam(model, x, "conv2")
+    assert "allow_unused" not in str(error.value) and "'conv2'" in str(error.value)
