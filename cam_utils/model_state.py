@@ -15,7 +15,8 @@ and each would restore flags the other had just set. So ``explaining(model)`` al
 of its own for that model (re-entrant: nesting in one thread is fine) for the whole block, and the
 explaining functions register their hooks under the same lock: calls on one model from several
 threads run one after the other, with exactly the results of sequential calls. Different models
-run in parallel. (Training the model in another thread at the same time is not covered.)
+run in parallel. What is and is not safe to do from other threads meanwhile is docs/DESIGN.md's
+"Concurrency" section.
 """
 from __future__ import annotations
 
@@ -86,18 +87,32 @@ def eval_behaviour(model: nn.Module) -> Iterator[nn.Module]:
     Same lock and same eval behaviour as ``explaining``; after the block, the modules that were in
     training mode are put back into it. Unlike ``explaining``, flags that the block itself changes are
     not undone (the explaining functions change none), which saves a second pass over the modules.
+
+    A mode change from another thread during the block cannot be told apart from the block's own, so it
+    is detected where it matters: a module switched back to training mode while the block ran (another
+    thread's ``model.train()``) means the forward may have run in training mode, with BatchNorm updating
+    its statistics; the block then raises instead of returning a map that may be wrong.
     """
     with model_lock(model):
         training_modules = all_modules(model, only_training=True)
         if not training_modules:  # the common case: a model already in eval mode
             yield model
             return
+        model.eval()
+        changed_meanwhile = False
         try:
-            model.eval()
             yield model
         finally:
+            changed_meanwhile = any(module.training for module in training_modules)
             for module in training_modules:
                 module.training = True
+        if changed_meanwhile:
+            raise RuntimeError(
+                "The model was switched to training mode (model.train()) while it was being explained, "
+                "probably from another thread: the explaining forward may have run in training mode, so the "
+                "map is not reliable, and BatchNorm may have updated its running statistics. Do not change "
+                "the model's mode while explaining it (docs/DESIGN.md, 'Concurrency')."
+            )
 
 
 @contextmanager

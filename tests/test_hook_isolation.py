@@ -175,3 +175,24 @@ def test_a_fork_while_another_thread_explains_does_not_hang_the_child():
     finally:
         release.set()
         holder.join()
+
+
+def test_a_train_call_from_another_thread_during_an_explanation_is_reported():
+    """Issue 19, item 7: a model.train() landing mid-forward made every map wrong, silently."""
+    import pytest
+
+    model = _net()
+    model.train()
+    model.backbone.bn = nn.BatchNorm2d(8)  # something whose behaviour train() changes
+    model.backbone.bn.train()
+
+    def train_elsewhere() -> None:
+        model.train()
+
+    model.during.action = lambda: _in_another_thread(train_elsewhere)
+    with pytest.raises(RuntimeError, match="switched to training mode"):
+        grad_cam(model, X, "backbone.conv", 1)
+    model.during.action = None
+    assert all(module.training for module in model.modules()), "the other thread's train() stands"
+    grad_cam(model, X, "backbone.conv", 1)  # without interference: fine, and the mode is kept
+    assert all(module.training for module in model.modules())
