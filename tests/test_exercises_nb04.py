@@ -13,6 +13,9 @@ def _grad_cam(model, x, layer, class_idx, score="logit", pool=True, relu=True, s
     forward = forward_with_features(model, x, layer)
     if score == "logit":
         target = forward.logits[0, class_idx]
+    elif score in ("p_times_logit", "self_term"):  # hand-made shortcuts for dp_c/dA
+        p_c = torch.softmax(forward.logits, dim=1)[0, class_idx].detach()
+        target = (p_c if score == "p_times_logit" else p_c * (1 - p_c)) * forward.logits[0, class_idx]
     else:
         target = torch.softmax(forward.logits, dim=softmax_dim)[0, class_idx]
     (gradients,) = torch.autograd.grad(target, forward.feature_maps)
@@ -77,6 +80,8 @@ def test_probability_grad_cam_right_answer(capsys):
         (dict(score="logit"), "map of the logit"),
         (dict(score="probability", softmax_dim=0), "zero everywhere"),
         (dict(score="probability", relu=False), "ReLU is missing"),
+        (dict(score="p_times_logit"), "logit's map times p_c"),
+        (dict(score="self_term"), "only the class's own term"),
     ],
 )
 def test_probability_grad_cam_typical_mistakes(capsys, mistake, hint):

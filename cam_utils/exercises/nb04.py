@@ -148,10 +148,25 @@ def check_probability_grad_cam(function: MapFunction) -> bool:
 
 
 def _probability_hint(result: torch.Tensor, model: nn.Module, x: torch.Tensor, class_idx: int) -> str | None:
-    """A hint for the typical mistakes of the probability's Grad-CAM that diagnose_tensor cannot name, else None."""
-    logit_map = grad_cam(model, x, _LAYER, class_idx=class_idx)
+    """A hint for the typical mistakes of the probability's Grad-CAM that diagnose_tensor cannot name, else None.
+
+    Besides the logit's map, two hand-made shortcuts for dp_c/dA are recognised: p_c times the logit's
+    gradient, and the class's own term p_c (1 - p_c) times it (the competitors' term left out).
+    """
+    forward = forward_with_features(model, x, _LAYER)
+    (gradients,) = torch.autograd.grad(forward.logits[0, class_idx], forward.feature_maps)
+    signed_logit_map = torch.einsum("nk,nkhw->nhw", gradients.mean(dim=(2, 3)), forward.feature_maps.detach())
+    p_c = float(torch.softmax(forward.logits.detach(), dim=1)[0, class_idx])
+    let_autograd = " Let torch.autograd.grad differentiate p_c itself."
     hint = _known_map_mistake(result, {
-        "this is the map of the logit y^c: apply torch.softmax to the logits and differentiate p_c.": logit_map,
+        "this is the map of the logit y^c: apply torch.softmax to the logits and differentiate p_c.":
+            torch.relu(signed_logit_map),
+        "this is the logit's map times p_c. The softmax's gradient is p_c (grad y^c - sum_c' p_c' grad y^c'): "
+        "the sum includes c itself, and the other classes' gradients are subtracted." + let_autograd:
+            torch.relu(p_c * signed_logit_map),
+        "this is only the class's own term, p_c (1 - p_c) grad y^c. The softmax's gradient also subtracts "
+        "p_c sum_{c' != c} p_c' grad y^c', the competing classes' gradients." + let_autograd:
+            torch.relu(p_c * (1 - p_c) * signed_logit_map),
     })
     if hint is not None:
         return hint
