@@ -13,9 +13,10 @@ Two ways to turn these weights into a map over the image (class-agnostic: no cla
 * **Attention rollout** (Abnar & Zuidema, ACL 2020, https://arxiv.org/abs/2005.00928,
   :func:`attention_rollout`): a block adds the attention's output to its input (the residual
   connection), and rollout *models* this by adding the identity to each layer's attention and
-  renormalising the rows, so that every token keeps exactly half of itself per layer. That half is
-  rollout's assumption, not a property of the network: the MLP branch and the actual sizes of
-  the two branches are ignored. With Ā_l the heads' average,
+  renormalising the rows, so that in every layer half of each token comes through the residual
+  path and half through attention. That half is rollout's assumption, not a property of the
+  network: the MLP branch and the actual sizes of the two branches are ignored. With Ā_l the
+  heads' average,
 
       Ã_l = (Ā_l + I) / rowsum(Ā_l + I) = ½ Ā_l + ½ I     the modelled residual, rows renormalised
       R   = Ã_L · Ã_{L-1} · … · Ã_1                how the last tokens draw on the input tokens
