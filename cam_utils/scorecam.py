@@ -92,15 +92,24 @@ def score_cam(
        the channel's weight  α_k^c = softmax(model(x ⊙ H^k))_c ;
     3. L^c = ReLU(Σ_k α_k^c A^k).
 
-    The weight, two definitions: the paper (Wang et al., CVPR-W 2020, Definition 2, "Channel-wise
-    Increase of Confidence") defines α_k^c = f_c(x ⊙ H^k) − f_c(x_b), against a baseline image
-    x_b. This function computes the authors' released code: α_k^c = softmax(model(x ⊙ H^k))_c,
-    with no baseline. With one baseline image, f_c(x_b) = p_b is the same for every channel, so
-    the paper's map is ReLU(Σ_k α_k^c A^k − p_b Σ_k A^k): the two agree when p_b is small
-    (notebook 07 measures it). Further choices:
+    The weights are those of the authors' released code (``cam/scorecam.py`` of haofanwang/Score-CAM):
+    α_k^c = softmax(model(x ⊙ H^k))_c, the class probability of the masked image, with no baseline
+    and no normalisation across channels. Where this function differs from the paper and from that code:
 
-    * the probabilities are used as they are (no second softmax across channels;
-      pytorch-grad-cam differs here: it takes a softmax over the channels of the masked *logits*);
+    * the paper (Wang et al., CVPR-W 2020) defines the weight as an increase of confidence over a
+      baseline image x_b, f_c(x ⊙ H^k) − f_c(x_b) (its Definition 2). One baseline gives every channel
+      the same f_c(x_b) = p_b, so without further normalisation that map is ReLU(Σ_k α_k^c A^k − p_b Σ_k A^k):
+      it agrees with this one when p_b is small (notebook 07 measures p_b). The paper's Algorithm 1 then
+      normalises the channel scores with a softmax over the channels, which removes p_b exactly (a softmax
+      does not change when the same number is subtracted from all its inputs) but reshapes the weights;
+      pytorch-grad-cam and torchcam take that softmax over the masked images' *logits*. This function
+      takes no softmax over the channels;
+    * the released code adds score × the *upsampled raw* A^k at input resolution, then applies the ReLU
+      and min-max normalises. This function applies the ReLU at the layer's resolution and returns that
+      map; the maps agree up to the order of ReLU and bilinear upsampling (the weighted sum commutes with
+      the upsampling, the ReLU does not): after ``normalize(upsample(...))`` they differ by up to 0.34 at
+      Lite0's ``blocks.2`` on the cat-and-coffee photo (0.015 on average; notebook 07). The map at the
+      layer's resolution keeps ``score_cam``'s signature and contract the same as ``grad_cam``'s;
     * the mask multiplies the *normalised* input (the tensor the model receives), so a
       masked-out pixel becomes 0 in normalised space, the colour ``mean`` of the model's
       normalisation: mid-grey for EfficientNet-Lite0 (mean = std = 0.5), ImageNet's mean colour

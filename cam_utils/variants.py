@@ -73,8 +73,9 @@ def grad_cam_plus_plus_alpha(feature_maps: torch.Tensor, gradients: torch.Tensor
 
     which cannot underflow (g³ of a small float32 gradient, e.g. 1e-13, is already below
     float32's normal range). The zero cases are selected with ``torch.where``; no epsilon is
-    added, so tiny gradients give exactly the paper's α (an epsilon of 1e-6 in the
-    denominator, as some libraries add, dominates when g² is around 1e-6 or smaller).
+    added, so tiny gradients give exactly the paper's α. pytorch-grad-cam adds 1e-6 to the
+    denominator, which dominates when g² is around 1e-6 or smaller: at Lite0's ``bn2``, where
+    g = w_k^c / 49 is about 1e-3, it changes α (notebook 07 measures by how much).
 
     Args:
         feature_maps: (N, C, h, w) A.
@@ -152,8 +153,8 @@ def hires_cam_from_forward(forward: LayerForward, class_idx: ClassIndex = None, 
     Args:
         forward: the result of ``forward_with_features(model, x, target_layer)``.
         class_idx: None (each image's top-1), an int, or one index per image.
-        relu: apply ReLU to the map (keep only what raises y^c). Default False, as in the
-            HiResCAM paper: the raw map is signed.
+        relu: apply ReLU to the map (keep only what raises y^c). Default False: the map keeps its
+            sign (see ``hires_cam``).
     """
     class_idx = resolve_class_idx(class_idx, forward.logits)  # (N,)
     gradients = class_gradients(forward, class_idx)  # (N, C, h, w)
@@ -213,9 +214,11 @@ def hires_cam(
     gradient at every position. On a network that ends in global average pooling + a linear
     layer, ∂y^c/∂A^k_ij = w_k^c / Z everywhere, so HiResCAM = CAM / Z exactly (Z = h·w).
 
-    The raw map is signed (no ReLU, as in the HiResCAM paper): negative values mark positions
-    that lower y^c. Pass ``relu=True`` to keep only the positive evidence, like Grad-CAM.
-    Not normalised or resized.
+    The map keeps its sign by default, a choice of this library: negative values mark positions
+    that lower y^c, and only the signed map adds up to y^c − b_c where a single linear layer follows
+    (the paper's sense of faithful). The authors' reference code (github.com/rachellea/hirescam,
+    ``clip_and_norm_volume``) and pytorch-grad-cam (``BaseCAM``) clip HiResCAM, like Grad-CAM, with a
+    ReLU before normalising; ``relu=True`` gives their map. Not normalised or resized.
 
     Args:
         model: an image classifier returning raw class scores (N, num_classes).

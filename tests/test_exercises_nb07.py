@@ -1,12 +1,11 @@
-"""Notebook 07's self-checks: the right answer passes, each typical wrong answer gets its own hint."""
+"""Notebook 07's self-check: the right answer passes, each typical wrong answer gets its own hint."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from cam_utils import forward_with_features, grad_cam_from_forward, load_model, normalize, sample_image, upsample
-from cam_utils.exercises import check_deletion_scores, check_espresso_deletion
-from cam_utils.metrics import deletion_curve
+from cam_utils import normalize, upsample
+from cam_utils.exercises import check_increase_of_confidence
 
 
 def _run(check, *answer, capsys) -> tuple[bool, str]:
@@ -14,158 +13,84 @@ def _run(check, *answer, capsys) -> tuple[bool, str]:
     return passed, capsys.readouterr().out
 
 
-# ------------------------------------------------------------ coding exercise 1: deletion scores
-
-
-def _deletion(model, image, saliency, class_idx, steps, *, descending=True, fill=0.0, mode="bilinear",
-              probabilities=True):
-    """A learner's loop, with the typical mistakes as switches."""
-    height, width = image.shape[-2:]
-    order = upsample(saliency, (height, width), mode=mode).flatten().argsort(descending=descending, stable=True)
-    scores = []
-    for step in range(steps + 1):
-        deleted = image.clone().flatten(2)
-        deleted[:, :, order[: step * height * width // steps]] = fill
-        with torch.no_grad():
-            logits = model(deleted.view_as(image))[0]
-        scores.append(torch.softmax(logits, dim=0)[class_idx] if probabilities else logits[class_idx])
-    return torch.stack(scores)
-
-
-def _batched(model, image, saliency, class_idx, steps):
-    """Right too: all the deleted images in one batch, the ranks compared with each step's count."""
-    height, width = image.shape[-2:]
-    order = upsample(saliency, (height, width)).flatten().argsort(descending=True, stable=True)
-    rank = torch.empty_like(order)
-    rank[order] = torch.arange(order.numel())
-    counts = torch.arange(steps + 1) * (height * width // steps)  # (steps + 1,)
-    keep = (rank[None] >= counts[:, None]).view(-1, 1, height, width)  # (steps + 1, 1, H, W)
+def _increase(model, image, feature_maps, class_idx, baseline, *, mode="bilinear", normalise=True,
+              probabilities=True, subtract=True, channel_softmax=False):
+    """A learner's answer, with the typical mistakes as switches."""
+    masks = upsample(feature_maps, tuple(image.shape[-2:]), mode=mode)
+    if normalise:
+        masks = normalize(masks)
     with torch.no_grad():
-        return torch.softmax(model(image * keep), dim=1)[:, class_idx]
+        masked, base = model(image * masks[:, None]), model(baseline)
+    if probabilities:
+        masked, base = torch.softmax(masked, dim=1), torch.softmax(base, dim=1)
+    weights = masked[:, class_idx] - (base[0, class_idx] if subtract else 0.0)
+    return torch.softmax(weights, dim=0) if channel_softmax else weights
 
 
-def _with_library(model, image, saliency, class_idx, steps):
-    per_step = image.shape[-1] * image.shape[-2] // steps
-    return deletion_curve(model, image, saliency[None], class_idx, pixels_per_step=per_step)[0].scores
+def _one_by_one(model, image, feature_maps, class_idx, baseline):
+    """Right too: one masked image at a time, the mask normalised by hand."""
+    with torch.no_grad():
+        base = torch.softmax(model(baseline), dim=1)[0, class_idx]
+        weights = []
+        for channel in feature_maps:
+            mask = torch.nn.functional.interpolate(channel[None, None], size=image.shape[-2:], mode="bilinear",
+                                                   align_corners=False)[0, 0]
+            mask = (mask - mask.min()) / (mask.max() - mask.min())
+            weights.append(torch.softmax(model(image * mask), dim=1)[0, class_idx] - base)
+    return torch.stack(weights)
 
 
-@pytest.mark.parametrize("answer", [_deletion, _batched, _with_library])
-def test_deletion_scores_right_answers_pass(answer, capsys):
-    passed, out = _run(check_deletion_scores, answer, capsys=capsys)
-    assert passed and out.startswith("✓")
+@pytest.mark.parametrize("answer", [_increase, _one_by_one])
+def test_increase_of_confidence_right_answers_pass(answer, capsys):
+    passed, out = _run(check_increase_of_confidence, answer, capsys=capsys)
+    assert passed and out.startswith("✓"), out
 
 
-def _top1(model, image, saliency, class_idx, steps):
+def _top1(model, image, feature_maps, class_idx, baseline):
     with torch.no_grad():
         top = int(model(image).argmax())
-    return _deletion(model, image, saliency, top, steps)
+    return _increase(model, image, feature_maps, top, baseline)
 
 
-def _not_written(model, image, saliency, class_idx, steps):
+def _normalised_first(model, image, feature_maps, class_idx, baseline):
+    masks = upsample(normalize(feature_maps), tuple(image.shape[-2:]))
+    with torch.no_grad():
+        masked = torch.softmax(model(image * masks[:, None]), dim=1)[:, class_idx]
+        return masked - torch.softmax(model(baseline), dim=1)[0, class_idx]
+
+
+def _not_written(model, image, feature_maps, class_idx, baseline):
     raise NotImplementedError
 
 
-def _no_upsampling(model, image, saliency, class_idx, steps):
-    """The 8 x 8 map's cells ranked as if they were the image's pixels."""
-    height, width = image.shape[-2:]
-    order = saliency.flatten().argsort(descending=True, stable=True)  # 64 cells, not 256 pixels
-    scores = []
-    for step in range(steps + 1):
-        deleted = image.clone().flatten(2)
-        deleted[:, :, order[: step * height * width // steps]] = 0.0
-        with torch.no_grad():
-            scores.append(torch.softmax(model(deleted.view_as(image)), dim=1)[0, class_idx])
-    return torch.stack(scores)
-
-
-def _crashes(model, image, saliency, class_idx, steps):
-    return _deletion(model, image, saliency[None, None], class_idx, steps)  # a 4-D map: upsample refuses it
-
-
 @pytest.mark.parametrize("answer, hint", [
-    (lambda m, i, s, c, k: _deletion(m, i, s, c, k, descending=False), "least salient pixels first"),
-    (lambda m, i, s, c, k: _deletion(m, i, s, c, k, probabilities=False), "these are logits"),
-    (lambda m, i, s, c, k: _deletion(m, i, s, c, k, fill=-1.0), "black"),
-    (lambda m, i, s, c, k: _deletion(m, i, s, c, k, mode="nearest"), "nearest-neighbour"),
+    (lambda m, i, f, c, b: _increase(m, i, f, c, b, subtract=False), "did not subtract the baseline"),
+    (lambda m, i, f, c, b: _increase(m, i, f, c, b, probabilities=False), "differences of logits"),
+    (lambda m, i, f, c, b: _increase(m, i, f, c, b, normalise=False), "min-max normalise each channel"),
+    (_normalised_first, "after upsampling"),
+    (lambda m, i, f, c, b: _increase(m, i, f, c, b, mode="nearest"), "nearest neighbours"),
+    (lambda m, i, f, c, b: _increase(m, i, f, c, b, channel_softmax=True), "Algorithm 1"),
     (_top1, "top-1 class"),
-    (lambda m, i, s, c, k: _deletion(m, i, s, c, k)[1:], "start at fraction 0"),
-    (lambda m, i, s, c, k: _deletion(m, i, s, c, k).sum(), "one number"),
-    (lambda m, i, s, c, k: _deletion(m, i, s, c, k) * 0.5, "constant factor"),
+    (lambda m, i, f, c, b: -_increase(m, i, f, c, b), "sign"),
+    (lambda m, i, f, c, b: _increase(m, i, f, c, b).sum(), "shape"),
     (_not_written, "not written yet"),
-    (_no_upsampling, "upsample the map"),
-    (_crashes, "raised ValueError"),
 ])
-def test_deletion_scores_wrong_answers_get_hints(answer, hint, capsys):
-    passed, out = _run(check_deletion_scores, answer, capsys=capsys)
+def test_increase_of_confidence_wrong_answers_get_hints(answer, hint, capsys):
+    passed, out = _run(check_increase_of_confidence, answer, capsys=capsys)
     assert not passed
-    assert out.startswith("✗ Not yet:") and hint in out
+    assert out.startswith("✗ Not yet:") and hint in out, out
 
 
-def test_deletion_scores_wants_the_function_not_its_result(capsys):
-    passed, out = _run(check_deletion_scores, torch.zeros(9), capsys=capsys)
+def test_increase_of_confidence_wants_the_function_not_its_result(capsys):
+    passed, out = _run(check_increase_of_confidence, torch.zeros(5), capsys=capsys)
     assert not passed and "pass the function itself" in out
 
 
-def test_deletion_hints_never_contain_the_expected_scores(capsys):
-    from cam_utils.exercises.nb07 import _CLASS, _STEPS, _hidden_inputs
+def test_hints_never_contain_the_expected_weights(capsys):
+    from cam_utils.exercises.nb07 import _CLASS, _hidden_inputs, _weights
 
-    model, image, saliency = _hidden_inputs()
-    expected = _with_library(model, image, saliency, _CLASS, _STEPS)
-    for answer in (lambda m, i, s, c, k: torch.rand(k + 1), lambda m, i, s, c, k: torch.rand(k)):
-        _, out = _run(check_deletion_scores, answer, capsys=capsys)
+    model, image, feature_maps, baseline = _hidden_inputs()
+    expected = _weights(model, image, feature_maps, _CLASS, baseline)
+    for answer in (lambda m, i, f, c, b: torch.rand(5), lambda m, i, f, c, b: torch.rand(4)):
+        _, out = _run(check_increase_of_confidence, answer, capsys=capsys)
         assert all(f"{value:.3f}" not in out for value in expected.tolist())
-
-
-# ------------------------------------------------------------ coding exercise 2: the espresso control
-
-
-@pytest.fixture(scope="module")
-def espresso():
-    """Lite0, the cat-and-coffee photo, both Grad-CAM maps at bn2 and the two right deletion curves."""
-    net = load_model()
-    x = net.preprocess(sample_image("cat_and_coffee"))
-    espresso_class, cat_class = net.categories.index("espresso"), net.categories.index("Egyptian cat")
-    forward = forward_with_features(net.model, x, net.feature_layer)
-    espresso_map = grad_cam_from_forward(forward, espresso_class)
-    cat_map = grad_cam_from_forward(forward, cat_class)
-
-    def curve(saliency, class_idx=espresso_class, pixels_per_step=5018):
-        return deletion_curve(net.model, x, saliency, class_idx, pixels_per_step=pixels_per_step, batch_size=5)[0]
-
-    return {"net": net, "espresso_map": espresso_map, "cat_map": cat_map, "curve": curve,
-            "own": curve(espresso_map), "other": curve(cat_map)}
-
-
-def test_espresso_right_answers_pass(espresso, capsys):
-    net, own, other = espresso["net"], espresso["own"], espresso["other"]
-    for espresso_map in (espresso["espresso_map"], normalize(espresso["espresso_map"])):
-        passed, out = _run(check_espresso_deletion, net, espresso_map, own, other, capsys=capsys)
-        assert passed and out.startswith("✓")
-
-
-def test_espresso_wrong_maps_get_hints(espresso, capsys):
-    net, own, other = espresso["net"], espresso["own"], espresso["other"]
-    for wrong_map, hint in [
-        (espresso["cat_map"], "top-1 class (the cat)"),
-        (upsample(espresso["espresso_map"], 224), "Keep the 7 x 7 map"),
-        (espresso["espresso_map"][0], "Keep the 7 x 7 map"),
-        (espresso["espresso_map"].tolist(), "should be a torch.Tensor"),
-    ]:
-        passed, out = _run(check_espresso_deletion, net, wrong_map, own, other, capsys=capsys)
-        assert not passed and out.startswith("✗ Not yet:") and hint in out
-
-
-def test_espresso_wrong_curves_get_hints(espresso, capsys):
-    net, espresso_map, own, other = espresso["net"], espresso["espresso_map"], espresso["own"], espresso["other"]
-    top1_curve = espresso["curve"](espresso_map, class_idx=None)  # class_idx forgotten: the cat's probability
-    coarse_curve = espresso["curve"](espresso_map, pixels_per_step=25088)  # 3 points
-    for curves, hint in [
-        ((other, own), "swap the maps"),
-        (([own], other), "take element [0]"),
-        ((top1_curve, other), "follows p(Egyptian cat)"),
-        ((coarse_curve, other), "pixels_per_step=5018"),
-        ((own, own), "cat_map_curve deletes pixels in the order of the espresso's map"),
-        ((own.scores, other), "should be the Curve"),
-    ]:
-        passed, out = _run(check_espresso_deletion, net, espresso_map, *curves, capsys=capsys)
-        assert not passed and out.startswith("✗ Not yet:") and hint in out, out

@@ -19,7 +19,8 @@ from .nb03 import check_gradients_for_classes, check_record_stages
 from .nb04 import check_grad_cam_by_hand, check_probability_grad_cam
 from .nb05 import check_crop_box, check_rank_and_probability
 from .nb06 import check_signed_grad_cam
-from .nb07 import check_deletion_scores, check_espresso_deletion
+from .nb07 import check_increase_of_confidence
+from .nb08 import check_deletion_scores, check_other_class_deletion
 from .nb09 import check_independent_test
 from .nb10 import check_tokens_to_maps, check_weighted_rollout
 
@@ -40,8 +41,9 @@ __all__ = [
     "check_crop_box",  # 05
     "check_rank_and_probability",
     "check_signed_grad_cam",  # 06
-    "check_deletion_scores",  # 07
-    "check_espresso_deletion",
+    "check_increase_of_confidence",  # 07
+    "check_deletion_scores",  # 08
+    "check_other_class_deletion",
     "check_independent_test",  # 08
     "check_tokens_to_maps",  # 09
     "check_weighted_rollout",

@@ -1,54 +1,40 @@
-"""Self-checks for notebook 07 (variants and faithfulness).
+"""Self-checks for notebook 07 (variants).
 
-* :func:`check_deletion_scores` -- coding exercise 1: a deletion curve written from scratch,
-  run on a small hidden classifier and compared with ``cam_utils.metrics.deletion_curve``.
-* :func:`check_espresso_deletion` -- coding exercise 2: the class-discriminativeness control,
-  the espresso's probability deleted in the order of the espresso's map and of the cat's map.
+* :func:`check_increase_of_confidence` -- coding exercise 1: Score-CAM's channel weights as the paper
+  defines them (its Definition 2), p_c(x ⊙ H^k) - p_c(x_b), run on a small hidden classifier.
 
 Each check prints ✓ or a hint naming the kind of mistake, never the expected numbers.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import torch
 from torch import nn
 
-from ..gradcam import grad_cam_from_forward
-from ..hooks import forward_with_features
-from ..images import sample_image
-from ..metrics import deletion_curve
-from ..models import LoadedModel
 from ..postprocess import normalize, upsample
 from ._student_code import call_student, known_mistake
 from .feedback import diagnose_tensor, report
 
-__all__ = ["check_deletion_scores", "check_espresso_deletion"]
-
-# --- coding exercise 1: deletion scores from scratch -------------------------------------
+__all__ = ["check_increase_of_confidence"]
 
 _IMAGE_SIZE = 16  # hidden image: 1 x 3 x 16 x 16
-_MAP_SIZE = 8  # hidden saliency: 8 x 8, upsampled x2 (no two pixels tie: every rank is defined)
-_STEPS = 8  # 256 pixels, 32 per step
+_CHANNELS = 5  # hidden feature maps: 5 x 4 x 4, upsampled x4
+_MAP_SIZE = 4
 _CLASS = 2  # not the hidden model's top-1 class, so using the top-1 class is caught
 
 
 class _HiddenClassifier(nn.Module):
-    """A small fixed classifier (3 classes) for the hidden test.
-
-    conv 3x3 -> ReLU -> a fixed positive weight per position (so that *where* a pixel is
-    matters) -> average over positions -> linear.
-    """
+    """A small fixed classifier (3 classes): conv 3x3 -> ReLU -> a fixed weight per position -> mean -> linear."""
 
     def __init__(self) -> None:
         super().__init__()
-        generator = torch.Generator().manual_seed(7)
+        generator = torch.Generator().manual_seed(17)
         self.conv = nn.Conv2d(3, 6, kernel_size=3, padding=1)
         self.linear = nn.Linear(6, 3)
         with torch.no_grad():
             for parameter in self.parameters():
-                parameter.copy_(0.5 * torch.randn(parameter.shape, generator=generator))
+                parameter.copy_(0.8 * torch.randn(parameter.shape, generator=generator))
         self.register_buffer("position_weights", 2 * torch.rand(_IMAGE_SIZE, _IMAGE_SIZE, generator=generator))
         self.eval()
 
@@ -57,68 +43,72 @@ class _HiddenClassifier(nn.Module):
         return self.linear(features.mean(dim=(2, 3)))  # (N, 3)
 
 
-def _hidden_inputs() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
-    """The hidden model, image (1, 3, 16, 16, normalised) and saliency map (8, 8), the same on every call."""
-    generator = torch.Generator().manual_seed(11)
+def _hidden_inputs() -> tuple[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The hidden model, image (1, 3, 16, 16), feature maps (5, 4, 4) and baseline (1, 3, 16, 16)."""
+    generator = torch.Generator().manual_seed(23)
     image = torch.rand(1, 3, _IMAGE_SIZE, _IMAGE_SIZE, generator=generator) * 2 - 1
-    saliency = torch.rand(_MAP_SIZE, _MAP_SIZE, generator=generator)
-    return _HiddenClassifier(), image, saliency
+    feature_maps = torch.rand(_CHANNELS, _MAP_SIZE, _MAP_SIZE, generator=generator) * 3  # none constant
+    baseline = 0.3 * torch.rand(1, 3, _IMAGE_SIZE, _IMAGE_SIZE, generator=generator) - 0.15  # a dim, noisy image
+    return _HiddenClassifier(), image, feature_maps, baseline
 
 
-def _deletion_variant(
+def _weights(
     model: nn.Module,
     image: torch.Tensor,
-    saliency: torch.Tensor,
+    feature_maps: torch.Tensor,
     class_idx: int,
-    most_salient_first: bool = True,
-    fill: float = 0.0,
-    mode: str | None = "bilinear",
-    probabilities: bool = True,
+    baseline: torch.Tensor | None,
+    mode: str = "bilinear",
+    normalise: str = "after",
+    score: str = "probability",
+    channel_softmax: bool = False,
 ) -> torch.Tensor:
-    """Deletion scores computed with one typical mistake switched on: (steps + 1,)."""
-    height, width = image.shape[-2:]
-    # mode None: the map's cells ranked as if they were pixels (no upsampling)
-    ranking = saliency.flatten() if mode is None else upsample(saliency, (height, width), mode=mode).flatten()
-    order = ranking.argsort(descending=most_salient_first, stable=True)
-    per_step = height * width // _STEPS
-    scores = []
+    """The weights with one typical mistake switched on: (C,)."""
+    size = tuple(image.shape[-2:])
+    if normalise == "after":
+        masks = normalize(upsample(feature_maps, size, mode=mode))
+    elif normalise == "before":
+        masks = upsample(normalize(feature_maps), size, mode=mode)
+    else:
+        masks = upsample(feature_maps, size, mode=mode)  # raw channels as masks
     with torch.no_grad():
-        for step in range(_STEPS + 1):
-            deleted = image.clone().flatten(2)  # (1, 3, H*W)
-            deleted[:, :, order[: step * per_step]] = fill
-            logits = model(deleted.view_as(image))[0]  # (classes,)
-            scores.append(torch.softmax(logits, dim=0)[class_idx] if probabilities else logits[class_idx])
-    return torch.stack(scores)
+        masked, base = model(image * masks[:, None]), model(baseline if baseline is not None else image)
+    if score == "probability":
+        masked, base = torch.softmax(masked, dim=1), torch.softmax(base, dim=1)
+    weights = masked[:, class_idx] - (base[0, class_idx] if baseline is not None else 0.0)
+    return torch.softmax(weights, dim=0) if channel_softmax else weights
 
 
-def check_deletion_scores(deletion_scores: Callable[..., torch.Tensor]) -> bool:
-    """Run ``deletion_scores(model, image, saliency, class_idx, steps)`` on hidden inputs; print ✓ or a hint.
+def check_increase_of_confidence(increase_of_confidence: Callable[..., torch.Tensor]) -> bool:
+    """Run ``increase_of_confidence(model, image, feature_maps, class_idx, baseline)`` on hidden inputs.
 
-    Hidden inputs: a small classifier, a 1 x 3 x 16 x 16 normalised image, an 8 x 8 map, a class
-    that is not the model's top-1, 8 steps. The right answer is the deletion curve's scores,
-    ``metrics.deletion_curve(model, image, saliency[None], class_idx, pixels_per_step=32)[0].scores``:
-    9 softmax probabilities, the first on the untouched image.
+    Hidden inputs: a small classifier, a 1 x 3 x 16 x 16 normalised image, 5 feature maps of 4 x 4, a class that is
+    not the model's top-1, and a baseline image. The right answer is, for every channel k,
+    ``softmax(model(image * H^k))[class] - softmax(model(baseline))[class]`` with
+    ``H = normalize(upsample(feature_maps, (16, 16)))``. Prints ✓ or a hint.
     """
-    model, image, saliency = _hidden_inputs()
+    model, image, feature_maps, baseline = _hidden_inputs()
     result, problem = call_student(
-        deletion_scores, model, image.clone(), saliency.clone(), _CLASS, _STEPS, name="deletion_scores",
-        called_as="deletion_scores(model, image, saliency, class_idx, steps)",
+        increase_of_confidence, model, image.clone(), feature_maps.clone(), _CLASS, baseline.clone(),
+        name="increase_of_confidence",
+        called_as="increase_of_confidence(model, image, feature_maps, class_idx, baseline)",
     )
     if problem is None:
-        per_step = _IMAGE_SIZE * _IMAGE_SIZE // _STEPS
-        reference = deletion_curve(model, image, saliency[None], _CLASS, pixels_per_step=per_step)[0].scores
-        if isinstance(result, torch.Tensor) and result.dim() == 0:
-            problem = "deletion_scores returned one number; it should return the whole curve, one probability per step."
-        else:
-            problem = _deletion_mistake(result, reference, model, image, saliency)
-    return report(problem, "deletion_scores removes the most salient pixels first and records the class probability.")
+        reference = _weights(model, image, feature_maps, _CLASS, baseline)
+        problem = _weights_mistake(result, reference, model, image, feature_maps, baseline)
+    return report(problem, "increase_of_confidence masks with each normalised channel and subtracts the baseline.")
 
 
-def _deletion_mistake(
-    result: object, reference: torch.Tensor, model: nn.Module, image: torch.Tensor, saliency: torch.Tensor
+def _weights_mistake(
+    result: object,
+    reference: torch.Tensor,
+    model: nn.Module,
+    image: torch.Tensor,
+    feature_maps: torch.Tensor,
+    baseline: torch.Tensor,
 ) -> str | None:
     """None when ``result`` is right, else the hint of the first typical mistake it reproduces."""
-    problem = diagnose_tensor(result, reference, name="your curve", atol=1e-5, rtol=1e-4, axis_names=("step",))
+    problem = diagnose_tensor(result, reference, name="your weights", atol=1e-6, rtol=1e-5, axis_names=("channel",))
     if problem is None:
         return None
     if not isinstance(result, torch.Tensor):
@@ -126,109 +116,20 @@ def _deletion_mistake(
     with torch.no_grad():
         top1 = int(model(image).argmax())
     mistakes = {
-        "the curve must start at fraction 0 (the untouched image): steps + 1 values, not steps.": reference[1:],
-        "you deleted the least salient pixels first: rank the map in descending order.":
-            _deletion_variant(model, image, saliency, _CLASS, most_salient_first=False),
-        "these are logits; the curve records the softmax probability of the class.":
-            _deletion_variant(model, image, saliency, _CLASS, probabilities=False),
-        "deleted pixels became black (-1 here); RISE's deletion sets them to 0 in normalised space "
-        "(mid-grey for this normalisation).":
-            _deletion_variant(model, image, saliency, _CLASS, fill=-1.0),
-        "you ranked pixels on a nearest-neighbour upsampling; rank them on the bilinear upsampling of the map "
-        "(cam_utils.upsample).":
-            _deletion_variant(model, image, saliency, _CLASS, mode="nearest"),
-        "you ranked the map's cells as if they were the image's pixels: upsample the map to the image size "
-        "first (cam_utils.upsample), then rank its pixels.":
-            _deletion_variant(model, image, saliency, _CLASS, mode=None),
-        "you followed the model's top-1 class; record the probability of class_idx.":
-            _deletion_variant(model, image, saliency, top1),
+        "you did not subtract the baseline's probability: the paper's weight is an increase of confidence.":
+            _weights(model, image, feature_maps, _CLASS, None),
+        "these are differences of logits; use the softmax probability of the class for both images.":
+            _weights(model, image, feature_maps, _CLASS, baseline, score="logit"),
+        "the masks are the raw upsampled channels; min-max normalise each channel (cam_utils.normalize).":
+            _weights(model, image, feature_maps, _CLASS, baseline, normalise="none"),
+        "normalise each channel after upsampling it, not before (the upsampled channel is the mask).":
+            _weights(model, image, feature_maps, _CLASS, baseline, normalise="before"),
+        "you upsampled with nearest neighbours; Score-CAM's masks are upsampled bilinearly (cam_utils.upsample).":
+            _weights(model, image, feature_maps, _CLASS, baseline, mode="nearest"),
+        "you passed the increases through a softmax over the channels (the paper's Algorithm 1); return the "
+        "increases themselves.":
+            _weights(model, image, feature_maps, _CLASS, baseline, channel_softmax=True),
+        "you used the model's top-1 class; use class_idx.":
+            _weights(model, image, feature_maps, top1, baseline),
     }
     return known_mistake(result, mistakes) or problem
-
-
-# --- coding exercise 2: the espresso control ---------------------------------------------
-
-_PIXELS_PER_STEP = 5018  # 10 % of 224 x 224 pixels: 11 points per curve
-
-
-def _espresso_reference(net: LoadedModel) -> dict[str, Any]:
-    """The cat-and-coffee photo, both classes' Grad-CAM maps at bn2 and their probabilities (one forward)."""
-    x = net.preprocess(sample_image("cat_and_coffee"))  # (1, 3, 224, 224)
-    espresso, cat = net.categories.index("espresso"), net.categories.index("Egyptian cat")
-    forward = forward_with_features(net.model, x, net.feature_layer)
-    probabilities = torch.softmax(forward.logits.detach(), dim=1)[0]  # (1000,)
-    return {
-        "model": net.model,
-        "x": x,
-        "espresso": espresso,
-        "espresso_map": grad_cam_from_forward(forward, espresso).detach(),  # (1, 7, 7)
-        "cat_map": grad_cam_from_forward(forward, cat).detach(),  # (1, 7, 7)
-        "p_espresso": float(probabilities[espresso]),
-        "p_cat": float(probabilities[cat]),
-    }
-
-
-def _espresso_after_first_step(reference: dict[str, Any], saliency: torch.Tensor) -> float:
-    """p(espresso) after deleting the 10 % of the pixels that ``saliency`` ranks highest (one forward)."""
-    x = reference["x"]
-    order = upsample(saliency, tuple(x.shape[-2:])).flatten().argsort(descending=True, stable=True)
-    deleted = x.clone().flatten(2)  # (1, 3, H*W)
-    deleted[:, :, order[:_PIXELS_PER_STEP]] = 0.0
-    with torch.no_grad():
-        return float(torch.softmax(reference["model"](deleted.view_as(x)), dim=1)[0, reference["espresso"]])
-
-
-def _map_mistake(reference: dict[str, Any], espresso_map: object) -> str | None:
-    """None when ``espresso_map`` is the espresso's Grad-CAM map at bn2 (any positive scale), else a hint."""
-    if not isinstance(espresso_map, torch.Tensor):
-        return f"espresso_map should be a torch.Tensor, got {type(espresso_map).__name__}."
-    got = espresso_map.detach().cpu().float()
-    if got.shape != reference["espresso_map"].shape:
-        hint = diagnose_tensor(got, reference["espresso_map"], name="espresso_map", axis_names=("image", "row", "column"))
-        return f"{hint} Keep the 7 x 7 map at bn2; deletion_curve upsamples it itself."
-    if torch.allclose(normalize(got), normalize(reference["cat_map"]), atol=1e-4):
-        return "espresso_map is the map of the top-1 class (the cat): pass class_idx=espresso to Grad-CAM."
-    if not torch.allclose(normalize(got), normalize(reference["espresso_map"]), atol=1e-4):
-        return "espresso_map is not Grad-CAM for espresso at bn2 (net.feature_layer); check the layer and the class."
-    return None
-
-
-def _curve_mistake(reference: dict[str, Any], curve: object, name: str, right_map: str, wrong_map: str) -> str | None:
-    """None when ``curve`` is p(espresso) deleted in the order of ``right_map``, else a hint."""
-    if isinstance(curve, (list, tuple)):
-        return f"{name} is a list: deletion_curve returns one Curve per image; take element [0]."
-    scores = getattr(curve, "scores", None)
-    if not isinstance(scores, torch.Tensor) or scores.dim() != 1:
-        return f"{name} should be the Curve that metrics.deletion_curve returns (with .scores and .auc)."
-    if scores.shape[0] != 11:
-        return f"{name} has {scores.shape[0]} points; use pixels_per_step=5018 (10 % of the pixels per step: 11 points)."
-    start = float(scores[0])
-    if abs(start - reference["p_cat"]) < 1e-4:
-        return f"{name} follows p(Egyptian cat), the top-1 class: pass class_idx=espresso to deletion_curve."
-    if abs(start - reference["p_espresso"]) > 1e-4:
-        return f"{name} does not start at p(espresso) on the cat-and-coffee photo: check the image and the class."
-    first_step = float(scores[1])
-    if abs(first_step - _espresso_after_first_step(reference, reference[right_map])) < 1e-4:
-        return None
-    if abs(first_step - _espresso_after_first_step(reference, reference[wrong_map])) < 1e-4:
-        other = "the cat's map" if wrong_map == "cat_map" else "the espresso's map"
-        return f"{name} deletes pixels in the order of {other}: swap the maps."
-    return f"{name} does not delete the pixels in the order of the expected map (Grad-CAM at bn2)."
-
-
-def check_espresso_deletion(net: LoadedModel, espresso_map: torch.Tensor, own_curve: object, cat_map_curve: object) -> bool:
-    """Check the espresso control of notebook 07; print ✓ or a hint.
-
-    Args:
-        net: the loaded EfficientNet-Lite0 (``load_model()``), whose ``bn2`` maps are checked.
-        espresso_map: Grad-CAM for "espresso" at bn2 on the cat-and-coffee photo, (1, 7, 7).
-        own_curve: the deletion Curve of p(espresso) with ``espresso_map``, 10 % of the pixels per step.
-        cat_map_curve: the deletion Curve of p(espresso) with the cat's Grad-CAM map.
-    """
-    reference = _espresso_reference(net)
-    problem = (
-        _map_mistake(reference, espresso_map)
-        or _curve_mistake(reference, own_curve, "own_curve", right_map="espresso_map", wrong_map="cat_map")
-        or _curve_mistake(reference, cat_map_curve, "cat_map_curve", right_map="cat_map", wrong_map="espresso_map")
-    )
-    return report(problem, "both curves follow p(espresso), each in the order of its own map.")

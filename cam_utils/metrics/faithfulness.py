@@ -1,7 +1,8 @@
 """Faithfulness: does the model's score depend on the pixels the map points at?
 
 * :func:`deletion_curve` / :func:`insertion_curve` (RISE, Petsiuk et al., BMVC 2018): switch the
-  pixels in the order the map ranks them and record the class probability;
+  pixels in the order the map ranks them and record the class probability; insertion starts from
+  :func:`rise_blur`, the blur of RISE's evaluation code;
 * :func:`average_drop_increase` (Grad-CAM++, Chattopadhay et al., WACV 2018): one explanation
   image per photo, the photo dimmed by the map.
 
@@ -13,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
-from torchvision.transforms.functional import gaussian_blur
 
 from cam_utils._checks import ClassIndex, resolve_class_idx
 from cam_utils.model_state import explaining
@@ -158,6 +159,49 @@ def deletion_curve(
         )
 
 
+def rise_blur_kernel(kernel_size: int = 11, sigma: float = 5.0, truncate: float = 4.0) -> Tensor:
+    """RISE's blur kernel, built the way RISE's evaluation code builds it: (kernel_size, kernel_size), float64.
+
+    RISE (``gkern`` in ``evaluation.py`` of github.com/eclique/RISE) puts a single 1 in the centre of a
+    ``kernel_size`` x ``kernel_size`` array of zeros and smooths it with ``scipy.ndimage.gaussian_filter(sigma)``.
+    That filter is a Gaussian truncated at ``radius = int(truncate * sigma + 0.5)`` (20 for sigma 5), applied
+    along each axis with scipy's ``'reflect'`` boundary (``d c b a | a b c d | d c b a``). With a radius larger
+    than the array, the Gaussian's tails fold back into it, several times over, so the kernel is much flatter
+    than a Gaussian sampled on 11 x 11 points: for 11 x 11 and sigma 5 the edge of its middle row is 0.94 of
+    its centre, against exp(-25 / 50) = 0.61 for ``torchvision``'s ``gaussian_blur`` kernel. It still sums to 1.
+
+    The same computation without scipy: along one axis, output position ``i`` collects the Gaussian weight of
+    every offset ``d`` (``|d| <= radius``) whose reflected source position ``i + d`` is the centre; the 2-D
+    kernel is the outer product of that 1-D kernel with itself (the filter and the single 1 are separable).
+    """
+    if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
+        raise ValueError(f"blur_kernel_size must be a positive odd integer, got {kernel_size!r}.")
+    if not sigma > 0:
+        raise ValueError(f"blur_sigma must be positive, got {sigma!r}.")
+    radius = int(truncate * sigma + 0.5)
+    offsets = torch.arange(-radius, radius + 1)  # (2r+1,)
+    weights = torch.exp(-0.5 * (offsets.double() / sigma) ** 2)
+    weights = weights / weights.sum()  # the truncated, normalised Gaussian
+    period = 2 * kernel_size  # 'reflect' repeats with period 2n: a b c d | d c b a | a b c d ...
+    source = (torch.arange(kernel_size)[:, None] + offsets[None, :]) % period  # (n, 2r+1)
+    source = torch.where(source >= kernel_size, period - 1 - source, source)  # fold back into 0 .. n-1
+    kernel_1d = (weights[None, :] * (source == kernel_size // 2)).sum(dim=1)  # (n,)
+    return torch.outer(kernel_1d, kernel_1d)  # (n, n)
+
+
+def rise_blur(x: Tensor, kernel_size: int = 11, sigma: float = 5.0) -> Tensor:
+    """Blur a batch (N, C, H, W) as RISE's insertion metric does: (N, C, H, W).
+
+    Each channel is convolved with :func:`rise_blur_kernel` (``conv2d(x, kern, padding=klen // 2)`` in RISE's
+    code: zero padding, so the border is pulled towards 0, the colour ``mean`` in normalised space). Apply it to
+    the normalised image, as RISE does.
+    """
+    channels = x.shape[1]
+    kernel = rise_blur_kernel(kernel_size, sigma).to(dtype=x.dtype, device=x.device)
+    weight = kernel.expand(channels, 1, kernel_size, kernel_size)  # one kernel per channel, no mixing
+    return F.conv2d(x, weight, padding=kernel_size // 2, groups=channels)
+
+
 def insertion_curve(
     model: torch.nn.Module,
     x: Tensor,
@@ -170,9 +214,10 @@ def insertion_curve(
 ) -> list[Curve]:
     """Insertion curves (RISE, Petsiuk et al. 2018): reveal the most salient pixels first.
 
-    Start from a blurred copy of x: a Gaussian blur of the normalised image, 11x11 kernel,
-    sigma 5, as in RISE's code (``torchvision.transforms.functional.gaussian_blur``, which pads
-    by reflection where RISE padded with zeros: only the border differs). Step by step,
+    Start from a blurred copy of x: the normalised image blurred as in RISE's code, an 11x11 kernel
+    built from a Gaussian of sigma 5 the way RISE builds it and a zero-padded convolution
+    (:func:`rise_blur`; the kernel is much flatter than a Gaussian sampled on 11x11 points, see
+    :func:`rise_blur_kernel`). Step by step,
     ``pixels_per_step`` more of the top-ranked original pixels are put back, and the softmax
     probability of the class is recorded. A faithful map makes it rise fast: a high AUC.
     The last point is x itself, whose score is computed once with the class choice: S forward
@@ -185,8 +230,8 @@ def insertion_curve(
         class_idx: None (each image's top-1 on x), an int, or one index per image.
         pixels_per_step: pixels switched per step.
         batch_size: perturbed images per forward pass.
-        blur_kernel_size: odd side of the Gaussian kernel.
-        blur_sigma: standard deviation of the Gaussian, in pixels.
+        blur_kernel_size: odd side of RISE's blur kernel.
+        blur_sigma: standard deviation of the Gaussian that RISE's kernel is built from, in pixels.
 
     Returns:
         One :class:`Curve` per image.
@@ -194,11 +239,10 @@ def insertion_curve(
     The model is run at eval behaviour without gradients; its flags and weights are untouched.
     """
     saliency = _check_batch(x, saliency, batch_size, pixels_per_step)
-    if blur_kernel_size < 1 or blur_kernel_size % 2 == 0:
-        raise ValueError(f"blur_kernel_size must be a positive odd integer, got {blur_kernel_size}.")
+    rise_blur_kernel(blur_kernel_size, blur_sigma)  # validates both before the model runs
     with explaining(model), torch.no_grad():
         classes, original_scores = _classes_and_scores(model, x, class_idx, batch_size)
-        blurred = gaussian_blur(x, kernel_size=[blur_kernel_size] * 2, sigma=[blur_sigma] * 2)  # (N, C, H, W)
+        blurred = rise_blur(x, blur_kernel_size, blur_sigma)  # (N, C, H, W)
         n_steps = -(-x.shape[2] * x.shape[3] // pixels_per_step)
         return _perturbation_curves(
             model, blurred, x, saliency, classes, pixels_per_step, batch_size, original_scores, original_step=n_steps

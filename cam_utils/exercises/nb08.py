@@ -1,0 +1,250 @@
+"""Self-checks for notebook 08 (faithfulness).
+
+* :func:`check_deletion_scores` -- coding exercise 1: a deletion curve written from scratch,
+  run on a small hidden classifier and compared with ``cam_utils.metrics.deletion_curve``.
+* :func:`check_other_class_deletion` -- coding exercise 2: the class-discriminativeness control,
+  the other object's probability deleted in the order of its own map and of the explained class's map.
+
+Each check prints ✓ or a hint naming the kind of mistake, never the expected numbers.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..gradcam import grad_cam_from_forward
+from ..hooks import forward_with_features
+from ..metrics import deletion_curve
+from ..models import LoadedModel
+from ..postprocess import normalize, upsample
+from ._student_code import call_student, known_mistake
+from .feedback import diagnose_tensor, report
+
+__all__ = ["check_deletion_scores", "check_other_class_deletion"]
+
+# --- coding exercise 1: deletion scores from scratch -------------------------------------
+
+_IMAGE_SIZE = 16  # hidden image: 1 x 3 x 16 x 16
+_MAP_SIZE = 8  # hidden saliency: 8 x 8, upsampled x2 (no two pixels tie: every rank is defined)
+_STEPS = 8  # 256 pixels, 32 per step
+_CLASS = 2  # not the hidden model's top-1 class, so using the top-1 class is caught
+
+
+class _HiddenClassifier(nn.Module):
+    """A small fixed classifier (3 classes) for the hidden test.
+
+    conv 3x3 -> ReLU -> a fixed positive weight per position (so that *where* a pixel is
+    matters) -> average over positions -> linear.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        generator = torch.Generator().manual_seed(7)
+        self.conv = nn.Conv2d(3, 6, kernel_size=3, padding=1)
+        self.linear = nn.Linear(6, 3)
+        with torch.no_grad():
+            for parameter in self.parameters():
+                parameter.copy_(0.5 * torch.randn(parameter.shape, generator=generator))
+        self.register_buffer("position_weights", 2 * torch.rand(_IMAGE_SIZE, _IMAGE_SIZE, generator=generator))
+        self.eval()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = torch.relu(self.conv(x)) * self.position_weights  # (N, 6, H, W)
+        return self.linear(features.mean(dim=(2, 3)))  # (N, 3)
+
+
+def _hidden_inputs() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
+    """The hidden model, image (1, 3, 16, 16, normalised) and saliency map (8, 8), the same on every call."""
+    generator = torch.Generator().manual_seed(11)
+    image = torch.rand(1, 3, _IMAGE_SIZE, _IMAGE_SIZE, generator=generator) * 2 - 1
+    saliency = torch.rand(_MAP_SIZE, _MAP_SIZE, generator=generator)
+    return _HiddenClassifier(), image, saliency
+
+
+def _deletion_variant(
+    model: nn.Module,
+    image: torch.Tensor,
+    saliency: torch.Tensor,
+    class_idx: int,
+    most_salient_first: bool = True,
+    fill: float = 0.0,
+    mode: str | None = "bilinear",
+    probabilities: bool = True,
+) -> torch.Tensor:
+    """Deletion scores computed with one typical mistake switched on: (steps + 1,)."""
+    height, width = image.shape[-2:]
+    # mode None: the map's cells ranked as if they were pixels (no upsampling)
+    ranking = saliency.flatten() if mode is None else upsample(saliency, (height, width), mode=mode).flatten()
+    order = ranking.argsort(descending=most_salient_first, stable=True)
+    per_step = height * width // _STEPS
+    scores = []
+    with torch.no_grad():
+        for step in range(_STEPS + 1):
+            deleted = image.clone().flatten(2)  # (1, 3, H*W)
+            deleted[:, :, order[: step * per_step]] = fill
+            logits = model(deleted.view_as(image))[0]  # (classes,)
+            scores.append(torch.softmax(logits, dim=0)[class_idx] if probabilities else logits[class_idx])
+    return torch.stack(scores)
+
+
+def check_deletion_scores(deletion_scores: Callable[..., torch.Tensor]) -> bool:
+    """Run ``deletion_scores(model, image, saliency, class_idx, steps)`` on hidden inputs; print ✓ or a hint.
+
+    Hidden inputs: a small classifier, a 1 x 3 x 16 x 16 normalised image, an 8 x 8 map, a class
+    that is not the model's top-1, 8 steps. The right answer is the deletion curve's scores,
+    ``metrics.deletion_curve(model, image, saliency[None], class_idx, pixels_per_step=32)[0].scores``:
+    9 softmax probabilities, the first on the untouched image.
+    """
+    model, image, saliency = _hidden_inputs()
+    result, problem = call_student(
+        deletion_scores, model, image.clone(), saliency.clone(), _CLASS, _STEPS, name="deletion_scores",
+        called_as="deletion_scores(model, image, saliency, class_idx, steps)",
+    )
+    if problem is None:
+        per_step = _IMAGE_SIZE * _IMAGE_SIZE // _STEPS
+        reference = deletion_curve(model, image, saliency[None], _CLASS, pixels_per_step=per_step)[0].scores
+        if isinstance(result, torch.Tensor) and result.dim() == 0:
+            problem = "deletion_scores returned one number; it should return the whole curve, one probability per step."
+        else:
+            problem = _deletion_mistake(result, reference, model, image, saliency)
+    return report(problem, "deletion_scores removes the most salient pixels first and records the class probability.")
+
+
+def _deletion_mistake(
+    result: object, reference: torch.Tensor, model: nn.Module, image: torch.Tensor, saliency: torch.Tensor
+) -> str | None:
+    """None when ``result`` is right, else the hint of the first typical mistake it reproduces."""
+    problem = diagnose_tensor(result, reference, name="your curve", atol=1e-5, rtol=1e-4, axis_names=("step",))
+    if problem is None:
+        return None
+    if not isinstance(result, torch.Tensor):
+        return problem
+    with torch.no_grad():
+        top1 = int(model(image).argmax())
+    mistakes = {
+        "the curve must start at fraction 0 (the untouched image): steps + 1 values, not steps.": reference[1:],
+        "you deleted the least salient pixels first: rank the map in descending order.":
+            _deletion_variant(model, image, saliency, _CLASS, most_salient_first=False),
+        "these are logits; the curve records the softmax probability of the class.":
+            _deletion_variant(model, image, saliency, _CLASS, probabilities=False),
+        "deleted pixels became black (-1 here); RISE's deletion sets them to 0 in normalised space "
+        "(mid-grey for this normalisation).":
+            _deletion_variant(model, image, saliency, _CLASS, fill=-1.0),
+        "you ranked pixels on a nearest-neighbour upsampling; rank them on the bilinear upsampling of the map "
+        "(cam_utils.upsample).":
+            _deletion_variant(model, image, saliency, _CLASS, mode="nearest"),
+        "you ranked the map's cells as if they were the image's pixels: upsample the map to the image size "
+        "first (cam_utils.upsample), then rank its pixels.":
+            _deletion_variant(model, image, saliency, _CLASS, mode=None),
+        "you followed the model's top-1 class; record the probability of class_idx.":
+            _deletion_variant(model, image, saliency, top1),
+    }
+    return known_mistake(result, mistakes) or problem
+
+
+# --- coding exercise 2: a map for the other object ---------------------------------------
+
+
+def _other_class_reference(net: LoadedModel, x: torch.Tensor, class_idx: int, other_idx: int) -> dict[str, Any]:
+    """Grad-CAM at bn2 of both classes on ``x`` and their probabilities (one forward pass)."""
+    forward = forward_with_features(net.model, x, net.feature_layer)
+    probabilities = torch.softmax(forward.logits.detach(), dim=1)[0]  # (1000,)
+    return {
+        "model": net.model,
+        "x": x,
+        "other": other_idx,
+        "other_map": grad_cam_from_forward(forward, other_idx).detach(),  # (1, 7, 7)
+        "class_map": grad_cam_from_forward(forward, class_idx).detach(),  # (1, 7, 7)
+        "p_other": float(probabilities[other_idx]),
+        "p_class": float(probabilities[class_idx]),
+        "top1": int(probabilities.argmax()),
+    }
+
+
+def _other_after_first_step(reference: dict[str, Any], saliency: torch.Tensor, pixels_per_step: int) -> float:
+    """p(other class) after deleting the ``pixels_per_step`` pixels that ``saliency`` ranks highest (one forward)."""
+    x = reference["x"]
+    order = upsample(saliency, tuple(x.shape[-2:])).flatten().argsort(descending=True, stable=True)
+    deleted = x.clone().flatten(2)  # (1, 3, H*W)
+    deleted[:, :, order[:pixels_per_step]] = 0.0
+    with torch.no_grad():
+        return float(torch.softmax(reference["model"](deleted.view_as(x)), dim=1)[0, reference["other"]])
+
+
+def _map_mistake(reference: dict[str, Any], other_map: object) -> str | None:
+    """None when ``other_map`` is the other class's Grad-CAM map at bn2 (any positive scale), else a hint."""
+    if not isinstance(other_map, torch.Tensor):
+        return f"other_map should be a torch.Tensor, got {type(other_map).__name__}."
+    got = other_map.detach().cpu().float()
+    if got.shape != reference["other_map"].shape:
+        hint = diagnose_tensor(got, reference["other_map"], name="other_map", axis_names=("image", "row", "column"))
+        return f"{hint} Keep the 7 x 7 map at bn2; deletion_curve upsamples it itself."
+    if torch.allclose(normalize(got), normalize(reference["class_map"]), atol=1e-4):
+        return "other_map is the map of the explained class: pass class_idx=other_idx to Grad-CAM."
+    if not torch.allclose(normalize(got), normalize(reference["other_map"]), atol=1e-4):
+        return "other_map is not Grad-CAM for the other class at bn2 (net.feature_layer); check the layer and the class."
+    return None
+
+
+def _curve_mistake(
+    reference: dict[str, Any], curve: object, name: str, right_map: str, wrong_map: str, pixels_per_step: int
+) -> str | None:
+    """None when ``curve`` is p(other class) deleted in the order of ``right_map``, else a hint."""
+    if isinstance(curve, (list, tuple)):
+        return f"{name} is a list: deletion_curve returns one Curve per image; take element [0]."
+    scores = getattr(curve, "scores", None)
+    if not isinstance(scores, torch.Tensor) or scores.dim() != 1:
+        return f"{name} should be the Curve that metrics.deletion_curve returns (with .scores and .auc)."
+    n_pixels = reference["x"].shape[-1] * reference["x"].shape[-2]
+    if scores.shape[0] != -(-n_pixels // pixels_per_step) + 1:
+        return f"{name} has {scores.shape[0]} points; use pixels_per_step=PIXELS_PER_STEP, as the notebook's curves do."
+    start = float(scores[0])
+    if abs(start - reference["p_other"]) > 1e-4:
+        if abs(start - reference["p_class"]) < 1e-4 or abs(start - _top1_probability(reference)) < 1e-4:
+            return f"{name} follows the explained class's probability: pass class_idx=other_idx to deletion_curve."
+        return f"{name} does not start at p(other class) on the photo: check the image and the class."
+    first_step = float(scores[1])
+    if abs(first_step - _other_after_first_step(reference, reference[right_map], pixels_per_step)) < 1e-4:
+        return None
+    if abs(first_step - _other_after_first_step(reference, reference[wrong_map], pixels_per_step)) < 1e-4:
+        other = "the explained class's map" if wrong_map == "class_map" else "the other class's map"
+        return f"{name} deletes pixels in the order of {other}: swap the maps."
+    return f"{name} does not delete the pixels in the order of the expected map (Grad-CAM at bn2)."
+
+
+def _top1_probability(reference: dict[str, Any]) -> float:
+    with torch.no_grad():
+        return float(torch.softmax(reference["model"](reference["x"]), dim=1).max())
+
+
+def check_other_class_deletion(
+    net: LoadedModel,
+    x: torch.Tensor,
+    class_idx: int,
+    other_idx: int,
+    other_map: torch.Tensor,
+    own_curve: object,
+    class_map_curve: object,
+    pixels_per_step: int,
+) -> bool:
+    """Check the other-class control of notebook 08; print ✓ or a hint.
+
+    Args:
+        net: the loaded EfficientNet-Lite0 (``load_model()``), whose ``bn2`` maps are checked.
+        x: the photo, (1, 3, 224, 224) normalised.
+        class_idx: the explained class; ``other_idx``: the other object's class.
+        other_map: Grad-CAM for ``other_idx`` at bn2 on ``x``, (1, 7, 7).
+        own_curve: the deletion Curve of p(other) in the order of ``other_map``.
+        class_map_curve: the deletion Curve of p(other) in the order of the explained class's Grad-CAM map.
+        pixels_per_step: the pixels deleted per step (the notebook's ``PIXELS_PER_STEP``).
+    """
+    reference = _other_class_reference(net, x, int(class_idx), int(other_idx))
+    problem = (
+        _map_mistake(reference, other_map)
+        or _curve_mistake(reference, own_curve, "own_curve", "other_map", "class_map", pixels_per_step)
+        or _curve_mistake(reference, class_map_curve, "class_map_curve", "class_map", "other_map", pixels_per_step)
+    )
+    return report(problem, "both curves follow p(other class), each in the order of its own map.")
