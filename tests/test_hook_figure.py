@@ -31,6 +31,13 @@ def test_the_numbers_are_the_order_pytorch_calls_the_hooks(draw_hook_figure):
     assert module.firing_order() == [module.PRE_HOOK, module.FORWARD_HOOK, module.TENSOR_HOOK, module.BACKWARD_HOOK]
 
 
+def test_without_an_input_that_requires_a_gradient_hook_4_runs_before_hook_3(draw_hook_figure):
+    """The exception notebook 03 states beside the figure: nothing to wait for at the module's input."""
+    module = draw_hook_figure
+    assert module.firing_order(input_requires_grad=False) == [
+        module.PRE_HOOK, module.FORWARD_HOOK, module.BACKWARD_HOOK, module.TENSOR_HOOK]
+
+
 def test_committed_svg_is_what_the_script_draws(draw_hook_figure, tmp_path):
     committed = REPO_ROOT / "docs" / "images" / "hooks_diagram.svg"
     assert ElementTree.parse(committed).getroot().tag.endswith("svg")

@@ -6,6 +6,10 @@ Notebook 03 shows the figure. Its numbers (1 to 4) are the order in which PyTorc
 order is not typed in: :func:`firing_order` registers the four hooks on a small network, runs one forward
 and one backward pass and records the calls, so the figure cannot drift from PyTorch. The fifth tool,
 ``torch.autograd.grad``, is no hook; the figure shows the part of the backward pass it runs.
+The figure draws the usual case, a module whose input requires a gradient (any layer after one with
+parameters). When no input of the module requires one (a first layer fed a plain image), PyTorch calls the
+full backward hook as soon as the gradient at the output is ready, before the tensor hook, with a warning:
+``firing_order(input_requires_grad=False)`` records that order.
 The SVG is reproducible: fixed element ids, no date, text kept as text (readable at the notebook's width:
 10 inches wide, no text under 11 points).
 """
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -33,14 +38,18 @@ FORWARD, GRADIENT, HOOK, AUTOGRAD = "#dbe8f6", "#f6dbe4", "#fde7c8", "#7a1f3f"
 TEXT_SIZE, SMALL_SIZE = 12.5, 11.5
 
 
-def firing_order() -> list[str]:
-    """The order in which PyTorch calls the four hooks of one module during a forward and a backward pass."""
+def firing_order(input_requires_grad: bool = True) -> list[str]:
+    """The order in which PyTorch calls the four hooks of one module during a forward and a backward pass.
+
+    ``input_requires_grad=True`` hooks the ReLU after a linear layer (the figure's case);
+    ``False`` hooks the first linear layer, whose input requires no gradient.
+    """
     calls: list[str] = []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         network = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
         x = torch.randn(1, 3)
-    module = network[1]
+    module = network[1] if input_requires_grad else network[0]
 
     def forward_hook(hooked: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
         calls.append(FORWARD_HOOK)
@@ -53,7 +62,9 @@ def firing_order() -> list[str]:
     ]
     try:
         score = network(x)[0, 0]
-        torch.autograd.grad(score, network[0].weight)  # reaches the module's input: every hook runs
+        with warnings.catch_warnings():  # "Full backward hook is firing ... since no inputs require gradients"
+            warnings.simplefilter("ignore")
+            torch.autograd.grad(score, network[0].weight)  # reaches the module's input: every hook runs
     finally:
         for handle in handles:
             handle.remove()
@@ -127,7 +138,8 @@ def draw_hooks(order: list[str]) -> Figure:
     axis.add_patch(FancyArrowPatch((9.7, span_y), (4.95, span_y), arrowstyle="-|>", mutation_scale=16,
                                    linewidth=2.2, color=AUTOGRAD, shrinkA=0, shrinkB=0))
     axis.text(9.8, span_y - 0.14, "torch.autograd.grad($y^c$, $A$) runs only this part and returns "
-              "$\\partial y^c / \\partial A$;\nhook 3 runs, hook 4 does not, and no .grad is written",
+              "$\\partial y^c / \\partial A$;\nhook 3 runs, hook 4 does not (it waits for the gradient at the input), "
+              "no .grad is written",
               ha="right", va="top", fontsize=SMALL_SIZE, color=AUTOGRAD)
 
     # The legend: how each hook is registered and what it receives.
@@ -139,7 +151,7 @@ def draw_hooks(order: list[str]) -> Figure:
         (number[TENSOR_HOOK], "A.register_hook(hook)  (A: the output)", "hook(gradient)",
          "when the gradient at A is ready; may replace it"),
         (number[BACKWARD_HOOK], "module.register_full_backward_hook(hook)",
-         "hook(module, grad_input, grad_output)", "after the module's backward"),
+         "hook(module, grad_input, grad_output)", "when the gradient at the inputs is ready"),
     ]
     for row, (index, registered, called, when) in enumerate(sorted(rows)):
         y = 1.95 - 0.52 * row
