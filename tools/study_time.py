@@ -7,7 +7,7 @@
 * **code lines**: the non-blank lines of the code cells a learner reads and runs: not the collapsed check
   cells (tag ``check``) nor the hidden solutions (tag ``solution``), whose time the exercise's 15 minutes cover.
   About 8 lines a minute to read, run and look at the output.
-* **questions**: numbered items after a ``### Questions`` heading, 3 minutes each (think, then open the answer).
+* **questions**: numbered items after a ``### Questions`` heading (not those of a folded answer), 3 minutes each (think, then open the answer).
 * **coding exercises**: ``### Coding exercise N`` headings, 15 minutes each.
 
 The *main path* is every cell outside an optional section; an optional section starts at a markdown cell whose
@@ -100,7 +100,8 @@ def notebook_load(path: Path) -> tuple[Load, Load]:
                 continue
             part.words += len(cell.source.split())
             if "### Questions" in cell.source:
-                part.questions += len(QUESTION.findall(cell.source.split("### Questions", 1)[1]))
+                asked = cell.source.split("### Questions", 1)[1].split("<details>", 1)[0]  # not the answers
+                part.questions += len(QUESTION.findall(asked))
             part.coding_exercises += len(CODING_EXERCISE.findall(cell.source))
         elif cell.cell_type == "code" and not is_check_cell(cell) and not is_solution_cell(cell):
             part.code_lines += sum(1 for line in cell.source.splitlines() if line.strip())
