@@ -1,4 +1,4 @@
-"""Can we trust the heatmap? The full numbers behind notebooks 07 and 09.
+"""Can we trust the heatmap? The full numbers behind notebooks 08 and 09.
 
 Usage: .venv/bin/python benchmarks/bench_trust.py [--shapes-images 500] [--pixels-per-step 224]
                                                   [--photos cat coffee ...] [--skip-score-cam]
@@ -26,7 +26,8 @@ at Lite0's ``bn2`` is up to 1280 forward passes per photo, deletion/insertion 22
    fail, an edge map of the input that ignores the model. Then the naive procedure (uniform
    weights, trained BatchNorm statistics kept) to show the collapse, and the independent test.
 
-Notebooks 07 and 09 compute the same quantities on fewer images, with coarser steps, to stay fast.
+Notebooks 08 (faithfulness) and 09 (localisation, the sanity check) compute the same quantities on fewer images,
+with coarser steps, to stay fast.
 """
 from __future__ import annotations
 

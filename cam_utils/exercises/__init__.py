@@ -44,7 +44,7 @@ __all__ = [
     "check_increase_of_confidence",  # 07
     "check_deletion_scores",  # 08
     "check_other_class_deletion",
-    "check_independent_test",  # 08
-    "check_tokens_to_maps",  # 09
+    "check_independent_test",  # 09
+    "check_tokens_to_maps",  # 10
     "check_weighted_rollout",
 ]

@@ -36,7 +36,8 @@ PATCH_SIZE = 8
 def conv_stem(embed_dim: int) -> nn.Sequential:
     """(N, 3, 64, 64) -> (N, embed_dim, 8, 8): three stride-2 conv blocks, one more at 8x8, a 1x1 projection.
 
-    Each output position sees a 31x31-pixel window centred on its 8x8 patch.
+    Each output position sees a 31x31-pixel window that contains its 8x8 patch, centred on the patch's top-left
+    pixel (measured with autograd in notebook 10).
     """
     return nn.Sequential(
         conv_block(3, 16, stride=2),  # (N, 16, 32, 32)
