@@ -48,7 +48,8 @@ def pointing_game(saliency: Tensor, masks: Tensor, tolerance: float | None = Non
       shorter side (:func:`paper_tolerance`; 4.29 px at 64 x 64). ``tolerance=0`` asks for the
       maximum to lie on the mask itself.
     * **Ties.** If several pixels share the maximum, the first one in row-major order counts
-      (``torch.argmax``); after bilinear upsampling tied pixels are neighbours. A constant map
+      (``torch.argmax``); after bilinear upsampling tied pixels are neighbours, and near-ties can
+      change with the rounding of another machine (one shapes image in 100 flips at 4.29 px). A constant map
       (e.g. an all-zero Grad-CAM map) has no maximum to point with: it is a miss.
 
     Args:
