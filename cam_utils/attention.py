@@ -76,8 +76,8 @@ def attention_weights(model: nn.Module, x: Tensor, layers: Sequence[str] | None 
         model: a timm vision transformer (or any model whose attention modules have timm's
             ``qkv`` / ``num_heads`` / ``scale``).
         x: (N, 3, H, W) input batch.
-        layers: dotted names of attention modules (e.g. ``["blocks.3.attn"]``); None: all of
-            them, in forward order (:func:`attention_layers`).
+        layers: dotted names of attention modules (e.g. ``["blocks.3.attn"]``, or one name as a string);
+            None: all of them, in forward order (:func:`attention_layers`).
 
     Returns:
         One (N, heads, T, T) tensor per layer, in the order of ``layers``; row i holds how token i
@@ -87,6 +87,8 @@ def attention_weights(model: nn.Module, x: Tensor, layers: Sequence[str] | None 
         ValueError: the model has no such attention module, or a layer did not run.
     """
     check_input(x, model)
+    if isinstance(layers, str):
+        layers = [layers]  # one name, not its characters
     names = attention_layers(model) if layers is None else list(layers)
     modules = dict(model.named_modules())
     for name in names:
@@ -171,7 +173,7 @@ def attention_rollout(
     Args:
         model: a timm ViT with its class token first.
         x: (N, 3, H, W) input batch.
-        layers: the attention modules to roll out, in forward order (default: all).
+        layers: the attention modules to roll out, in forward order (default: all; one name may be a string).
         reshape: tokens (N, T, C) -> (N, C, h, w); default ``vit_reshape_for(model)``.
     """
     rolled_out = rollout(attention_weights(model, x, layers))  # (N, T, T)

@@ -153,6 +153,7 @@ class TokenLayout:
             not isinstance(positions, torch.Tensor)
             or positions.shape != feature_maps.shape
             or not bool((positions == positions.round()).all())
+            or not bool(((positions >= 0) & (positions < output.numel())).all())  # no position outside the output
         ):
             raise ValueError(f"{where} computes new values instead of selecting entries of the output. {rule}")
         positions = positions.long()  # (N, C, h, w)

@@ -143,3 +143,12 @@ def test_clear_errors(vit, images):
         attention_rollout(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3)), images)
     with pytest.raises(ValueError, match="batch"):
         attention_map(vit, images[0])
+
+
+def test_one_layer_name_as_a_string_is_one_layer(vit, images):
+    """Issue 19, item 18: layers="blocks.0.attn" was read letter by letter ("'b' is not a self-attention module")."""
+    (as_string,) = attention_weights(vit, images, "blocks.0.attn")
+    (as_list,) = attention_weights(vit, images, ["blocks.0.attn"])
+    torch.testing.assert_close(as_string, as_list, rtol=0, atol=0)
+    torch.testing.assert_close(attention_rollout(vit, images, layers="blocks.0.attn"),
+                               attention_rollout(vit, images, layers=["blocks.0.attn"]), rtol=0, atol=0)

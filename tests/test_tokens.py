@@ -221,3 +221,16 @@ def test_vit_reshape_for_other_models():
     assert vit_reshape_for(torchvision_vit).keywords == {"prefix_tokens": 1}
     with pytest.raises(TypeError, match="prefix_tokens=P"):
         vit_reshape_for(torch.nn.Linear(2, 2))
+
+
+def test_a_reshape_that_computes_values_out_of_range_is_named_as_such():
+    """Issue 19, item 18: a reshape computing values (here a sum of tokens) gave a raw IndexError."""
+    from cam_utils.tokens import TokenLayout
+
+    output = torch.randn(2, 65, 16)
+
+    def mixes_tokens(tokens: torch.Tensor) -> torch.Tensor:
+        return (tokens[:, 1:] * 2 + tokens[:, :1]).transpose(1, 2).reshape(2, 16, 8, 8)
+
+    with pytest.raises(ValueError, match="computes new values"):
+        TokenLayout.of(output, mixes_tokens, "blocks.0")
