@@ -119,16 +119,22 @@ def study_time_sentence(main: Load, optional: Load) -> str:
 
 
 def write_header(path: Path) -> bool:
-    """Put the computed study time into the header of the notebook at ``path``; True if it changed."""
-    notebook = nbformat.read(path, as_version=4)
-    header = notebook.cells[0]
-    main, optional = notebook_load(path)
-    new = STUDY_TIME_LINE.sub(study_time_sentence(main, optional), header.source, count=1)
-    if new == header.source:
-        return False
-    header.source = new
-    nbformat.write(notebook, path)
-    return True
+    """Put the computed study time into the header of the notebook at ``path``; True if it changed.
+
+    The sentence counts the header's own words, so writing it can change the count: repeat until it holds.
+    """
+    changed = False
+    for _ in range(5):
+        notebook = nbformat.read(path, as_version=4)
+        header = notebook.cells[0]
+        main, optional = notebook_load(path)
+        new = STUDY_TIME_LINE.sub(study_time_sentence(main, optional), header.source, count=1)
+        if new == header.source:
+            return changed
+        header.source = new
+        nbformat.write(notebook, path)
+        changed = True
+    raise RuntimeError(f"{path.name}: the study-time sentence does not settle; shorten the header by a word")
 
 
 def main(argv: list[str] | None = None) -> int:
