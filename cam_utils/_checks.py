@@ -96,6 +96,21 @@ def check_finite(x: torch.Tensor) -> None:
         )
 
 
+def check_finite_maps(maps: torch.Tensor, name: str, where: str) -> None:
+    """Refuse NaN or infinite values in maps given to a metric, as the explaining functions refuse them in x:
+    a metric of a NaN map is not a number, and a silent 0 or a finite score would hide it (ValueError)."""
+    if maps.device.type == "meta" or not maps.is_floating_point():
+        return
+    maps = maps.detach()
+    if not bool(torch.isfinite(maps).all()):
+        bad = int((~torch.isfinite(maps)).sum())
+        raise ValueError(
+            f"{where}: {name} contains {bad:,} NaN or infinite value(s) out of {maps.numel():,}, so the result "
+            "would not be a number. Check how the map was made (the explaining functions never return NaN; a "
+            "normalisation of your own may divide by zero), or replace them with torch.nan_to_num if you know why."
+        )
+
+
 def check_layer_tensor(output: Any, layer_name: str) -> None:
     """Check that a layer's output is one floating-point tensor (not a tuple, list or other object).
 

@@ -347,3 +347,37 @@ def test_curves_reuse_the_probability_of_the_untouched_image(curve_fn, untouched
         assert curve.scores.shape == (9,)
         assert curve.scores[untouched_step].item() == pytest.approx(expected, rel=1e-6)
 
+
+
+# --- issue 19, item 13: metrics refuse NaN maps, as the explaining functions refuse NaN inputs ---
+
+
+def test_every_metric_refuses_a_nan_map():
+    from cam_utils.metrics import energy_share, mask_iou, pointing_game
+    from cam_utils.sanity.similarity import map_ssim, spearman_correlation
+
+    nan_map = torch.rand(1, 7, 7)
+    nan_map[0, 3, 3] = float("nan")
+    masks = torch.zeros(1, 28, 28, dtype=torch.bool)
+    masks[:, 5:10, 5:10] = True
+    for metric in (pointing_game, energy_share, mask_iou):
+        with pytest.raises(ValueError, match="NaN or infinite"):
+            metric(nan_map, masks)
+    for compare in (spearman_correlation, map_ssim):
+        with pytest.raises(ValueError, match="NaN or infinite"):
+            compare(nan_map, torch.rand(1, 7, 7))
+
+
+def test_deletion_and_average_drop_refuse_a_nan_map():
+    from cam_utils.metrics import average_drop_increase, deletion_curve
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.AdaptiveAvgPool2d(1),
+                                torch.nn.Flatten(), torch.nn.Linear(4, 3)).eval()
+    x = torch.randn(1, 3, 16, 16)
+    nan_map = torch.rand(1, 4, 4)
+    nan_map[0, 0, 0] = float("inf")
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        deletion_curve(model, x, nan_map, class_idx=0)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        average_drop_increase(model, x, nan_map, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), class_idx=0)

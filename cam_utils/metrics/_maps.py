@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from cam_utils._checks import check_finite_maps
+
 from cam_utils.postprocess import upsample
 
 
@@ -15,6 +17,7 @@ def _check_maps(saliency: Tensor, name: str = "saliency") -> Tensor:
             f"{name} must have shape (N, h, w), got {tuple(saliency.shape)}; "
             "for a single map use saliency[None]."
         )
+    check_finite_maps(saliency, name, "the metric")
     return saliency.float()
 
 

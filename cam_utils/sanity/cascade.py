@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from .._checks import ClassIndex, resolve_class_idx
+from ..model_state import model_lock
 from . import randomization
 from .randomization import feature_scale, randomize_parameters
 from .similarity import centred_ranks, correlation_of_ranks, hog_correlation, map_ssim
@@ -190,7 +191,8 @@ def cascading_randomization(
 
     # explain only ever sees copies in eval mode: even a careless explain function (one that
     # runs BatchNorm in train mode, or leaves hooks behind) cannot change the user's model.
-    working = copy.deepcopy(model).eval()
+    with model_lock(model):  # not while another thread explains it: its hooks and flags are mid-change
+        working = copy.deepcopy(model).eval()
     call_order, logits = _forward_order(working, x)  # also gives the classes to explain
     classes = resolve_class_idx(class_idx, logits)  # (N,) fixed for every stage
 

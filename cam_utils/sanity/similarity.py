@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .._checks import check_finite_maps
 from ..postprocess import normalize, upsample
 
 
@@ -56,8 +57,11 @@ def average_ranks(values: Tensor) -> Tensor:
 
 
 def _check_same_shape(first: Tensor, second: Tensor) -> None:
+    """Two maps of one shape, without NaN or infinite values (the same check as the other metrics)."""
     if first.shape != second.shape:
         raise ValueError(f"Maps to compare must have the same shape, got {tuple(first.shape)} and {tuple(second.shape)}.")
+    check_finite_maps(first, "the first map", "comparing maps")
+    check_finite_maps(second, "the second map", "comparing maps")
 
 
 def centred_ranks(maps: Tensor, absolute: bool = False) -> Tensor:
