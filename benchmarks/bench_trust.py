@@ -222,7 +222,7 @@ def sanity_part(photo_names: list[str], seeds: tuple[int, ...] = (0, 1)) -> None
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shapes-images", type=int, default=500, help="synthetic images for the localisation benchmark")
-    parser.add_argument("--pixels-per-step", type=int, default=224, help="deletion/insertion step (RISE: 224)")
+    parser.add_argument("--pixels-per-step", type=int, default=224, help="deletion/insertion step (RISE's one-image example: 224; its dataset run: 1,792)")
     parser.add_argument("--photos", nargs="+", default=sample_image_names(), help="sample photos to use")
     parser.add_argument("--sanity-photos", nargs="+", default=["cat_and_coffee", "coffee", "rocket"],
                         help="photos the sanity check explains (notebook 09's); the others estimate BatchNorm statistics")

@@ -65,7 +65,7 @@ def grad_cam_plus_plus_alpha(feature_maps: torch.Tensor, gradients: torch.Tensor
 
         α_k^{ij} = g_ij² / (2·g_ij² + Σ_ab A^k_ab · g_ij³)
 
-    and α = 0 wherever this denominator is 0 (the paper's convention; at g = 0 it is 0/0).
+    and α = 0 wherever this denominator is 0 (at g = 0 it is 0/0; pytorch-grad-cam does the same where g = 0; the paper's text was not checked).
 
     How it is computed: where g ≠ 0, dividing top and bottom by g² gives the same value,
 

@@ -288,7 +288,7 @@ def average_drop_increase(
     Y_c and O_c are the softmax probabilities of the class on x and on x_E. Average drop counts only
     losses: an image whose explanation is *more* convincing (O_c > Y_c) adds 0, however large the gain,
     so report the raw changes ``explanation_scores - original_scores`` next to it. The Grad-CAM++ paper
-    writes E = L ∘ I without naming the space; pytorch-grad-cam multiplies the *normalised* tensor
+    writes E = L ∘ I (whether it names the space was not checked); pytorch-grad-cam multiplies the *normalised* tensor
     instead (a 0 of the map becomes the colour ``mean``), which gives other numbers (notebook 08).
 
     Args:
