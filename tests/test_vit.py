@@ -98,7 +98,7 @@ def test_training_is_deterministic_and_the_command_writes_loadable_weights(tmp_p
     second = train_shapes_model(n_train=64, epochs=1, seed=5, log=None, model="vit").state_dict()
     assert all(torch.equal(first[name], second[name]) for name in first)
     out = tmp_path / "vit.pt"
-    main(["train", "--model", "vit", "--out", str(out), "--n-train", "64", "--epochs", "1", "--n-test", "16"])
+    main(["train", "--model", "vit", "--out", str(out), "--n-train", "64", "--epochs", "1", "--n-test", "16", "--force"])
     printed = capsys.readouterr().out
     assert "vit: trained in" in printed and "held-out" in printed and "KiB" in printed
     loaded = load_shapes_model("vit", weights=out)
