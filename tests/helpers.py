@@ -223,3 +223,28 @@ def token_gradients(
         logits[torch.arange(len(x)), torch.as_tensor(class_idx)].sum().backward()
     handle.remove()
     return stored["tokens"].detach(), stored["tokens"].grad, logits.detach()
+
+
+def run_in_forked_child(work, seconds: float) -> int | None:
+    """Fork; the child runs ``work()`` and exits 0 (1 if it raised). Returns the child's exit code, or None if it
+    did not finish within ``seconds`` (it is then killed): the fork tests' bound on a hang."""
+    import os
+    import signal
+    import time
+
+    pid = os.fork()
+    if pid == 0:
+        try:
+            work()
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        finished, status = os.waitpid(pid, os.WNOHANG)
+        if finished:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    return None

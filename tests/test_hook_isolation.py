@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from cam_utils import grad_cam
+from tests.helpers import run_in_forked_child
 
 
 class Backbone(nn.Module):
@@ -135,10 +136,6 @@ def test_two_models_sharing_a_backbone_explained_from_two_threads():
 
 def test_a_fork_while_another_thread_explains_does_not_hang_the_child():
     """DataLoader workers fork: a model lock held by another thread at that moment must not hang the child."""
-    import os
-    import signal
-    import time
-
     from cam_utils.model_state import model_lock
 
     model = _net()
@@ -153,25 +150,10 @@ def test_a_fork_while_another_thread_explains_does_not_hang_the_child():
     holder.start()
     held.wait(10)
     try:
-        pid = os.fork()
-        if pid == 0:
-            try:
-                torch.set_num_threads(1)
-                grad_cam(model, X, "backbone.conv", 1)
-                os._exit(0)
-            except BaseException:
-                os._exit(1)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            finished, status = os.waitpid(pid, os.WNOHANG)
-            if finished:
-                break
-            time.sleep(0.05)
-        else:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            raise AssertionError("the forked child hung on the model's lock")
-        assert os.waitstatus_to_exitcode(status) == 0
+        exit_code = run_in_forked_child(lambda: (torch.set_num_threads(1), grad_cam(model, X, "backbone.conv", 1)),
+                                        seconds=60)
+        assert exit_code is not None, "the forked child hung on the model's lock"
+        assert exit_code == 0
     finally:
         release.set()
         holder.join()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import os
 import random
-import signal
 import stat
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from PIL import Image
 from cam_utils import images
 from cam_utils._image_files import ACCEPTED_FORMATS, BYTES_PER_PIXEL_BOUND, HEADER_BYTES
 from cam_utils.images import ImageLoadError, load_image
+from tests.helpers import run_in_forked_child
 
 EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\n0 0 moveto 8 8 lineto stroke\nshowpage\n%%EOF\n"
 
@@ -220,24 +220,9 @@ def test_a_fork_during_a_load_does_not_hang_the_child():
     holder.start()
     held.wait(10)
     try:
-        pid = os.fork()
-        if pid == 0:  # the child: load, then leave at once
-            try:
-                load_image(data)
-                os._exit(0)
-            except BaseException:
-                os._exit(1)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            finished, status = os.waitpid(pid, os.WNOHANG)
-            if finished:
-                break
-            time.sleep(0.05)
-        else:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            pytest.fail("the forked child hung on the loader's lock")
-        assert os.waitstatus_to_exitcode(status) == 0
+        exit_code = run_in_forked_child(lambda: load_image(data), seconds=20)
+        assert exit_code is not None, "the forked child hung on the loader's lock"
+        assert exit_code == 0
     finally:
         release.set()
         holder.join()

@@ -20,11 +20,13 @@ import sys
 import warnings
 from pathlib import Path
 
-import matplotlib
 import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
 from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tools/ is not a package
+from draw_diagrams import save_svg  # noqa: E402  (one reproducible SVG writer for every figure)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OUTPUT_PATH = REPO_ROOT / "docs" / "images" / "hooks_diagram.svg"
@@ -160,12 +162,6 @@ def draw_hooks(order: list[str]) -> Figure:
         axis.text(0.8, y - 0.22, f"calls {called}: {when}", va="center", fontsize=SMALL_SIZE - 0.5,
                   color="#333333")
     return figure
-
-
-def save_svg(figure: Figure, path: Path) -> None:
-    """Write a reproducible SVG: fixed ids (hash salt), no date, text as text."""
-    with matplotlib.rc_context({"svg.hashsalt": "cam-tutorial", "svg.fonttype": "none"}):
-        figure.savefig(path, format="svg", metadata={"Date": None})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,43 +13,24 @@ import torch
 from torch import nn
 
 from ..postprocess import normalize, upsample
+from ._hidden_classifier import IMAGE_SIZE, HiddenClassifier
 from ._student_code import call_student, known_mistake
 from .feedback import diagnose_tensor, report
 
 __all__ = ["check_increase_of_confidence"]
 
-_IMAGE_SIZE = 16  # hidden image: 1 x 3 x 16 x 16
 _CHANNELS = 5  # hidden feature maps: 5 x 4 x 4, upsampled x4
 _MAP_SIZE = 4
 _CLASS = 2  # not the hidden model's top-1 class, so using the top-1 class is caught
 
 
-class _HiddenClassifier(nn.Module):
-    """A small fixed classifier (3 classes): conv 3x3 -> ReLU -> a fixed weight per position -> mean -> linear."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        generator = torch.Generator().manual_seed(17)
-        self.conv = nn.Conv2d(3, 6, kernel_size=3, padding=1)
-        self.linear = nn.Linear(6, 3)
-        with torch.no_grad():
-            for parameter in self.parameters():
-                parameter.copy_(0.8 * torch.randn(parameter.shape, generator=generator))
-        self.register_buffer("position_weights", 2 * torch.rand(_IMAGE_SIZE, _IMAGE_SIZE, generator=generator))
-        self.eval()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        features = torch.relu(self.conv(x)) * self.position_weights  # (N, 6, H, W)
-        return self.linear(features.mean(dim=(2, 3)))  # (N, 3)
-
-
 def _hidden_inputs() -> tuple[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor]:
     """The hidden model, image (1, 3, 16, 16), feature maps (5, 4, 4) and baseline (1, 3, 16, 16)."""
     generator = torch.Generator().manual_seed(23)
-    image = torch.rand(1, 3, _IMAGE_SIZE, _IMAGE_SIZE, generator=generator) * 2 - 1
+    image = torch.rand(1, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator) * 2 - 1
     feature_maps = torch.rand(_CHANNELS, _MAP_SIZE, _MAP_SIZE, generator=generator) * 3  # none constant
-    baseline = 0.3 * torch.rand(1, 3, _IMAGE_SIZE, _IMAGE_SIZE, generator=generator) - 0.15  # a dim, noisy image
-    return _HiddenClassifier(), image, feature_maps, baseline
+    baseline = 0.3 * torch.rand(1, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator) - 0.15  # a dim, noisy image
+    return HiddenClassifier(seed=17, scale=0.8), image, feature_maps, baseline
 
 
 def _weights(

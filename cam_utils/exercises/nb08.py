@@ -20,6 +20,7 @@ from ..hooks import forward_with_features
 from ..metrics import deletion_curve
 from ..models import LoadedModel
 from ..postprocess import normalize, upsample
+from ._hidden_classifier import IMAGE_SIZE, HiddenClassifier
 from ._student_code import call_student, known_mistake
 from .feedback import diagnose_tensor, report
 
@@ -27,41 +28,17 @@ __all__ = ["check_deletion_scores", "check_other_class_deletion"]
 
 # --- coding exercise 1: deletion scores from scratch -------------------------------------
 
-_IMAGE_SIZE = 16  # hidden image: 1 x 3 x 16 x 16
 _MAP_SIZE = 8  # hidden saliency: 8 x 8, upsampled x2 (no two pixels tie: every rank is defined)
 _STEPS = 8  # 256 pixels, 32 per step
 _CLASS = 2  # not the hidden model's top-1 class, so using the top-1 class is caught
 
 
-class _HiddenClassifier(nn.Module):
-    """A small fixed classifier (3 classes) for the hidden test.
-
-    conv 3x3 -> ReLU -> a fixed positive weight per position (so that *where* a pixel is
-    matters) -> average over positions -> linear.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        generator = torch.Generator().manual_seed(7)
-        self.conv = nn.Conv2d(3, 6, kernel_size=3, padding=1)
-        self.linear = nn.Linear(6, 3)
-        with torch.no_grad():
-            for parameter in self.parameters():
-                parameter.copy_(0.5 * torch.randn(parameter.shape, generator=generator))
-        self.register_buffer("position_weights", 2 * torch.rand(_IMAGE_SIZE, _IMAGE_SIZE, generator=generator))
-        self.eval()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        features = torch.relu(self.conv(x)) * self.position_weights  # (N, 6, H, W)
-        return self.linear(features.mean(dim=(2, 3)))  # (N, 3)
-
-
 def _hidden_inputs() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
     """The hidden model, image (1, 3, 16, 16, normalised) and saliency map (8, 8), the same on every call."""
     generator = torch.Generator().manual_seed(11)
-    image = torch.rand(1, 3, _IMAGE_SIZE, _IMAGE_SIZE, generator=generator) * 2 - 1
+    image = torch.rand(1, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator) * 2 - 1
     saliency = torch.rand(_MAP_SIZE, _MAP_SIZE, generator=generator)
-    return _HiddenClassifier(), image, saliency
+    return HiddenClassifier(seed=7, scale=0.5), image, saliency
 
 
 def _deletion_variant(
@@ -104,7 +81,7 @@ def check_deletion_scores(deletion_scores: Callable[..., torch.Tensor]) -> bool:
         called_as="deletion_scores(model, image, saliency, class_idx, steps)",
     )
     if problem is None:
-        per_step = _IMAGE_SIZE * _IMAGE_SIZE // _STEPS
+        per_step = IMAGE_SIZE * IMAGE_SIZE // _STEPS
         reference = deletion_curve(model, image, saliency[None], _CLASS, pixels_per_step=per_step)[0].scores
         if isinstance(result, torch.Tensor) and result.dim() == 0:
             problem = "deletion_scores returned one number; it should return the whole curve, one probability per step."
