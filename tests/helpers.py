@@ -22,6 +22,9 @@ It also has small model factories used across the test files.
 """
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
+
 import copy
 from dataclasses import dataclass
 from typing import Any
@@ -248,3 +251,23 @@ def run_in_forked_child(work, seconds: float) -> int | None:
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
     return None
+
+
+@contextmanager
+def held_by_another_thread(lock):
+    """Hold ``lock`` in a second thread for the duration of the block (as an explanation in progress would)."""
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with lock:
+            held.set()
+            release.wait(60)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(10)
+    try:
+        yield
+    finally:
+        release.set()
+        holder.join()

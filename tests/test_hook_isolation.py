@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from cam_utils import grad_cam
-from tests.helpers import run_in_forked_child
+from tests.helpers import held_by_another_thread, run_in_forked_child
 
 
 class Backbone(nn.Module):
@@ -139,24 +139,11 @@ def test_a_fork_while_another_thread_explains_does_not_hang_the_child():
     from cam_utils.model_state import model_lock
 
     model = _net()
-    held, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with model_lock(model):  # as a grad_cam in progress would
-            held.set()
-            release.wait(30)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    held.wait(10)
-    try:
+    with held_by_another_thread(model_lock(model)):  # as a grad_cam in progress would
         exit_code = run_in_forked_child(lambda: (torch.set_num_threads(1), grad_cam(model, X, "backbone.conv", 1)),
                                         seconds=60)
-        assert exit_code is not None, "the forked child hung on the model's lock"
-        assert exit_code == 0
-    finally:
-        release.set()
-        holder.join()
+    assert exit_code is not None, "the forked child hung on the model's lock"
+    assert exit_code == 0
 
 
 def test_a_train_call_from_another_thread_during_an_explanation_is_reported():

@@ -13,7 +13,6 @@ import stat
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 import warnings
 
@@ -24,7 +23,7 @@ from PIL import Image
 from cam_utils import images
 from cam_utils._image_files import ACCEPTED_FORMATS, BYTES_PER_PIXEL_BOUND, HEADER_BYTES
 from cam_utils.images import ImageLoadError, load_image
-from tests.helpers import run_in_forked_child
+from tests.helpers import held_by_another_thread, run_in_forked_child
 
 EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\n0 0 moveto 8 8 lineto stroke\nshowpage\n%%EOF\n"
 
@@ -209,20 +208,7 @@ def test_peak_memory_stays_under_the_documented_bound(kind, tmp_path):
 def test_a_fork_during_a_load_does_not_hang_the_child():
     """A DataLoader worker forked while another thread holds the loader's lock must still load images."""
     data = _encoded("PNG")
-    held, release = threading.Event(), threading.Event()
-
-    def hold_the_lock() -> None:
-        with images._PILLOW_LIMIT_LOCK:
-            held.set()
-            release.wait(30)
-
-    holder = threading.Thread(target=hold_the_lock)
-    holder.start()
-    held.wait(10)
-    try:
+    with held_by_another_thread(images._PILLOW_LIMIT_LOCK):
         exit_code = run_in_forked_child(lambda: load_image(data), seconds=20)
-        assert exit_code is not None, "the forked child hung on the loader's lock"
-        assert exit_code == 0
-    finally:
-        release.set()
-        holder.join()
+    assert exit_code is not None, "the forked child hung on the loader's lock"
+    assert exit_code == 0
