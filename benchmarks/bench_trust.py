@@ -45,7 +45,7 @@ from cam_utils.images import sample_image, sample_image_names
 from cam_utils.metrics import average_drop_increase, deletion_curve, insertion_curve, mask_iou
 from cam_utils.models import load_model
 from cam_utils.sanity import cascading_randomization, collect, default_randomization_stages, format_sanity_table
-from cam_utils.synthetic import (
+from cam_utils.course.shapes import (
     SHAPES_MEAN,
     accuracy,
     format_benchmark_table,

@@ -33,7 +33,7 @@ from collections import defaultdict
 import torch
 
 from cam_utils.models import load_model
-from cam_utils.widgets import COLORMAPS, explore
+from cam_utils.course.explorer import COLORMAPS, explore
 
 TARGET_MS = 100.0
 

@@ -50,7 +50,7 @@ _PUBLIC_NAMES = {
     "plot_steps": "plotting",
     "show_maps": "plotting",
     "shared_scale": "plotting",
-    "explore": "widgets",
+    "explore": "course.explorer",
     "model_view": "models",
     # can we trust the heatmap?
     "deletion_curve": "metrics",

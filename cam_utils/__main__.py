@@ -1,4 +1,4 @@
-"""``python -m cam_utils IMAGE -o figure.png``: see ``cam_utils.cli`` (or ``--help``)."""
-from .cli import main
+"""``python -m cam_utils IMAGE -o figure.png``: see ``cam_utils.course.cli`` (or ``--help``)."""
+from .course.cli import main
 
 raise SystemExit(main())

@@ -72,7 +72,7 @@ _ARCHITECTURES: dict[str, dict[str, Any]] = {
 
 ImageLike = Union[Image.Image, np.ndarray]
 
-#: ``load_model("shapes_NAME")`` loads the synthetic-shapes network NAME of ``cam_utils.synthetic``.
+#: ``load_model("shapes_NAME")`` loads the synthetic-shapes network NAME of ``cam_utils.course.shapes``.
 SHAPES_PREFIX = "shapes_"
 
 
@@ -183,7 +183,7 @@ class LoadedModel:
 
 def model_names() -> list[str]:
     """Names accepted by :func:`load_model`: the ImageNet models, then the synthetic-shapes ones."""
-    from .synthetic.registry import SHAPES_MODELS
+    from .course.shapes.registry import SHAPES_MODELS
 
     return list(_ARCHITECTURES) + [f"{SHAPES_PREFIX}{name}" for name in SHAPES_MODELS]
 
@@ -194,9 +194,9 @@ def load_model(name: str = "efficientnet_lite0", pretrained: bool = True) -> Loa
     Args:
         name: one of :func:`model_names`. ``"efficientnet_lite0"`` (the default) needs no
             network; the torchvision models download their weights the first time; the
-            ``"shapes_…"`` models (trained on :mod:`cam_utils.synthetic`'s shapes, 64 x 64 inputs)
+            ``"shapes_…"`` models (trained on :mod:`cam_utils.course.shapes`'s shapes, 64 x 64 inputs)
             ship with the package, like Lite0 (``load_model("shapes_vit")`` is
-            ``cam_utils.synthetic.load_shapes_model("vit")``).
+            ``cam_utils.course.shapes.load_shapes_model("vit")``).
         pretrained: False gives the same architecture with random (default-initialised)
             weights, which is handy for fast tests.
 
@@ -205,7 +205,7 @@ def load_model(name: str = "efficientnet_lite0", pretrained: bool = True) -> Loa
         WeightsError: weights unavailable (offline and not cached) or not matching.
     """
     if isinstance(name, str) and name.startswith(SHAPES_PREFIX) and name in model_names():
-        from .synthetic.training import load_shapes_model
+        from .course.shapes.training import load_shapes_model
 
         return load_shapes_model(name[len(SHAPES_PREFIX):], pretrained=pretrained)
     if name not in _ARCHITECTURES:

@@ -21,8 +21,8 @@ from cam_utils.attention import (
     attention_weights,
     rollout,
 )
-from cam_utils.synthetic import make_shapes
-from cam_utils.synthetic.vit import ShapesViT
+from cam_utils.course.shapes import make_shapes
+from cam_utils.course.shapes.vit import ShapesViT
 from tests.helpers import ModelSnapshot, give_existing_grads
 
 

@@ -18,8 +18,8 @@ import pytest
 import torch
 from PIL import Image
 
-import cam_utils._cli_checks as cli_checks
-import cam_utils.cli as cli
+import cam_utils.course._cli_checks as cli_checks
+import cam_utils.course.cli as cli
 import cam_utils.plotting as plotting
 from cam_utils.cam import class_activation_map
 from cam_utils.gradcam import grad_cam
@@ -331,7 +331,7 @@ def test_cam_is_refused_for_a_network_without_a_gap_head(cat_jpg, tmp_path, caps
 @pytest.mark.parametrize("name, layer", [("shapes_vit", "blocks.1"), ("shapes_mlpnet", None), ("shapes_gapnet", None)])
 def test_the_shapes_networks_from_the_command_line(tmp_path, capsys, plotted, name, layer):
     """--model shapes_NAME: the networks trained on the synthetic shapes (offline), the ViT's tokens as maps."""
-    from cam_utils.synthetic import shape_samples
+    from cam_utils.course.shapes import shape_samples
 
     picture = tmp_path / "ring.png"
     shape_samples()["ring"].save(picture)
@@ -373,7 +373,7 @@ def cached_categories() -> list[str]:
 def test_a_library_warning_is_one_line_in_option_terms(tmp_path, capsys):
     """HiResCAM at the ViT's block output cancels (the next LayerNorm ignores each token's scale): the command
     still writes the figure, and says so in one line that names options, not Python calls."""
-    from cam_utils.synthetic import shape_samples
+    from cam_utils.course.shapes import shape_samples
 
     picture = tmp_path / "ring.png"
     shape_samples()["ring"].save(picture)
@@ -450,7 +450,7 @@ def test_a_closed_pipe_after_the_figure_is_not_an_error(tmp_path, cat_jpg):
 
 
 def test_a_five_class_model_is_told_its_own_index_range():
-    from cam_utils.synthetic import CLASS_NAMES
+    from cam_utils.course.shapes import CLASS_NAMES
 
     with pytest.raises(cli.CommandLineError, match="0-4"):
         cli.resolve_class("hexagon", list(CLASS_NAMES))  # not a shape it knows

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from cam_utils.exercises import diagnose_tensor, report
+from cam_utils.course.exercises import diagnose_tensor, report
 
 
 def _signed_map() -> torch.Tensor:

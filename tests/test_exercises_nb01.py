@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cam_utils.exercises import check_flip_left_right, check_group_probability
+from cam_utils.course.exercises import check_flip_left_right, check_group_probability
 
 
 def _run(check, answer, capsys) -> tuple[bool, str]:

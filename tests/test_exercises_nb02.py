@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cam_utils.exercises import check_batch_cam, check_channel_contributions
+from cam_utils.course.exercises import check_batch_cam, check_channel_contributions
 
 
 def _run(check, answer, capsys) -> tuple[bool, str]:

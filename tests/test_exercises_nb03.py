@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from cam_utils import forward_with_features, record_output
-from cam_utils.exercises import check_gradients_for_classes, check_record_stages
+from cam_utils.course.exercises import check_gradients_for_classes, check_record_stages
 
 
 def _run(check, answer, capsys) -> tuple[bool, str]:

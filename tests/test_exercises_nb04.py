@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from cam_utils import forward_with_features
-from cam_utils.exercises import check_grad_cam_by_hand, check_probability_grad_cam
+from cam_utils.course.exercises import check_grad_cam_by_hand, check_probability_grad_cam
 
 
 def _grad_cam(model, x, layer, class_idx, score="logit", pool=True, relu=True, softmax_dim=1, reduce="mean"):

@@ -7,8 +7,8 @@ import torch
 from PIL import Image
 
 from cam_utils import model_view, sample_image
-from cam_utils.exercises import check_crop_box, check_rank_and_probability
-from cam_utils.exercises.nb05 import _crop_box_reference
+from cam_utils.course.exercises import check_crop_box, check_rank_and_probability
+from cam_utils.course.exercises.nb05 import _crop_box_reference
 
 
 def _rank_and_probability(logits, class_idx, off_by_one=False, ascending=False, softmax_dim=1, use_logit=False):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from cam_utils.exercises import check_signed_grad_cam
+from cam_utils.course.exercises import check_signed_grad_cam
 
 
 def _signed_grad_cam(request, relu=False, total=False, probability=False, per_position=False, keep_graph=True,

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from cam_utils import normalize, upsample
-from cam_utils.exercises import check_increase_of_confidence
+from cam_utils.course.exercises import check_increase_of_confidence
 
 
 def _run(check, *answer, capsys) -> tuple[bool, str]:
@@ -87,7 +87,7 @@ def test_increase_of_confidence_wants_the_function_not_its_result(capsys):
 
 
 def test_hints_never_contain_the_expected_weights(capsys):
-    from cam_utils.exercises.nb07 import _CLASS, _hidden_inputs, _weights
+    from cam_utils.course.exercises.nb07 import _CLASS, _hidden_inputs, _weights
 
     model, image, feature_maps, baseline = _hidden_inputs()
     expected = _weights(model, image, feature_maps, _CLASS, baseline)

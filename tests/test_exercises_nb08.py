@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from cam_utils import forward_with_features, grad_cam_from_forward, load_model, normalize, sample_image, upsample
-from cam_utils.exercises import check_deletion_scores, check_other_class_deletion
+from cam_utils.course.exercises import check_deletion_scores, check_other_class_deletion
 from cam_utils.metrics import deletion_curve
 
 
@@ -107,7 +107,7 @@ def test_deletion_scores_wants_the_function_not_its_result(capsys):
 
 
 def test_deletion_hints_never_contain_the_expected_scores(capsys):
-    from cam_utils.exercises.nb08 import _CLASS, _STEPS, _hidden_inputs
+    from cam_utils.course.exercises.nb08 import _CLASS, _STEPS, _hidden_inputs
 
     model, image, saliency = _hidden_inputs()
     expected = _with_library(model, image, saliency, _CLASS, _STEPS)

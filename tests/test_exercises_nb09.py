@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from cam_utils import grad_cam
-from cam_utils.exercises import check_independent_test
+from cam_utils.course.exercises import check_independent_test
 from cam_utils.sanity import cascading_randomization
 
 

@@ -6,7 +6,7 @@ import functools
 import pytest
 import torch
 
-from cam_utils.exercises import check_tokens_to_maps, check_weighted_rollout
+from cam_utils.course.exercises import check_tokens_to_maps, check_weighted_rollout
 
 # --- exercise 1: tokens (N, P + h·w, C) -> maps (N, C, h, w) ---------------------------------------
 

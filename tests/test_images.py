@@ -222,7 +222,7 @@ def test_explorer_upload_of_an_extreme_strip_shows_the_limit(lite0):
     """The explorer's upload goes through load_image: the strip is refused with a message, nothing resized."""
     from datetime import datetime, timezone
 
-    from cam_utils.widgets import explore
+    from cam_utils.course.explorer import explore
 
     explorer = explore(lite0)
     content = _png_bytes(Image.new("RGB", (4000, 1)))

@@ -58,7 +58,7 @@ def test_unknown_name_lists_valid_names():
 @pytest.mark.parametrize("name, gap_head", [("shapes_gapnet", True), ("shapes_mlpnet", False), ("shapes_vit", False)])
 def test_shapes_models_load_like_the_imagenet_models(name, gap_head):
     """load_model("shapes_NAME") is load_shapes_model(NAME): shipped weights, the picture it sees, its samples."""
-    from cam_utils.synthetic import CLASS_NAMES, load_shapes_model
+    from cam_utils.course.shapes import CLASS_NAMES, load_shapes_model
 
     loaded = load_model(name)
     reference = load_shapes_model(name[len("shapes_"):])

@@ -3,7 +3,7 @@
 What a reader can rely on in every notebook: a header with the title, the study time, the run time and the
 prerequisites; a markdown cell before every code cell; outputs from one fresh top-to-bottom run, without
 warnings or errors; exercises a student can try before seeing the answer (the four cells of a coding exercise,
-nbgrader's markers, a self-check from cam_utils.exercises, the discussion and the answers folded away); and a
+nbgrader's markers, a self-check from cam_utils.course.exercises, the discussion and the answers folded away); and a
 closing `## References` section with links. A notebook without coding exercises passes the exercise tests
 trivially. What these tests cannot see (whether a sentence is true) is what the notebooks' own asserts are for.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-import cam_utils.exercises as exercises
+import cam_utils.course.exercises as exercises
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 import study_time  # noqa: E402  (tools/ is not a package)
@@ -197,9 +197,9 @@ def test_self_checks_come_from_this_notebooks_module(path):
         if index + 2 >= len(cells):
             continue  # reported by test_coding_exercises_have_the_four_cells
         for name in CHECK_CALL.findall(cells[index + 2].source):
-            assert name in exercises.__all__, f"{name} is exported by cam_utils.exercises"
+            assert name in exercises.__all__, f"{name} is exported by cam_utils.course.exercises"
             module = getattr(exercises, name).__module__
-            assert module == f"cam_utils.exercises.nb{_number(path)}", f"{name} lives in exercises/nb{_number(path)}.py"
+            assert module == f"cam_utils.course.exercises.nb{_number(path)}", f"{name} lives in exercises/nb{_number(path)}.py"
 
 
 # --- Lesson first, proof beside it (docs/DESIGN.md, "The shape of a notebook") -----------------------------

@@ -30,7 +30,7 @@ from cam_utils.sanity import (
     reestimate_batchnorm,
     spearman_correlation,
 )
-from cam_utils.synthetic import ShapesGapNet
+from cam_utils.course.shapes import ShapesGapNet
 from tests.helpers import ModelSnapshot
 
 
@@ -335,7 +335,7 @@ def test_sanity_check_is_deterministic_and_leaves_the_model_untouched():
 
 def test_grad_cam_passes_the_sanity_check():
     from cam_utils.gradcam import grad_cam
-    from cam_utils.synthetic import load_shapes_model, make_shapes
+    from cam_utils.course.shapes import load_shapes_model, make_shapes
 
     loaded = load_shapes_model()
     data = make_shapes(8, seed=77)

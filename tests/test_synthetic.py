@@ -1,10 +1,10 @@
-"""Tests of cam_utils.synthetic: the data set, the shipped model, training, the benchmark."""
+"""Tests of cam_utils.course.shapes: the data set, the shipped model, training, the benchmark."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from cam_utils.synthetic import (
+from cam_utils.course.shapes import (
     CLASS_NAMES,
     SHAPES_MODELS,
     WEIGHTS_PATH,
@@ -23,7 +23,7 @@ from cam_utils.synthetic import (
     shapes_architecture,
     train_shapes_model,
 )
-from cam_utils.synthetic.__main__ import main
+from cam_utils.course.shapes.__main__ import main
 from tests.helpers import ModelSnapshot
 
 
@@ -135,8 +135,8 @@ def test_a_new_architecture_is_one_registry_entry(tmp_path, monkeypatch, capsys)
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.classifier(self.features(x).flatten(1))
 
-    monkeypatch.setattr("cam_utils.synthetic.registry.SHAPES_MODELS", dict(SHAPES_MODELS))
-    import cam_utils.synthetic.registry as registry
+    monkeypatch.setattr("cam_utils.course.shapes.registry.SHAPES_MODELS", dict(SHAPES_MODELS))
+    import cam_utils.course.shapes.registry as registry
 
     register_shapes_model(ShapesArchitecture(
         name="tiny", build=TinyNet, weights_file="shapes_tiny.pt", feature_layer="features",

@@ -4,7 +4,7 @@ Each notebook lists, in its metadata under ``tinker``, the other parameter value
 (another photo, another class, another layer). For each, the parameters are injected after the cell tagged
 ``parameters`` (as papermill does) and the notebook runs top to bottom in the project's kernel. The notebooks
 carry their solutions, so no cell may raise: a check cell whose sentence was written for the default
-parameters prints a one-line note instead (``cam_utils.claims``), and that note must appear when a claim's
+parameters prints a one-line note instead (``cam_utils.course.claims``), and that note must appear when a claim's
 numbers differ, never an error.
 """
 from __future__ import annotations

@@ -9,16 +9,16 @@ import pytest
 import torch
 
 from cam_utils import grad_cam, hires_cam, vit_reshape
-from cam_utils.synthetic import (
+from cam_utils.course.shapes import (
     SHAPES_MODELS,
     accuracy,
     load_shapes_model,
     make_shapes,
     train_shapes_model,
 )
-from cam_utils.synthetic.__main__ import main
-from cam_utils.synthetic.data import CLASS_NAMES
-from cam_utils.synthetic.vit import ShapesViT
+from cam_utils.course.shapes.__main__ import main
+from cam_utils.course.shapes.data import CLASS_NAMES
+from cam_utils.course.shapes.vit import ShapesViT
 from tests.helpers import ModelSnapshot, token_gradients
 
 MAX_WEIGHTS_BYTES = 2_000_000

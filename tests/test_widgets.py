@@ -19,7 +19,7 @@ import pytest
 import torch
 from PIL import Image
 
-from cam_utils import widgets
+from cam_utils.course import explorer as widgets
 from cam_utils.cam import class_activation_map
 from cam_utils.gradcam import grad_cam
 from cam_utils.hooks import forward_with_features, record_output
@@ -27,9 +27,9 @@ from cam_utils.images import sample_image, sample_image_names
 from cam_utils.models import load_model, model_view
 from cam_utils.postprocess import normalize, overlay, upsample
 from cam_utils.variants import grad_cam_plus_plus, hires_cam, score_cam
-from cam_utils.widgets import METHODS, Explorer, Method, explore
-from cam_utils.widgets import explorer as explorer_module
-from cam_utils.widgets.appearance import CONTROL_LAYOUTS, STYLE_SHEET, UPLOAD_LABEL
+from cam_utils.course.explorer import METHODS, Explorer, Method, explore
+from cam_utils.course.explorer import explorer as explorer_module
+from cam_utils.course.explorer.appearance import CONTROL_LAYOUTS, STYLE_SHEET, UPLOAD_LABEL
 from tests.helpers import ModelSnapshot
 
 
@@ -250,7 +250,7 @@ def test_class_search_reaches_any_of_the_1000_classes(net):
 
 def test_class_search_and_the_command_line_pick_the_same_class(net):
     """Issue 19, item 12: 'cardigan' was the dog (264) in the explorer and the jacket (474) in the CLI."""
-    from cam_utils.cli import resolve_class
+    from cam_utils.course.cli import resolve_class
 
     explorer = explore(net)
     for text in ("cardigan", "Cardigan", "285 Egyptian cat", "crane"):
@@ -498,8 +498,9 @@ def test_style_sheet_aligns_the_method_label_and_drops_the_upload_count(net):
 
 
 def test_names_imported_from_the_former_module_still_work():
-    """cam_utils.widgets was one module; code written for it imports model_view and the registry from it."""
-    from cam_utils import models, widgets as package
+    """cam_utils.course.explorer was one module; code written for it imports model_view and the registry from it."""
+    from cam_utils import models
+    from cam_utils.course import explorer as package
 
     assert package.model_view is models.model_view
     assert package.METHODS is METHODS and package.COLORMAPS == widgets.COLORMAPS

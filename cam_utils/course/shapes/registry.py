@@ -1,7 +1,7 @@
 """The shapes networks by name: one entry per architecture (class, weights file, layers, training recipe).
 
-Training (``python -m cam_utils.synthetic train --model NAME``), loading
-(:func:`cam_utils.synthetic.load_shapes_model`) and the notebooks look an architecture up here,
+Training (``python -m cam_utils.course.shapes train --model NAME``), loading
+(:func:`cam_utils.course.shapes.load_shapes_model`) and the notebooks look an architecture up here,
 so adding a network is one more :func:`register_shapes_model` call (at the end of this file).
 """
 from __future__ import annotations
@@ -12,13 +12,13 @@ from typing import Callable
 
 from torch import nn
 
-from ..tokens import Reshape, vit_reshape
+from cam_utils.tokens import Reshape, vit_reshape
 from .gapnet import ShapesGapNet
 from .mlpnet import ShapesMLPNet
 from .vit import ShapesViT
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
-"""Where the trained weights ship inside the package (``cam_utils/data/*.pt``)."""
+DATA_DIR = Path(__file__).resolve().parent / "data"
+"""Where the trained weights ship inside the package (``cam_utils/course/shapes/data/*.pt``)."""
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class ShapesArchitecture:
         classifier_layer: dotted name of the last nn.Linear layer.
         stages: feature layers from shallow to deep, for layer studies and the explorer's layer menu;
             they include ``feature_layer``.
-        description: one line for ``python -m cam_utils.synthetic list``.
+        description: one line for ``python -m cam_utils.course.shapes list``.
         n_train, epochs, learning_rate: the recipe that produced the shipped weights.
         reshape: None for a CNN; for a transformer, the ``reshape=`` its layers need
             (``vit_reshape``: tokens (N, 1 + h·w, C) -> maps (N, C, h, w)).

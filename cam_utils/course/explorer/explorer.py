@@ -1,6 +1,6 @@
 """The explorer widget: photo, class, method, layer and display settings on one panel.
 
-See the package docstring (:mod:`cam_utils.widgets`) for how it stays responsive.
+See the package docstring (:mod:`cam_utils.course.explorer`) for how it stays responsive.
 """
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ import ipywidgets as widgets
 import torch
 from PIL import Image
 
-from .._warnings import library_warnings
-from ..hooks import LayerForward, forward_with_features
-from ..class_names import ClassNameError, find_class
-from ..images import ImageLoadError, load_image, sample_image, sample_image_names
-from ..models import LoadedModel, load_model, model_view
-from ..postprocess import normalize, overlay, upsample
+from cam_utils._warnings import library_warnings
+from cam_utils.hooks import LayerForward, forward_with_features
+from cam_utils.class_names import ClassNameError, find_class
+from cam_utils.images import ImageLoadError, load_image, sample_image, sample_image_names
+from cam_utils.models import LoadedModel, load_model, model_view
+from cam_utils.postprocess import normalize, overlay, upsample
 from . import appearance
 from .inputs import display_size, downscaled, layer_shapes, png_bytes
 from .methods import METHODS, MapRequest

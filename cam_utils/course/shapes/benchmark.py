@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-from ..metrics import energy_share, mask_iou, pointing_game
+from cam_utils.metrics import energy_share, mask_iou, pointing_game
 from .data import IMAGE_SIZE, make_shapes
 from .training import load_shapes_model
 

@@ -1,6 +1,6 @@
 """What the explorer prepares before it draws: pictures at the right size, and each layer's map shape.
 
-Small helpers of :class:`cam_utils.widgets.Explorer`, in their own file so that the widget's file
+Small helpers of :class:`cam_utils.course.explorer.Explorer`, in their own file so that the widget's file
 holds the widget only.
 """
 from __future__ import annotations
@@ -12,9 +12,9 @@ from contextlib import ExitStack
 import torch
 from PIL import Image
 
-from ..hooks import record_output
-from ..model_state import explaining
-from ..models import LoadedModel
+from cam_utils.hooks import record_output
+from cam_utils.model_state import explaining
+from cam_utils.models import LoadedModel
 
 #: Uploaded (or passed) photos are shrunk so that their longer side is at most this many pixels.
 MAX_IMAGE_SIDE = 1024

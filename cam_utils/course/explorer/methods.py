@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import torch
 
-from ..cam import cam_from_features
-from ..gradcam import grad_cam_from_forward
-from ..hooks import LayerForward
-from ..models import LoadedModel
-from ..variants import (
+from cam_utils.cam import cam_from_features
+from cam_utils.gradcam import grad_cam_from_forward
+from cam_utils.hooks import LayerForward
+from cam_utils.models import LoadedModel
+from cam_utils.variants import (
     grad_cam_plus_plus_from_forward,
     hires_cam_from_forward,
     score_cam,

@@ -15,11 +15,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..gradcam import grad_cam_from_forward
-from ..hooks import forward_with_features
-from ..metrics import deletion_curve
-from ..models import LoadedModel
-from ..postprocess import normalize, upsample
+from cam_utils.gradcam import grad_cam_from_forward
+from cam_utils.hooks import forward_with_features
+from cam_utils.metrics import deletion_curve
+from cam_utils.models import LoadedModel
+from cam_utils.postprocess import normalize, upsample
 from ._hidden_classifier import IMAGE_SIZE, HiddenClassifier
 from ._student_code import call_student, known_mistake
 from .feedback import diagnose_tensor, report

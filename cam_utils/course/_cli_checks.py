@@ -11,11 +11,11 @@ from typing import Any
 
 import torch
 
-from ._layers import close_names
-from .cam import OTHER_NETWORKS_ADVICE
-from .images import LARGER_LIMIT_ADVICE
-from .models import LoadedModel, WeightsDownloadError, load_model
-from .variants import CANCELLED_ADVICE
+from cam_utils._layers import close_names
+from cam_utils.cam import OTHER_NETWORKS_ADVICE
+from cam_utils.images import LARGER_LIMIT_ADVICE
+from cam_utils.models import LoadedModel, WeightsDownloadError, load_model
+from cam_utils.variants import CANCELLED_ADVICE
 
 #: Library advice -> the same advice for the command line (the keys are the library's own constants).
 _IN_CLI_TERMS = {
@@ -134,7 +134,7 @@ def resolve_layer_option(net: LoadedModel, layer: str | None) -> str:
 
 def classify_and_probe(net: LoadedModel, x: torch.Tensor, layer: str) -> tuple[torch.Tensor, Any]:
     """One gradient-free forward: the logits (1, classes), and the shape of ``layer``'s output (None: not run)."""
-    from .model_state import explaining
+    from cam_utils.model_state import explaining
 
     seen: dict[str, Any] = {}
 

@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from ..gradcam import grad_cam
-from ..sanity import SanityStage, cascading_randomization, reestimate_batchnorm
+from cam_utils.gradcam import grad_cam
+from cam_utils.sanity import SanityStage, cascading_randomization, reestimate_batchnorm
 from .feedback import diagnose_tensor, report
 
 IndependentTest = Callable[[nn.Module, torch.Tensor, str, Sequence[str], torch.Tensor], list]

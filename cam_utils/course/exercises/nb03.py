@@ -18,7 +18,7 @@ from typing import Iterator
 import torch
 from torch import nn
 
-from ..hooks import forward_with_features
+from cam_utils.hooks import forward_with_features
 from ._student_code import call_student, known_mistake
 from .feedback import diagnose_tensor, report
 

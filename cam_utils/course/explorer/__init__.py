@@ -18,15 +18,15 @@ How it stays responsive (every control answers within 100 ms of kernel time on a
 
 The modules:
 
-* :mod:`~cam_utils.widgets.methods`: the method menu, a registry :data:`METHODS`
+* :mod:`~cam_utils.course.explorer.methods`: the method menu, a registry :data:`METHODS`
   (name → :class:`Method`); adding a variant is one entry there;
-* :mod:`~cam_utils.widgets.explorer`: the :class:`Explorer` widget and :func:`explore`;
-* :mod:`~cam_utils.widgets.appearance`: control sizes that survive a narrow window, the style
+* :mod:`~cam_utils.course.explorer.explorer`: the :class:`Explorer` widget and :func:`explore`;
+* :mod:`~cam_utils.course.explorer.appearance`: control sizes that survive a narrow window, the style
   sheet, and the still picture shown where no widget can run.
 """
 from __future__ import annotations
 
-from ..models import (
+from cam_utils.models import (
     model_view,  # its home is cam_utils.models; kept here for code written for 0.1.0
 )
 from .explorer import COLORMAPS, INTERPOLATIONS, Explorer, explore

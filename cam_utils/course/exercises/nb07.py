@@ -12,7 +12,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ..postprocess import normalize, upsample
+from cam_utils.postprocess import normalize, upsample
 from ._hidden_classifier import IMAGE_SIZE, HiddenClassifier
 from ._student_code import call_student, known_mistake
 from .feedback import diagnose_tensor, report

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..model_state import explaining
+from cam_utils.model_state import explaining
 from .data import (
     CLASS_NAMES,
     IMAGE_SIZE,
@@ -23,7 +23,7 @@ from .registry import SHAPES_MODELS, shapes_architecture
 if TYPE_CHECKING:  # only for type hints; imported lazily at run time
     from PIL import Image
 
-    from ..models import LoadedModel
+    from cam_utils.models import LoadedModel
 
 WEIGHTS_PATH = SHAPES_MODELS["gapnet"].weights_path
 """Where the trained weights of :class:`ShapesGapNet` ship inside the package (see ``registry.py`` for the others)."""
@@ -135,8 +135,8 @@ def load_shapes_model(name: str = "gapnet", weights: str | Path | None = None, p
     Args:
         name: the architecture in the registry: "gapnet" (:class:`ShapesGapNet`, GAP + one linear
             layer), "mlpnet" (:class:`ShapesMLPNet`, flatten + hidden layer), "vit"
-            (:class:`ShapesViT`), or any other registered one (``python -m cam_utils.synthetic list``).
-        weights: a state_dict saved by ``python -m cam_utils.synthetic train --model NAME``; None
+            (:class:`ShapesViT`), or any other registered one (``python -m cam_utils.course.shapes list``).
+        weights: a state_dict saved by ``python -m cam_utils.course.shapes train --model NAME``; None
             loads the weights that ship with the package (``cam_utils/data/shapes_NAME.pt``).
         pretrained: False gives the architecture with its random initial weights (``weights`` unused).
 
@@ -146,7 +146,7 @@ def load_shapes_model(name: str = "gapnet", weights: str | Path | None = None, p
         ``reshape`` (the ViT's tokens -> maps), ``gap_head`` (whether CAM applies), a ``transform``
         from PIL images to normalised 64x64 tensors, and ``samples`` (one picture per class).
     """
-    from ..models import LoadedModel
+    from cam_utils.models import LoadedModel
 
     architecture = shapes_architecture(name)
     model = architecture.build()
@@ -155,7 +155,7 @@ def load_shapes_model(name: str = "gapnet", weights: str | Path | None = None, p
         if not path.is_file():
             raise FileNotFoundError(
                 f"No weights at {path}. Train them with "
-                f"`python -m cam_utils.synthetic train --model {name} --out {path}` (about a minute on a CPU)."
+                f"`python -m cam_utils.course.shapes train --model {name} --out {path}` (about a minute on a CPU)."
             )
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     model.eval()

@@ -13,8 +13,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ..gradcam import grad_cam
-from ..hooks import forward_with_features
+from cam_utils.gradcam import grad_cam
+from cam_utils.hooks import forward_with_features
 from ._student_code import call_student, known_mistake
 from .feedback import diagnose_tensor, report
 

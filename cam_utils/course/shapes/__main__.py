@@ -1,4 +1,4 @@
-"""Command line: ``python -m cam_utils.synthetic train --model NAME`` (and ``list``).
+"""Command line: ``python -m cam_utils.course.shapes train --model NAME`` (and ``list``).
 
 ``train`` trains a registered architecture with its recipe (see ``registry.py``), prints the time,
 the accuracy on held-out images and the file size, and saves the state_dict to ``--out``. The weights
@@ -42,8 +42,8 @@ def _at_least(minimum: int):
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Command-line entry point; see ``python -m cam_utils.synthetic --help``."""
-    parser = argparse.ArgumentParser(prog="python -m cam_utils.synthetic", description="Train the synthetic-shapes networks.")
+    """Command-line entry point; see ``python -m cam_utils.course.shapes --help``."""
+    parser = argparse.ArgumentParser(prog="python -m cam_utils.course.shapes", description="Train the synthetic-shapes networks.")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="list the registered architectures")
     train = commands.add_parser("train", help="train one architecture and save its state_dict")

@@ -12,15 +12,15 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ..gradcam import grad_cam_from_forward
-from ..hooks import LayerForward, forward_with_features
-from ..images import sample_image
-from ..models import LoadedModel
+from cam_utils.gradcam import grad_cam_from_forward
+from cam_utils.hooks import LayerForward, forward_with_features
+from cam_utils.images import sample_image
+from cam_utils.models import LoadedModel
 from ._student_code import call_student, known_mistake
 from .feedback import CheckResult, diagnose_tensor, report
 
 if TYPE_CHECKING:  # the explorer (ipywidgets) is imported only when the check runs
-    from ..widgets.methods import MapRequest
+    from cam_utils.course.explorer.methods import MapRequest
 
 # (photo, layer, class name): none of them is the exercise's own example.
 _HIDDEN_CASES = (("coffee", "blocks.4", "coffee mug"), ("rocket", "blocks.6", "missile"))
@@ -48,7 +48,7 @@ def check_signed_grad_cam(function: Callable[["MapRequest"], torch.Tensor], load
     cached forward pass, and prints ✓ or a hint (a ReLU, a sum instead of a mean, the probability
     instead of the logit, gradient × activation, a graph not kept for the next class, a shape).
     """
-    from ..widgets.methods import MapRequest
+    from cam_utils.course.explorer.methods import MapRequest
 
     for photo, layer, class_name in _HIDDEN_CASES:
         x = loaded.preprocess(sample_image(photo))  # (1, 3, 224, 224)

@@ -31,14 +31,14 @@ from ._cli_checks import (
     resolve_layer_option,
     save_figure_whole,
 )
-from ._warnings import library_warnings
-from .cam import class_activation_map
-from .class_names import ClassNameError, find_class
-from .gradcam import grad_cam
-from .images import DEFAULT_MAX_PIXELS, ImageLoadError, load_image
-from .models import LoadedModel, model_names, model_view
-from .tokens import Reshape
-from .variants import grad_cam_plus_plus, hires_cam, score_cam
+from cam_utils._warnings import library_warnings
+from cam_utils.cam import class_activation_map
+from cam_utils.class_names import ClassNameError, find_class
+from cam_utils.gradcam import grad_cam
+from cam_utils.images import DEFAULT_MAX_PIXELS, ImageLoadError, load_image
+from cam_utils.models import LoadedModel, model_names, model_view
+from cam_utils.tokens import Reshape
+from cam_utils.variants import grad_cam_plus_plus, hires_cam, score_cam
 
 __all__ = ["METHODS", "CommandLineError", "MethodChoice", "build_parser", "main", "resolve_class", "run"]
 
@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", default="efficientnet_lite0", choices=model_names(),
         help="pretrained model (default: efficientnet_lite0, works offline; the other ImageNet models download "
         "their weights once; vit_b_16 is a vision transformer, its tokens are laid out on their 14x14 grid; "
-        "the shapes_* models are the small networks trained on cam_utils.synthetic's shapes, offline: "
+        "the shapes_* models are the small networks trained on cam_utils.course.shapes's shapes, offline: "
         "shapes_gapnet (GAP head), shapes_mlpnet (no GAP), shapes_vit (a tiny vision transformer))",
     )
     parser.add_argument("--method", default="gradcam", choices=list(METHODS), help="map to compute (default: gradcam)")
@@ -169,7 +169,7 @@ def say(text: str) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """Do the work of one command; errors propagate as exceptions."""
-    from .plotting import plot_steps  # matplotlib is imported only when a figure is drawn
+    from cam_utils.plotting import plot_steps  # matplotlib is imported only when a figure is drawn
 
     check_output_path(args.output, args.image)
     image = load_image(args.image, max_pixels=args.max_pixels)  # before the model: a bad file fails fast

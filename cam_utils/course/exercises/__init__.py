@@ -7,8 +7,8 @@ result with a reference computed here, and prints either a ✓ or a *hint* of wh
 the answer is right, so a notebook can also ``assert check_…(…)``.
 
 One file per notebook (``nb02.py`` holds the checks of notebook 02, …); every check is
-re-exported here, so a notebook writes ``from cam_utils.exercises import check_cam_by_hand``.
-The shared diagnosis of a wrong map or tensor lives in :mod:`cam_utils.exercises.feedback`.
+re-exported here, so a notebook writes ``from cam_utils.course.exercises import check_cam_by_hand``.
+The shared diagnosis of a wrong map or tensor lives in :mod:`cam_utils.course.exercises.feedback`.
 """
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ Real photos have no per-pixel answer to "where is the object?", so we draw our o
 6. ``benchmark.py``: :func:`localisation_benchmark` scores explanation methods (pointing game,
    energy share, IoU of the thresholded map) against the masks, next to a centre and a random
    baseline.
-7. ``__main__.py``: ``python -m cam_utils.synthetic train --model NAME --out FILE`` trains and saves weights
+7. ``__main__.py``: ``python -m cam_utils.course.shapes train --model NAME --out FILE`` trains and saves weights
    (``--replace-shipped`` to write the shipped ones)
    (``list`` shows the names).
 """
