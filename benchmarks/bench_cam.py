@@ -23,6 +23,7 @@ After the timings, the script compares our maps with pytorch-grad-cam's: at 7×7
 before resizing, from ``get_cam_image`` on the activations and gradients they recorded) and
 at 224×224 (their final output).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -91,8 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     x = net.preprocess(sample_image(args.image))  # (1, 3, 224, 224)
     with torch.no_grad():
         class_idx = int(model(x).argmax())
-    print(f"EfficientNet-Lite0, layer {layer}, image {args.image!r} 224×224, class {class_idx} "
-          f"'{net.categories[class_idx]}'; {args.rounds} rounds after {args.warmup} warm-up rounds\n")
+    print(
+        f"EfficientNet-Lite0, layer {layer}, image {args.image!r} 224×224, class {class_idx} "
+        f"'{net.categories[class_idx]}'; {args.rounds} rounds after {args.warmup} warm-up rounds\n"
+    )
 
     their_model = copy.deepcopy(model)  # theirs calls .eval() and writes .grad: keep it away from ours
     their_layer = their_model.get_submodule(layer)
@@ -145,8 +148,10 @@ def main(argv: list[str] | None = None) -> int:
         )
     print("(× theirs: ratio to pytorch-grad-cam's GradCAM; IQR: interquartile range of the rounds)")
     if scorecam_ms:
-        print(f"* Score-CAM: median of {len(scorecam_ms)} run(s), 1280 masked 224×224 images in batches of 64; "
-              "it needs no gradients but one forward pass per channel.")
+        print(
+            f"* Score-CAM: median of {len(scorecam_ms)} run(s), 1280 masked 224×224 images in batches of 64; "
+            "it needs no gradients but one forward pass per channel."
+        )
     print(
         f"\nGrad-CAM: {medians['grad_cam (ours, 7×7)'] / forward_ms:.2f}× a forward (target ≤ 1.10); "
         f"pytorch-grad-cam is {theirs_ms / medians['grad_cam → 224, normalised']:.1f}× slower than ours with the "
@@ -165,8 +170,12 @@ def main(argv: list[str] | None = None) -> int:
     print("\nAgreement with pytorch-grad-cam (normalised maps, values in [0, 1]):")
     print(f"  Grad-CAM 7×7, before resizing:              max |diff| = {np.abs(ours_7.numpy() - theirs_7).max():.2e}")
     print(f"  Grad-CAM 224×224, torch vs cv2 bilinear:    max |diff| = {np.abs(ours_224 - theirs_224).max():.2e}")
-    print(f"  same 7×7 map, our upsample vs their resize: max |diff| = {np.abs(ours_224 - ours_with_their_resize).max():.2e}")
-    print(f"  our 7×7 map with their resize vs theirs:    max |diff| = {np.abs(ours_with_their_resize - theirs_224).max():.2e}")
+    print(
+        f"  same 7×7 map, our upsample vs their resize: max |diff| = {np.abs(ours_224 - ours_with_their_resize).max():.2e}"
+    )
+    print(
+        f"  our 7×7 map with their resize vs theirs:    max |diff| = {np.abs(ours_with_their_resize - theirs_224).max():.2e}"
+    )
 
     their_cam.activations_and_grads.release()
     their_plus_plus = GradCAMPlusPlus(model=their_model, target_layers=[their_layer])

@@ -8,6 +8,7 @@ clock), and its peak resident memory (VmHWM from /proc, Linux only). The noteboo
 modified. Targets: every notebook <= 1.2 GB peak (Binder gives 2 GB, and a classroom laptop runs a
 browser too) and all of them together <= 2 minutes under nbval on 2 cores.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,8 +37,9 @@ def measure(path: Path, timeout: int = 600) -> tuple[float, float, float]:
     """Execute a copy of ``path``; return (wall seconds, kernel CPU seconds, peak resident GB)."""
     notebook = nbformat.read(path, as_version=4)
     notebook.cells.append(nbformat.v4.new_code_cell(_PROBE))
-    client = NotebookClient(notebook, kernel_name=KERNEL_NAME, timeout=timeout,
-                            resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(
+        notebook, kernel_name=KERNEL_NAME, timeout=timeout, resources={"metadata": {"path": str(path.parent)}}
+    )
     start = time.perf_counter()
     client.execute()
     wall = time.perf_counter() - start
@@ -63,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
         flag = "" if peak <= MEMORY_TARGET_GB else f"  > {MEMORY_TARGET_GB} GB target"
         print(f"{path.name:45s} {wall:7.1f} {cpu:7.1f} {peak:8.2f}{flag}", flush=True)
     print(f"{'total':45s} {total_wall:7.1f}")
-    print(f"largest peak {worst_peak:.2f} GB (target <= {MEMORY_TARGET_GB} GB); load average after: {os.getloadavg()[0]:.2f}")
+    print(
+        f"largest peak {worst_peak:.2f} GB (target <= {MEMORY_TARGET_GB} GB); load average after: {os.getloadavg()[0]:.2f}"
+    )
     return 0
 
 

@@ -18,6 +18,7 @@ Every round times each variant for ``--calls`` calls, in an order rotated by one
 the rounds, and the ratio is the median of the per-round ratios (wall clock and process CPU time).
 Target: grad_cam ≤ 1.03× minimal.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -108,8 +109,10 @@ def main(argv: list[str] | None = None) -> int:
         "efficientnet_lite0": (load_model("efficientnet_lite0", pretrained=False).model, "bn2"),
         "resnet50": (torchvision.models.resnet50().eval(), "layer4"),
     }
-    print(f"batch {args.batch}, input {args.size}×{args.size}, device {args.device}, threads {torch.get_num_threads()}, "
-          f"load average {os.getloadavg()[0]:.1f}; median ms per call over {args.rounds} rounds of {args.calls} calls")
+    print(
+        f"batch {args.batch}, input {args.size}×{args.size}, device {args.device}, threads {torch.get_num_threads()}, "
+        f"load average {os.getloadavg()[0]:.1f}; median ms per call over {args.rounds} rounds of {args.calls} calls"
+    )
     print(f"{'model':<20s} {'clock':<5s} {'forward':>9s} {'minimal':>9s} {'grad_cam':>9s}  grad_cam / minimal")
     for name, (model, layer_name) in networks.items():
         model = model.to(args.device)
@@ -133,8 +136,10 @@ def main(argv: list[str] | None = None) -> int:
         for clock in ("wall", "cpu"):
             medians = {variant: timings.median(clock, variant) for variant in variants}
             ratio = timings.paired_ratio(clock, "grad_cam", "minimal")
-            print(f"{name:<20s} {clock:<5s} {medians['forward']:9.3f} {medians['minimal']:9.3f} "
-                  f"{medians['grad_cam']:9.3f}  {ratio:.3f}×")
+            print(
+                f"{name:<20s} {clock:<5s} {medians['forward']:9.3f} {medians['minimal']:9.3f} "
+                f"{medians['grad_cam']:9.3f}  {ratio:.3f}×"
+            )
     return 0
 
 

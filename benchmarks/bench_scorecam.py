@@ -18,6 +18,7 @@ process CPU time per configuration, its speed-up (wall clock) over the original 
 thread count, and its peak resident memory above the level before it ran ("+MB", Linux). Machine
 load is printed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -72,17 +73,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--short", action="store_true", help="only the original and the library's default")
     args = parser.parse_args(argv)
     default_batch = score_cam.__defaults__[1]  # batch_size
-    configurations = (
-        [ORIGINAL, ("library default", DEFAULT_SETTINGS, default_batch)] if args.short else CONFIGURATIONS
-    )
+    configurations = [ORIGINAL, ("library default", DEFAULT_SETTINGS, default_batch)] if args.short else CONFIGURATIONS
 
     net = load_model()
     x = net.preprocess(sample_image("cat_and_coffee"))  # (1, 3, 224, 224)
     feature_maps, logits = forward_recording(net.model, x, args.layer)  # (1, C, h, w)
     class_idx = logits.argmax(dim=1)
     constant = int((feature_maps.amax(dim=(2, 3)) == feature_maps.amin(dim=(2, 3))).sum())
-    print(f"EfficientNet-Lite0, layer {args.layer}: {feature_maps.shape[1]} channels, {constant} of them constant "
-          f"(no forward pass needed); load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(
+        f"EfficientNet-Lite0, layer {args.layer}: {feature_maps.shape[1]} channels, {constant} of them constant "
+        f"(no forward pass needed); load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
 
     reference = masked_scores(net.model, x, feature_maps, class_idx, ORIGINAL[2], settings=ORIGINAL[1])
     expected_map = torch.relu(torch.einsum("nc,nchw->nhw", reference, feature_maps))
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     extra_memory: dict[int, int] = {}  # peak resident memory above the level before the run, MB
     for round_index in range(args.rounds):
         order = list(range(len(runs)))
-        order = order[round_index % len(order):] + order[: round_index % len(order)]
+        order = order[round_index % len(order) :] + order[: round_index % len(order)]
         for index in order:
             threads, _, settings, batch_size = runs[index]
             torch.set_num_threads(threads)
@@ -110,13 +111,17 @@ def main(argv: list[str] | None = None) -> int:
             deviation[index] = max(deviation.get(index, 0.0), difference)
 
     base = {threads: statistics.median(wall[runs.index((threads, *ORIGINAL))]) for threads in args.threads}
-    print(f"{'threads':>7s}  {'configuration':<34s} {'batch':>5s} {'wall s':>7s} {'CPU s':>7s} {'speed-up':>8s} "
-          f"{'+MB':>6s}  exact (else the largest change of a weight)")
+    print(
+        f"{'threads':>7s}  {'configuration':<34s} {'batch':>5s} {'wall s':>7s} {'CPU s':>7s} {'speed-up':>8s} "
+        f"{'+MB':>6s}  exact (else the largest change of a weight)"
+    )
     for index, (threads, name, _, batch_size) in enumerate(runs):
         median_wall = statistics.median(wall[index])
-        print(f"{threads:7d}  {name:<34s} {batch_size:5d} {median_wall:7.1f} {statistics.median(cpu[index]):7.1f} "
-              f"{base[args.threads[0]] / median_wall:7.2f}× {extra_memory[index]:6d}  "
-              f"{'yes' if deviation[index] == 0 else f'NO ({deviation[index]:.1e})'}")
+        print(
+            f"{threads:7d}  {name:<34s} {batch_size:5d} {median_wall:7.1f} {statistics.median(cpu[index]):7.1f} "
+            f"{base[args.threads[0]] / median_wall:7.2f}× {extra_memory[index]:6d}  "
+            f"{'yes' if deviation[index] == 0 else f'NO ({deviation[index]:.1e})'}"
+        )
     return 0
 
 

@@ -29,6 +29,7 @@ at Lite0's ``bn2`` is up to 1280 forward passes per photo, deletion/insertion 22
 Notebooks 08 (faithfulness) and 09 (localisation, the sanity check) compute the same quantities on fewer images,
 with coarser steps, to stay fast.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -92,8 +93,10 @@ def localisation_part(n_images: int, with_score_cam: bool) -> None:
     methods = methods_at("features", "classifier", score_cam_batch=64, with_score_cam=with_score_cam)
     start = time.perf_counter()
     rows = localisation_benchmark(methods, n_images=n_images, model=shapes.model)
-    print(f"\nLocalisation on {n_images} images (seed 2024), true class, threshold 0.5, tolerance 0 px "
-          f"({time.perf_counter() - start:.0f} s)")
+    print(
+        f"\nLocalisation on {n_images} images (seed 2024), true class, threshold 0.5, tolerance 0 px "
+        f"({time.perf_counter() - start:.0f} s)"
+    )
     print(format_benchmark_table(rows))
 
     layer_methods = {
@@ -138,9 +141,13 @@ def faithfulness_part(photo_names: list[str], pixels_per_step: int, with_score_c
     x = torch.cat([net.preprocess(sample_image(name)) for name in photo_names])  # (P, 3, 224, 224)
     with torch.no_grad():
         classes = net.model(x).argmax(dim=1)  # (P,) top-1 class per photo
-    methods = methods_at(net.feature_layer_name, "classifier", score_cam_batch=BATCH_SIZE, with_score_cam=with_score_cam)
-    print("\nPhotos and their top-1 class: " + ", ".join(
-        f"{name} -> {net.categories[int(c)]}" for name, c in zip(photo_names, classes)))
+    methods = methods_at(
+        net.feature_layer_name, "classifier", score_cam_batch=BATCH_SIZE, with_score_cam=with_score_cam
+    )
+    print(
+        "\nPhotos and their top-1 class: "
+        + ", ".join(f"{name} -> {net.categories[int(c)]}" for name, c in zip(photo_names, classes))
+    )
     n_pixels = x.shape[2] * x.shape[3]
     points = -(-n_pixels // pixels_per_step) + 1
     print(f"Deletion / insertion: {pixels_per_step} pixels per step ({points} points per curve)")
@@ -154,11 +161,16 @@ def faithfulness_part(photo_names: list[str], pixels_per_step: int, with_score_c
         for curve_name, curve_fn in [("deletion", deletion_curve), ("insertion", insertion_curve)]:
             curves = curve_fn(net.model, x, maps, classes, pixels_per_step=pixels_per_step, batch_size=BATCH_SIZE)
             aucs = [curve.auc for curve in curves]
-            table.append(f"{method_name:<11} {curve_name:<9}" + "".join(f"{auc:13.3f}" for auc in aucs)
-                         + f"{sum(aucs) / len(aucs):8.3f}")
+            table.append(
+                f"{method_name:<11} {curve_name:<9}"
+                + "".join(f"{auc:13.3f}" for auc in aucs)
+                + f"{sum(aucs) / len(aucs):8.3f}"
+            )
         change = average_drop_increase(net.model, x, maps, LITE0_MEAN, LITE0_STD, classes, batch_size=BATCH_SIZE)
-        confidence_rows.append(f"{method_name:<11} {change.average_drop:15.1f} {change.increase_in_confidence:13.1f}"
-                               f"   ({time.perf_counter() - start:.0f} s)")
+        confidence_rows.append(
+            f"{method_name:<11} {change.average_drop:15.1f} {change.increase_in_confidence:13.1f}"
+            f"   ({time.perf_counter() - start:.0f} s)"
+        )
     print("\nAUC per photo (deletion: lower is better; insertion: higher is better)")
     print("\n".join(table))
     print(f"\n{'method':<11} {'average drop %':>15} {'increase in %':>13}   (over {len(photo_names)} photos)")
@@ -181,8 +193,10 @@ def sanity_part(photo_names: list[str], seeds: tuple[int, ...] = (0, 1)) -> None
     # the explained batch, each photo's map would depend on its companions.
     others = [name for name in sample_image_names() if name not in photo_names]
     if not others:
-        raise SystemExit("--photos: leave at least one sample photo out, for the BatchNorm statistics of the "
-                         "randomised networks (notebook 09 explains 3 and estimates on the other 3)")
+        raise SystemExit(
+            "--photos: leave at least one sample photo out, for the BatchNorm statistics of the "
+            "randomised networks (notebook 09 explains 3 and estimates on the other 3)"
+        )
     reference = torch.cat([net.preprocess(sample_image(name)) for name in others])
     stages = default_randomization_stages(net.model)
     layer = net.feature_layer_name
@@ -192,48 +206,92 @@ def sanity_part(photo_names: list[str], seeds: tuple[int, ...] = (0, 1)) -> None
     }
     for name, explain in explainers.items():
         start = time.perf_counter()
-        runs = [cascading_randomization(net.model, x, explain, stages=stages, seed=seed, feature_layer=layer,
-                                        batchnorm_images=reference)
-                for seed in seeds]
-        print(f"\nSanity check, {name} at {layer}: cascading randomisation of Lite0, {len(photo_names)} photos x "
-              f"seeds {seeds}; mean [min, max] ({time.perf_counter() - start:.0f} s)")
+        runs = [
+            cascading_randomization(
+                net.model, x, explain, stages=stages, seed=seed, feature_layer=layer, batchnorm_images=reference
+            )
+            for seed in seeds
+        ]
+        print(
+            f"\nSanity check, {name} at {layer}: cascading randomisation of Lite0, {len(photo_names)} photos x "
+            f"seeds {seeds}; mean [min, max] ({time.perf_counter() - start:.0f} s)"
+        )
         print(format_sanity_table(runs))
     edge = cascading_randomization(net.model, x, edge_map, stages=stages, batchnorm_images=reference)
     edge_rho = collect(edge, "spearman")[1]
-    print(f"\nControl, edge map (ignores the model): Spearman {edge_rho.min().item():.3f} to {edge_rho.max().item():.3f} "
-          "at every stage")
+    print(
+        f"\nControl, edge map (ignores the model): Spearman {edge_rho.min().item():.3f} to {edge_rho.max().item():.3f} "
+        "at every stage"
+    )
 
-    naive = cascading_randomization(net.model, x, explainers["Grad-CAM"], stages=stages, feature_layer=layer,
-                                    randomize=uniform_keeping_statistics, reestimate_batchnorm=False)
-    print("\nThe naive procedure (uniform weights, trained BatchNorm statistics kept), Grad-CAM, seed 0: "
-          "the activations at bn2 collapse")
+    naive = cascading_randomization(
+        net.model,
+        x,
+        explainers["Grad-CAM"],
+        stages=stages,
+        feature_layer=layer,
+        randomize=uniform_keeping_statistics,
+        reestimate_batchnorm=False,
+    )
+    print(
+        "\nThe naive procedure (uniform weights, trained BatchNorm statistics kept), Grad-CAM, seed 0: "
+        "the activations at bn2 collapse"
+    )
     print(format_sanity_table(naive))
     trained_scale = naive[0].feature_scale
-    print("feature-map scale at bn2 (mean spatial std per channel), trained: "
-          + ", ".join(f"{value:.3f}" for value in trained_scale.tolist())
-          + "; after the last stage: " + ", ".join(f"{value:.4f}" for value in naive[-1].feature_scale.tolist()))
+    print(
+        "feature-map scale at bn2 (mean spatial std per channel), trained: "
+        + ", ".join(f"{value:.3f}" for value in trained_scale.tolist())
+        + "; after the last stage: "
+        + ", ".join(f"{value:.4f}" for value in naive[-1].feature_scale.tolist())
+    )
 
-    independent = cascading_randomization(net.model, x, explainers["Grad-CAM"], stages=stages, cascade=False,
-                                          feature_layer=layer, batchnorm_images=reference)
+    independent = cascading_randomization(
+        net.model,
+        x,
+        explainers["Grad-CAM"],
+        stages=stages,
+        cascade=False,
+        feature_layer=layer,
+        batchnorm_images=reference,
+    )
     print("\nIndependent randomisation (one stage at a time), Grad-CAM, seed 0")
     print(format_sanity_table(independent))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shapes-images", type=int, default=500, help="synthetic images for the localisation benchmark")
-    parser.add_argument("--pixels-per-step", type=int, default=224, help="deletion/insertion step (RISE's one-image example: 224; its dataset run: 1,792)")
+    parser.add_argument(
+        "--shapes-images", type=int, default=500, help="synthetic images for the localisation benchmark"
+    )
+    parser.add_argument(
+        "--pixels-per-step",
+        type=int,
+        default=224,
+        help="deletion/insertion step (RISE's one-image example: 224; its dataset run: 1,792)",
+    )
     parser.add_argument("--photos", nargs="+", default=sample_image_names(), help="sample photos to use")
-    parser.add_argument("--sanity-photos", nargs="+", default=["cat_and_coffee", "coffee", "rocket"],
-                        help="photos the sanity check explains (notebook 09's); the others estimate BatchNorm statistics")
+    parser.add_argument(
+        "--sanity-photos",
+        nargs="+",
+        default=["cat_and_coffee", "coffee", "rocket"],
+        help="photos the sanity check explains (notebook 09's); the others estimate BatchNorm statistics",
+    )
     parser.add_argument("--skip-score-cam", action="store_true", help="leave Score-CAM out (the slow part)")
-    parser.add_argument("--parts", nargs="+", default=["localisation", "faithfulness", "sanity"],
-                        choices=["localisation", "faithfulness", "sanity"], help="which parts to run")
+    parser.add_argument(
+        "--parts",
+        nargs="+",
+        default=["localisation", "faithfulness", "sanity"],
+        choices=["localisation", "faithfulness", "sanity"],
+        help="which parts to run",
+    )
     args = parser.parse_args(argv)
 
     torch.manual_seed(0)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, load average {load:.1f}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, load average {load:.1f}"
+    )
     start = time.perf_counter()
     if "localisation" in args.parts:
         localisation_part(args.shapes_images, with_score_cam=not args.skip_score_cam)

@@ -22,6 +22,7 @@ threads that spin while they wait. On a machine where other programs also use th
 PyTorch's OpenMP threads spin-wait for each other and a 40 ms update can take seconds:
 ``--threads 1`` or the environment variable ``OMP_WAIT_POLICY=PASSIVE`` avoid that.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,8 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.2f} (1 min)")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.2f} (1 min)"
+    )
     net = load_model()
     start = time.perf_counter()
     explorer = explore(net, args.image_a)
@@ -100,15 +103,19 @@ def main(argv: list[str] | None = None) -> int:
         timings["method CAM (feature layer)"].append(timed_change(explorer.method, "Grad-CAM"))
         timings["method CAM (feature layer)"].append(timed_change(explorer.method, "CAM"))
 
-    print(f"\n{'control':28s} {'n':>4s} {'wall median':>12s} {'wall max':>9s} {'CPU median':>11s} {'CPU max':>8s}"
-          f"   (ms; target <= {TARGET_MS:.0f} ms wall)")
+    print(
+        f"\n{'control':28s} {'n':>4s} {'wall median':>12s} {'wall max':>9s} {'CPU median':>11s} {'CPU max':>8s}"
+        f"   (ms; target <= {TARGET_MS:.0f} ms wall)"
+    )
     all_within = True
     for control, pairs in timings.items():
         wall, cpu = [pair[0] for pair in pairs], [pair[1] for pair in pairs]
         all_within &= max(wall) <= TARGET_MS
         verdict = "ok" if max(wall) <= TARGET_MS else ("median ok" if statistics.median(wall) <= TARGET_MS else "SLOW")
-        print(f"{control:28s} {len(pairs):4d} {statistics.median(wall):12.1f} {max(wall):9.1f} "
-              f"{statistics.median(cpu):11.1f} {max(cpu):8.1f}   {verdict}")
+        print(
+            f"{control:28s} {len(pairs):4d} {statistics.median(wall):12.1f} {max(wall):9.1f} "
+            f"{statistics.median(cpu):11.1f} {max(cpu):8.1f}   {verdict}"
+        )
     print("\nall controls within target" if all_within else "\nsome control exceeded the target (see wall max)")
     return 0
 

@@ -2,6 +2,7 @@
 
 Every public name is importable from the package itself, e.g. ``from cam_utils import grad_cam``.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -7,6 +7,7 @@ wrong *and* how to fix it, before any computation starts. The checks are cheap
 Internal module: the public functions in ``hooks``, ``cam`` and ``gradcam`` call
 these; learners can skip it on a first reading.
 """
+
 from __future__ import annotations
 
 import itertools

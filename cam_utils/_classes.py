@@ -3,6 +3,7 @@
 ``resolve_class_idx`` turns what a user passes (None, an int, one index per image) into a
 LongTensor (N,), with a message naming the fix for every mistake.
 """
+
 from __future__ import annotations
 
 import numbers
@@ -29,15 +30,12 @@ def _as_index_list(class_idx: Any, batch_size: int) -> list[int] | None:
     if isinstance(class_idx, torch.Tensor):
         return None
     if isinstance(class_idx, (str, bytes)) or not hasattr(class_idx, "__len__"):
-        raise TypeError(
-            f"class_idx must be None, an int, or a sequence of N ints, got {type(class_idx).__name__}."
-        )
+        raise TypeError(f"class_idx must be None, an int, or a sequence of N ints, got {type(class_idx).__name__}.")
     indices = list(class_idx)
     for item in indices:
         if isinstance(item, (bool, float)) or not isinstance(item, numbers.Integral):
             raise TypeError(
-                f"class_idx contains {item!r} ({type(item).__name__}); every entry must be an "
-                "integer class index."
+                f"class_idx contains {item!r} ({type(item).__name__}); every entry must be an integer class index."
             )
     if len(indices) != batch_size:
         raise ValueError(

@@ -16,6 +16,7 @@ What :func:`cam_utils.load_image` relies on, in the order a file meets it:
    one float64 copy. Peak memory, measured in the tests, stays below :data:`BYTES_PER_PIXEL_BOUND` bytes per
    pixel plus the file's size. Float images with NaN or infinite values are refused (they have no colour).
 """
+
 from __future__ import annotations
 
 import io
@@ -61,8 +62,10 @@ class ImageLoadError(ValueError):
 
 def check_max_bytes(max_bytes: object) -> int:
     if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < HEADER_BYTES:
-        raise ValueError(f"max_bytes must be an integer of at least {HEADER_BYTES} (the largest file to read), "
-                         f"got {max_bytes!r}. The default is {DEFAULT_MAX_BYTES:,} (256 MiB).")
+        raise ValueError(
+            f"max_bytes must be an integer of at least {HEADER_BYTES} (the largest file to read), "
+            f"got {max_bytes!r}. The default is {DEFAULT_MAX_BYTES:,} (256 MiB)."
+        )
     return max_bytes
 
 
@@ -77,13 +80,17 @@ def sniff_format(header: bytes) -> str | None:
 
 
 def _not_an_image(origin: str) -> ImageLoadError:
-    return ImageLoadError(f"{origin} is not an image in an accepted format. Pass a "
-                          f"{', '.join(ACCEPTED_FORMATS[:-1])} or {ACCEPTED_FORMATS[-1]} file.")
+    return ImageLoadError(
+        f"{origin} is not an image in an accepted format. Pass a "
+        f"{', '.join(ACCEPTED_FORMATS[:-1])} or {ACCEPTED_FORMATS[-1]} file."
+    )
 
 
 def _too_big(origin: str, size: str, max_bytes: int) -> ImageLoadError:
-    return ImageLoadError(f"{origin} is {size}, more than the {max_bytes:,} bytes load_image reads. Pass a "
-                          "smaller file, or a larger max_bytes if you trust it.")
+    return ImageLoadError(
+        f"{origin} is {size}, more than the {max_bytes:,} bytes load_image reads. Pass a "
+        "smaller file, or a larger max_bytes if you trust it."
+    )
 
 
 def _read_bounded(stream: BinaryIO, origin: str, max_bytes: int) -> bytes:
@@ -110,8 +117,9 @@ def read_image_bytes(source: ImageSource, max_bytes: int) -> tuple[bytes, str]:
         if not path.exists():
             raise ImageLoadError(f"No file at {origin}. Check the path (relative paths start at {os.getcwd()!r}).")
         if not path.is_file():
-            raise ImageLoadError(f"{origin} is not a regular file (a directory, a device or a pipe?). "
-                                 "Pass the path of an image file.")
+            raise ImageLoadError(
+                f"{origin} is not a regular file (a directory, a device or a pipe?). Pass the path of an image file."
+            )
         size = path.stat().st_size
         if size > max_bytes:
             raise _too_big(origin, f"{size:,} bytes", max_bytes)
@@ -124,8 +132,9 @@ def read_image_bytes(source: ImageSource, max_bytes: int) -> tuple[bytes, str]:
         return _read_bounded(io.BytesIO(source), origin, max_bytes), origin
     if hasattr(source, "read"):
         return _read_bounded(source, "the given file object", max_bytes), "the given file object"
-    raise TypeError(f"load_image expects a path (str or pathlib.Path), bytes, or a binary file object; "
-                    f"got {type(source).__name__}.")
+    raise TypeError(
+        f"load_image expects a path (str or pathlib.Path), bytes, or a binary file object; got {type(source).__name__}."
+    )
 
 
 def open_accepted(data: bytes) -> Image.Image:
@@ -150,8 +159,10 @@ def _gray_scale(image: Image.Image) -> tuple[float, float]:
     for top in range(0, height, rows):
         strip = np.asarray(image.crop((0, top, width, min(height, top + rows))), dtype=np.float64)
         if not np.isfinite(strip).all():
-            raise ImageLoadError("The image holds NaN or infinite values, which have no colour. Replace them "
-                                 "(e.g. numpy.nan_to_num) and save it again.")
+            raise ImageLoadError(
+                "The image holds NaN or infinite values, which have no colour. Replace them "
+                "(e.g. numpy.nan_to_num) and save it again."
+            )
         low, high = min(low, float(strip.min())), max(high, float(strip.max()))
     if mode == "I" and low >= 0 and high <= 65535:
         return 0.0, 255.0 / 65535.0  # 16-bit samples stored as 32-bit integers

@@ -4,6 +4,7 @@
 closest existing names as a suggestion. ``unwrap_compiled`` hands the explaining functions the
 original module of a ``torch.compile`` wrapper.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -83,9 +84,7 @@ def resolve_layer(model: nn.Module, layer: nn.Module | str) -> tuple[nn.Module, 
             f"The layer {type(layer).__name__} is not a submodule of the model. "
             "Pass a module taken from this model (e.g. model.layer4) or its dotted name (e.g. 'layer4')."
         )
-    raise TypeError(
-        f"layer must be an nn.Module of the model or its dotted name (str), got {type(layer).__name__}."
-    )
+    raise TypeError(f"layer must be an nn.Module of the model or its dotted name (str), got {type(layer).__name__}.")
 
 
 def _name_of(model: nn.Module, layer: nn.Module) -> str | None:

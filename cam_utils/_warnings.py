@@ -3,6 +3,7 @@
 The command line prints them as ``warning: ...`` lines in option terms, the explorer in its status
 line. Warnings of other libraries are passed on unchanged, as Python would have shown them.
 """
+
 from __future__ import annotations
 
 import warnings

@@ -8,6 +8,7 @@ Internal module behind :func:`cam_utils.models.load_model`.
   them from there afterwards. A failed download leaves nothing behind (no empty folder, no partial
   file) and prints nothing; it raises :class:`WeightsDownloadError`.
 """
+
 from __future__ import annotations
 
 import os
@@ -36,7 +37,7 @@ class WeightsDownloadError(WeightsError):
         self.name, self.url, self.cached_file, self.reason = name, url, cached_file, reason
         super().__init__(
             f"Could not get the pretrained weights for {name!r}: not cached at {cached_file} and the download "
-            f"from {url} failed ({reason}). If you are offline, use load_model(\"efficientnet_lite0\"), whose "
+            f'from {url} failed ({reason}). If you are offline, use load_model("efficientnet_lite0"), whose '
             f"weights ship with the package; or copy the file to {cached_file}."
         )
 

@@ -27,6 +27,7 @@ The attention weights are not stored by the model (timm computes them inside a f
 :func:`attention_weights` recomputes them from each attention module's input with the module's own
 projections. Nothing of the model changes: eval behaviour during the call, hooks removed after.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -49,7 +50,11 @@ def attention_layers(model: nn.Module) -> list[str]:
 
 
 def _is_attention(module: nn.Module) -> bool:
-    return isinstance(getattr(module, "qkv", None), nn.Linear) and hasattr(module, "num_heads") and hasattr(module, "scale")
+    return (
+        isinstance(getattr(module, "qkv", None), nn.Linear)
+        and hasattr(module, "num_heads")
+        and hasattr(module, "scale")
+    )
 
 
 def _weights_from_input(attention: nn.Module, tokens: Tensor) -> Tensor:
@@ -104,6 +109,7 @@ def attention_weights(model: nn.Module, x: Tensor, layers: Sequence[str] | None 
     def recorder(name: str) -> Any:
         def record(module: nn.Module, args: tuple) -> None:
             recorded[name] = _weights_from_input(module, args[0])
+
         return record
 
     with explaining(model), torch.no_grad():
@@ -157,7 +163,9 @@ def rollout(attentions: Sequence[Tensor]) -> Tensor:
     result = identity.expand(batch, num_tokens, num_tokens)  # R = I before the first layer
     for attention in attentions:
         if attention.dim() != 4 or attention.shape[-2:] != (num_tokens, num_tokens):
-            raise ValueError(f"Every attention must be (N, heads, T, T) with T = {num_tokens}; got {tuple(attention.shape)}.")
+            raise ValueError(
+                f"Every attention must be (N, heads, T, T) with T = {num_tokens}; got {tuple(attention.shape)}."
+            )
         with_residual = attention.mean(dim=1) + identity  # Ā_l + I   (N, T, T)
         # Ã_l = (Ā_l + I) / rowsum: each row sums to 1 again
         with_residual = with_residual / with_residual.sum(dim=-1, keepdim=True)

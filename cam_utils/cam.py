@@ -15,6 +15,7 @@ So M_c says, position by position, how much that part of the image adds to the
 score of class c. This is exact, with no approximation — but only for networks that
 end in GAP + one linear layer. For the others use ``grad_cam``.
 """
+
 from __future__ import annotations
 
 from typing import Literal, Union
@@ -122,7 +123,7 @@ def class_activation_map(
     """
     if isinstance(class_idx, str) and class_idx != "all":
         raise ValueError(
-            f"class_idx={class_idx!r} is not a class: the only text class_activation_map accepts is \"all\" "
+            f'class_idx={class_idx!r} is not a class: the only text class_activation_map accepts is "all" '
             "(lower case), for the maps of every class at once; otherwise an int, one per image, or None."
         )
     model, classifier = unwrap_compiled_layer(model, classifier)  # torch.compile: the original module

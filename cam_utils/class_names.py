@@ -5,6 +5,7 @@ case (``"Tabby"``), or, with ``partial=True``, a unique part of a name (``"tabb"
 name up to case (ImageNet has ``Cardigan``, the dog, 264, and ``cardigan``, the jacket, 474), the exact
 spelling decides, and a lower-case ``"cardigan"`` means the jacket, not the first of the two.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -57,12 +58,18 @@ def find_class(text: str, categories: Sequence[str], partial: bool = True) -> in
     if re.fullmatch(r"[+-]?\d+", text):
         index = int(text)
         if not 0 <= index < count:
-            raise ClassNameError(f"class index {index} is out of range: the model has {count} classes "
-                                 f"(indices 0 to {count - 1}).", text, [])
+            raise ClassNameError(
+                f"class index {index} is out of range: the model has {count} classes (indices 0 to {count - 1}).",
+                text,
+                [],
+            )
         return index
     labelled = re.fullmatch(r"(\d+) (.+)", text)
-    if labelled and int(labelled.group(1)) < count and categories[int(labelled.group(1))].lower() == \
-            labelled.group(2).lower():
+    if (
+        labelled
+        and int(labelled.group(1)) < count
+        and categories[int(labelled.group(1))].lower() == labelled.group(2).lower()
+    ):
         return int(labelled.group(1))
     if not text:
         raise ClassNameError(f"the class is empty; give a class index (0-{count - 1}) or a class name.", text, [])
@@ -74,10 +81,17 @@ def find_class(text: str, categories: Sequence[str], partial: bool = True) -> in
     if len(matches) == 1:
         return matches[0]
     if matches:
-        raise ClassNameError(f"{text!r} matches {len(matches)} classes: {listing(matches, categories)}. "
-                             "Give more of the name, or the index.", text, matches)
+        raise ClassNameError(
+            f"{text!r} matches {len(matches)} classes: {listing(matches, categories)}. "
+            "Give more of the name, or the index.",
+            text,
+            matches,
+        )
     lowered = [name.lower() for name in categories]
     close = [lowered.index(name) for name in difflib.get_close_matches(wanted, lowered, n=MAX_CANDIDATES, cutoff=0.6)]
-    suggestion = (f"Did you mean {listing(close, categories)}?" if close
-                  else f"Give a class index 0-{count - 1}, or a part of a class name.")
+    suggestion = (
+        f"Did you mean {listing(close, categories)}?"
+        if close
+        else f"Give a class index 0-{count - 1}, or a part of a class name."
+    )
     raise ClassNameError(f"no class name contains {text!r}. {suggestion}", text, close)

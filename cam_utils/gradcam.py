@@ -16,6 +16,7 @@ average gradient of the class score with respect to each feature map:
 On a GAP network y^c = Σ_k w_k^c · (1/Z) Σ_ij A^k_ij + b_c, so ∂y^c/∂A^k_ij = w_k^c / Z
 everywhere and α_k^c = w_k^c / Z: Grad-CAM = ReLU(CAM) / Z. The tests check this.
 """
+
 from __future__ import annotations
 
 import torch

@@ -33,6 +33,7 @@ Vision transformers output tokens (N, tokens, C), not maps: ``reshape=`` (see ``
 lays them out as (N, C, h, w); the leaf is then the reshaped A and the network continues with the
 tokens rebuilt from it, so gradients reach A through the kept (patch) tokens only.
 """
+
 from __future__ import annotations
 
 import os

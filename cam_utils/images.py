@@ -4,6 +4,7 @@
 * :func:`load_image` opens a user's file (path, bytes or binary file object) and always
   returns an 8-bit RGB PIL image, or raises :class:`ImageLoadError` saying what is wrong.
 """
+
 from __future__ import annotations
 
 import numbers
@@ -180,7 +181,11 @@ def _check_max_pixels(max_pixels: object) -> int:
 
 
 def _check_max_aspect_ratio(max_aspect_ratio: object) -> float:
-    if isinstance(max_aspect_ratio, bool) or not isinstance(max_aspect_ratio, numbers.Real) or not max_aspect_ratio >= 1:
+    if (
+        isinstance(max_aspect_ratio, bool)
+        or not isinstance(max_aspect_ratio, numbers.Real)
+        or not max_aspect_ratio >= 1
+    ):
         raise ValueError(
             f"max_aspect_ratio must be a number >= 1 (long side / short side), got {max_aspect_ratio!r}. "
             f"The default is {MAX_ASPECT_RATIO}."
@@ -281,5 +286,7 @@ def load_image(
     except ImageLoadError:
         raise
     except Exception as error:  # noqa: BLE001 - a corrupt palette or colour profile fails here
-        raise ImageLoadError(f"The image in {origin} could not be converted to RGB ({type(error).__name__}: "
-                             f"{error}). Re-export the file.") from error
+        raise ImageLoadError(
+            f"The image in {origin} could not be converted to RGB ({type(error).__name__}: "
+            f"{error}). Re-export the file."
+        ) from error

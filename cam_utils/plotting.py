@@ -17,6 +17,7 @@ The figures are built with ``matplotlib.figure.Figure`` directly, not with pyplo
 nothing is shown or kept in pyplot's global list. In a notebook, a figure that is the
 last value of a cell is displayed; otherwise use ``display(fig)`` or ``fig.savefig(path)``.
 """
+
 from __future__ import annotations
 
 import math
@@ -44,7 +45,9 @@ def _single_map(cam: torch.Tensor | np.ndarray) -> torch.Tensor:
     if cam.dim() == 3 and cam.shape[0] == 1:
         cam = cam[0]
     if cam.dim() != 2:
-        raise ValueError(f"Expected one map (h, w) or (1, h, w), got shape {tuple(cam.shape)}; select one image, e.g. cam[0].")
+        raise ValueError(
+            f"Expected one map (h, w) or (1, h, w), got shape {tuple(cam.shape)}; select one image, e.g. cam[0]."
+        )
     return cam
 
 

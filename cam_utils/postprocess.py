@@ -11,6 +11,7 @@ image in most ImageNet networks). To show it on the photo:
 ``upsample`` and ``normalize`` stay in torch, on the map's device. ``overlay`` makes a
 picture, so it works in numpy/PIL on the CPU.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -92,7 +93,9 @@ def _colormap_lut(cmap: str) -> np.ndarray:
     try:
         colormap = matplotlib.colormaps[cmap]
     except KeyError:
-        raise ValueError(f"Unknown colormap {cmap!r}; use a matplotlib name such as 'jet', 'viridis' or 'inferno'.") from None
+        raise ValueError(
+            f"Unknown colormap {cmap!r}; use a matplotlib name such as 'jet', 'viridis' or 'inferno'."
+        ) from None
     rgba = colormap(np.linspace(0.0, 1.0, 256))  # (256, 4) floats in [0, 1], RGB order
     return np.round(rgba[:, :3] * 255).astype(np.uint8)
 
@@ -112,9 +115,7 @@ def _image_to_rgb_array(image: Image.Image | np.ndarray) -> np.ndarray:
             if np.issubdtype(array.dtype, np.floating) and array.min() >= 0 and array.max() <= 1:
                 array = np.round(array * 255).astype(np.uint8)
             else:
-                raise ValueError(
-                    f"image array of dtype {array.dtype} must be uint8 (0..255) or float in [0, 1]."
-                )
+                raise ValueError(f"image array of dtype {array.dtype} must be uint8 (0..255) or float in [0, 1].")
         return array
     raise TypeError(
         f"image must be a PIL image or a numpy array, got {type(image).__name__}. "
@@ -130,14 +131,15 @@ def _map_to_array(cam: torch.Tensor | np.ndarray) -> np.ndarray:
     if cam.ndim == 3 and cam.shape[0] == 1:
         cam = cam[0]
     if cam.ndim != 2:
-        raise ValueError(f"overlay expects one map of shape (h, w) or (1, h, w), got {cam.shape}; select one image, e.g. cam[0].")
+        raise ValueError(
+            f"overlay expects one map of shape (h, w) or (1, h, w), got {cam.shape}; select one image, e.g. cam[0]."
+        )
     if not np.isfinite(cam).all():
         raise ValueError("overlay got a map with NaN or infinite values.")
     tolerance = 1e-4
     if cam.min() < -tolerance or cam.max() > 1 + tolerance:
         raise ValueError(
-            f"overlay expects map values in [0, 1], got [{cam.min():.4g}, {cam.max():.4g}]. "
-            "Call normalize(cam) first."
+            f"overlay expects map values in [0, 1], got [{cam.min():.4g}, {cam.max():.4g}]. Call normalize(cam) first."
         )
     return np.clip(cam, 0.0, 1.0)
 

@@ -5,6 +5,7 @@ passes dominate the cost (one per channel: 1280 for EfficientNet-Lite0's last la
 run in the configuration that ``benchmarks/bench_scorecam.py`` found fastest on a 2-core CPU
 with the same maps, bit for bit (see ``ScoreCamSettings``).
 """
+
 from __future__ import annotations
 
 import numbers
@@ -59,7 +60,9 @@ class _Progress:
         elapsed = time.perf_counter() - self.start
         remaining = elapsed / done * (self.total - done)
         end = "\n" if done == self.total else ""
-        self.stream.write(f"\rScore-CAM: {done}/{self.total} batches, {elapsed:.0f} s elapsed, ~{remaining:.0f} s left{end}")
+        self.stream.write(
+            f"\rScore-CAM: {done}/{self.total} batches, {elapsed:.0f} s elapsed, ~{remaining:.0f} s left{end}"
+        )
         self.stream.flush()
 
 

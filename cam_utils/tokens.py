@@ -30,6 +30,7 @@ network continues with the tokens rebuilt from it: the kept entries are A's (equ
 dropped ones (class token, registers) are constants. So ∂y^c/∂A is the gradient with respect to the
 kept patch tokens only, and the logits are exactly those of the unchanged network.
 """
+
 from __future__ import annotations
 
 import functools
@@ -67,7 +68,11 @@ def vit_reshape(tokens: torch.Tensor, prefix_tokens: int = 1, grid_size: tuple[i
             f"vit_reshape expects tokens of shape (N, tokens, channels), got {shape}. Use it only for "
             "layers that output tokens (transformer blocks), e.g. 'blocks.10' of a timm ViT."
         )
-    if isinstance(prefix_tokens, bool) or not isinstance(prefix_tokens, int) or not 0 <= prefix_tokens < tokens.shape[1]:
+    if (
+        isinstance(prefix_tokens, bool)
+        or not isinstance(prefix_tokens, int)
+        or not 0 <= prefix_tokens < tokens.shape[1]
+    ):
         raise ValueError(
             f"prefix_tokens must be an integer from 0 to {tokens.shape[1] - 1} (the class, distillation and "
             f"register tokens before the patches), got {prefix_tokens!r}."
@@ -136,7 +141,11 @@ class TokenLayout:
         where = f"reshape (for layer '{layer_name}', output {tuple(output.shape)})"
         rule = "It must only select and rearrange entries (index, reshape, permute), one map entry per kept entry."
         feature_maps = reshape(output)
-        if not isinstance(feature_maps, torch.Tensor) or feature_maps.dim() != 4 or feature_maps.shape[0] != output.shape[0]:
+        if (
+            not isinstance(feature_maps, torch.Tensor)
+            or feature_maps.dim() != 4
+            or feature_maps.shape[0] != output.shape[0]
+        ):
             shape = tuple(feature_maps.shape) if isinstance(feature_maps, torch.Tensor) else type(feature_maps).__name__
             raise ValueError(
                 f"{where} returned {shape}, but feature maps (N, C, h, w) with the batch size "

@@ -25,6 +25,7 @@ Conventions (as for ``grad_cam``):
 The gradient-based variants also come as ``*_from_forward(forward, class_idx)``: they reuse
 a ``forward_with_features`` result, so switching class costs one backward pass only.
 """
+
 from __future__ import annotations
 
 import warnings

@@ -5,6 +5,7 @@ app) and test_site.py (the course website). Chromium comes from Debian (``apt-ge
 chromium``), because ``playwright install`` needs the internet. Without it the tests are skipped,
 unless ``CAM_REQUIRE_BROWSER=1`` is set (CI): then they fail.
 """
+
 from __future__ import annotations
 
 import io
@@ -81,26 +82,38 @@ def isolated_jupyter_env(home: Path) -> dict[str, str]:
     config_dir, data_dir = home / "config", home / "data"
     kernel_dir = data_dir / "kernels" / KERNEL_NAME
     kernel_dir.mkdir(parents=True)
-    (kernel_dir / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "Python (cam-tutorial)",
-        "language": "python",
-    }))
+    (kernel_dir / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "Python (cam-tutorial)",
+                "language": "python",
+            }
+        )
+    )
     (config_dir / "labconfig").mkdir(parents=True)
-    (config_dir / "labconfig" / "page_config.json").write_text(json.dumps({
-        "disabledExtensions": {
-            "@jupyterlab/extensionmanager-extension": True,
-            "@jupyterlab/apputils-extension:announcements": True,
-        }
-    }))
-    (config_dir / "jupyter_server_config.json").write_text(json.dumps({
-        "LabApp": {
-            "news_url": None,
-            "check_for_updates_class": "jupyterlab.NeverCheckForUpdate",
-            "extension_manager": "readonly",
-            "expose_app_in_browser": True,  # window.jupyterapp: run cells through Lab's own commands
-        },
-    }))
+    (config_dir / "labconfig" / "page_config.json").write_text(
+        json.dumps(
+            {
+                "disabledExtensions": {
+                    "@jupyterlab/extensionmanager-extension": True,
+                    "@jupyterlab/apputils-extension:announcements": True,
+                }
+            }
+        )
+    )
+    (config_dir / "jupyter_server_config.json").write_text(
+        json.dumps(
+            {
+                "LabApp": {
+                    "news_url": None,
+                    "check_for_updates_class": "jupyterlab.NeverCheckForUpdate",
+                    "extension_manager": "readonly",
+                    "expose_app_in_browser": True,  # window.jupyterapp: run cells through Lab's own commands
+                },
+            }
+        )
+    )
     return {
         "JUPYTER_CONFIG_DIR": str(config_dir),
         "JUPYTER_DATA_DIR": str(data_dir),
@@ -132,11 +145,15 @@ def _wait_until_serving(url: str, process: subprocess.Popen, log_path: Path, wha
     deadline = time.monotonic() + SERVER_START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{what} exited with code {process.returncode}; its log:\n{log_path.read_text()[-3000:]}")
+            raise RuntimeError(
+                f"{what} exited with code {process.returncode}; its log:\n{log_path.read_text()[-3000:]}"
+            )
         if _answers(url):
             return
         time.sleep(0.3)
-    raise RuntimeError(f"{what} did not answer {url} within {SERVER_START_TIMEOUT_S} s; its log:\n{log_path.read_text()[-3000:]}")
+    raise RuntimeError(
+        f"{what} did not answer {url} within {SERVER_START_TIMEOUT_S} s; its log:\n{log_path.read_text()[-3000:]}"
+    )
 
 
 @contextmanager
@@ -234,9 +251,13 @@ def assert_explorer_usable(page, where: str) -> dict:
     layout = page.evaluate(_LAYOUT_JS)
     assert layout["track"]["width"] >= MIN_TRACK_WIDTH_PX, f"{where}: opacity track {layout['track']['width']} px"
     for name in ("classLabel", "layerLabel", "opacityLabel"):
-        assert abs(layout["methodLabel"]["right"] - layout[name]["right"]) <= 1.0, f"{where}: Method label vs {name}: {layout}"
+        assert abs(layout["methodLabel"]["right"] - layout[name]["right"]) <= 1.0, (
+            f"{where}: Method label vs {name}: {layout}"
+        )
     button_middle = (layout["firstButton"]["top"] + layout["firstButton"]["bottom"]) / 2
-    assert layout["methodLabel"]["top"] <= button_middle <= layout["methodLabel"]["bottom"], f"{where}: Method label height"
+    assert layout["methodLabel"]["top"] <= button_middle <= layout["methodLabel"]["bottom"], (
+        f"{where}: Method label height"
+    )
     assert layout["uploadFontSize"] == "0px" and layout["uploadLabel"] == '"Upload your own"', where
     assert layout["uploadWidth"] > 60, f"{where}: the upload button is {layout['uploadWidth']} px wide"
     return layout

@@ -1,4 +1,5 @@
 """Shared fixtures. The pretrained default model is loaded once per test session."""
+
 from __future__ import annotations
 
 import matplotlib

@@ -20,6 +20,7 @@ A snapshot records everything an explaining function could change by mistake:
 
 It also has small model factories used across the test files.
 """
+
 from __future__ import annotations
 
 import threading
@@ -108,8 +109,7 @@ class ModelSnapshot:
             global_hooks=_global_hooks(),
             requires_grad={name: p.requires_grad for name, p in parameters.items()},
             grads={
-                name: (p.grad, None if p.grad is None else p.grad.detach().clone())
-                for name, p in parameters.items()
+                name: (p.grad, None if p.grad is None else p.grad.detach().clone()) for name, p in parameters.items()
             },
             tensor_hooks={name: _hook_keys(p._backward_hooks) for name, p in parameters.items()},
             grad_enabled=torch.is_grad_enabled(),
@@ -143,7 +143,9 @@ class ModelSnapshot:
         for name, (grad_object, grad_values) in self.grads.items():
             current = parameters[name].grad
             if current is not grad_object:
-                problems.append(f"parameter '{name}'.grad was replaced (was {'None' if grad_object is None else 'a tensor'})")
+                problems.append(
+                    f"parameter '{name}'.grad was replaced (was {'None' if grad_object is None else 'a tensor'})"
+                )
             elif grad_values is not None and not torch.equal(_bits(current), _bits(grad_values)):
                 problems.append(f"parameter '{name}'.grad values changed")
         if now.tensor_hooks != self.tensor_hooks:

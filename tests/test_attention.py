@@ -6,6 +6,7 @@
   ``attn_drop`` in a copy of the model (``fused_attn = False`` there only).
 * The model is untouched: weights, flags, hooks, grads, grad mode; also when the forward raises.
 """
+
 from __future__ import annotations
 
 import copy
@@ -101,8 +102,17 @@ def test_attention_weights_match_timm_non_fused_path(vit, images):
 
 def test_attention_weights_with_qk_norm_and_another_width():
     torch.manual_seed(1)
-    model = timm.create_model("vit_tiny_patch16_224", pretrained=False, img_size=32, patch_size=8, depth=2,
-                              num_heads=2, embed_dim=16, qk_norm=True, num_classes=3).eval()
+    model = timm.create_model(
+        "vit_tiny_patch16_224",
+        pretrained=False,
+        img_size=32,
+        patch_size=8,
+        depth=2,
+        num_heads=2,
+        embed_dim=16,
+        qk_norm=True,
+        num_classes=3,
+    ).eval()
     x = torch.randn(2, 3, 32, 32)
     for ours, theirs in zip(attention_weights(model, x), reference_attention(model, x)):
         torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
@@ -113,8 +123,12 @@ def test_attention_map_and_rollout_read_the_class_token_row(vit, images):
     mean_last = reference[-1].mean(dim=1)  # (N, 65, 65)
     expected_map = mean_last[:, 0, 1:].reshape(3, 8, 8)  # class token's row, patch columns, row by row
     torch.testing.assert_close(attention_map(vit, images), expected_map, rtol=1e-5, atol=1e-7)
-    torch.testing.assert_close(attention_map(vit, images, "blocks.1.attn"),
-                               reference[1].mean(1)[:, 0, 1:].reshape(3, 8, 8), rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(
+        attention_map(vit, images, "blocks.1.attn"),
+        reference[1].mean(1)[:, 0, 1:].reshape(3, 8, 8),
+        rtol=1e-5,
+        atol=1e-7,
+    )
 
     result = torch.eye(65).expand(3, 65, 65)
     for attention in reference:  # independent: 0.5·Ā + 0.5·I (rows of Ā sum to 1)
@@ -150,5 +164,9 @@ def test_one_layer_name_as_a_string_is_one_layer(vit, images):
     (as_string,) = attention_weights(vit, images, "blocks.0.attn")
     (as_list,) = attention_weights(vit, images, ["blocks.0.attn"])
     torch.testing.assert_close(as_string, as_list, rtol=0, atol=0)
-    torch.testing.assert_close(attention_rollout(vit, images, layers="blocks.0.attn"),
-                               attention_rollout(vit, images, layers=["blocks.0.attn"]), rtol=0, atol=0)
+    torch.testing.assert_close(
+        attention_rollout(vit, images, layers="blocks.0.attn"),
+        attention_rollout(vit, images, layers=["blocks.0.attn"]),
+        rtol=0,
+        atol=0,
+    )

@@ -23,6 +23,7 @@ Chromium comes from Debian (``apt-get install -y chromium``), because ``playwrig
 needs the internet. Without it the test is skipped, unless ``CAM_REQUIRE_BROWSER=1`` is set (CI):
 then it fails.
 """
+
 from __future__ import annotations
 
 import os
@@ -87,9 +88,13 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     env = {**os.environ, **isolated_jupyter_env(home)}
     port, token = free_port(), secrets.token_hex(16)
     command = [
-        sys.executable, "-m", "jupyterlab",
-        "--no-browser", "--allow-root",
-        "--ip=127.0.0.1", f"--port={port}",
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--allow-root",
+        "--ip=127.0.0.1",
+        f"--port={port}",
         f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={root_dir}",
     ]

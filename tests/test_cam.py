@@ -1,4 +1,5 @@
 """CAM: the identity y^c = mean(M_c) + b_c, class_idx="all", and networks CAM does not fit."""
+
 from __future__ import annotations
 
 import pytest
@@ -53,7 +54,10 @@ def test_all_classes_from_one_forward_equal_per_class_maps(resnet_double):
     assert all_maps.shape == (2, 12, 2, 2)
     for class_idx in (0, 7, 11):
         torch.testing.assert_close(
-            all_maps[:, class_idx], class_activation_map(resnet_double, x, "layer4", "fc", class_idx), rtol=0, atol=1e-12
+            all_maps[:, class_idx],
+            class_activation_map(resnet_double, x, "layer4", "fc", class_idx),
+            rtol=0,
+            atol=1e-12,
         )
 
 

@@ -3,6 +3,7 @@
 Three tests run the real entry point as a subprocess (each starts Python and loads torch,
 a few seconds); the others call ``main(argv)`` in-process with the session's model.
 """
+
 from __future__ import annotations
 
 import io
@@ -156,7 +157,10 @@ def test_bad_class(cat_jpg, tmp_path, capsys, cached_model, class_text, fragment
 @pytest.mark.parametrize(
     "options, fragments",
     [
-        (["--layer", "blocks.9"], ["--layer 'blocks.9' is not a module of efficientnet_lite0", "--layer blocks.6", "bn2"]),
+        (
+            ["--layer", "blocks.9"],
+            ["--layer 'blocks.9' is not a module of efficientnet_lite0", "--layer blocks.6", "bn2"],
+        ),
         (["--layer", ""], ["--layer is empty", "feature layer bn2"]),
         (["--layer", "classifier"], ["--layer classifier outputs (1, 1000), not feature maps", "blocks.0"]),
         (["--layer", "blocks.5", "--method", "cam"], ["--method cam works only at", "bn2", "--method gradcam"]),
@@ -241,7 +245,9 @@ def test_offline_torchvision_model_says_what_to_type(cat_jpg, tmp_path, capsys, 
     monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
     assert cli.main([str(cat_jpg), "--model", "resnet18", "-o", str(tmp_path / "out.png")]) == 1
     error = capsys.readouterr().err
-    assert_one_line_error(error, "could not get the pretrained weights of resnet18", "no network", "--model efficientnet_lite0")
+    assert_one_line_error(
+        error, "could not get the pretrained weights of resnet18", "no network", "--model efficientnet_lite0"
+    )
     assert "load_model(" not in error and "Downloading" not in error
     assert not (tmp_path / "torch").exists()  # no empty cache folder
 
@@ -340,7 +346,9 @@ def test_the_shapes_networks_from_the_command_line(tmp_path, capsys, plotted, na
     argv = [str(picture), "--model", name, "-o", str(output)] + (["--layer", layer] if layer else [])
     assert cli.main(argv) == 0 and output.exists()
     x = net.preprocess(Image.open(picture))
-    expected = grad_cam(net.model, x, layer or net.feature_layer_name, net.categories.index("ring"), reshape=net.reshape)
+    expected = grad_cam(
+        net.model, x, layer or net.feature_layer_name, net.categories.index("ring"), reshape=net.reshape
+    )
     torch.testing.assert_close(plotted["cam"], expected[0])
     assert plotted["image"].size == (64, 64)  # the picture the network sees
     out = capsys.readouterr().out
@@ -385,13 +393,28 @@ def test_a_library_warning_is_one_line_in_option_terms(tmp_path, capsys):
     assert "--layer blocks.3.norm1" in warning_lines[0] and "--method gradcam" in warning_lines[0]
     assert "grad_cam" not in warning_lines[0]
 
-    assert cli.main([str(picture), "--model", "shapes_vit", "--method", "hirescam", "--layer", "blocks.3.norm1",
-                     "-o", str(output)]) == 0
+    assert (
+        cli.main(
+            [
+                str(picture),
+                "--model",
+                "shapes_vit",
+                "--method",
+                "hirescam",
+                "--layer",
+                "blocks.3.norm1",
+                "-o",
+                str(output),
+            ]
+        )
+        == 0
+    )
     assert "warning" not in capsys.readouterr().err
 
 
 def test_other_libraries_warnings_are_shown_once_as_python_shows_them(monkeypatch, capsys, cat_jpg, tmp_path):
     """A warning from outside cam_utils (here: from this test) is passed on unchanged, once; the command goes on."""
+
     def run_that_warns(args):
         warnings.warn("a warning from another library", UserWarning)
 
@@ -423,19 +446,32 @@ def test_an_interrupted_write_leaves_the_previous_figure_whole(tmp_path, cat_jpg
     assert sorted(path.name for path in tmp_path.iterdir()) == ["figure.svg"], "a temporary file was left"
 
 
-@pytest.mark.parametrize("make_output, fragment", [
-    (lambda path: os.mkfifo(path), "not a regular file"),
-    (lambda path: os.symlink(path.parent / "missing" / "x.png", path), "symbolic link to a file that does not exist"),
-    (lambda path: None, "characters long"),
-    (lambda path: None, "cannot tell the figure format"),
-], ids=["fifo", "dangling-symlink", "long-name", "pgf"])
+@pytest.mark.parametrize(
+    "make_output, fragment",
+    [
+        (lambda path: os.mkfifo(path), "not a regular file"),
+        (
+            lambda path: os.symlink(path.parent / "missing" / "x.png", path),
+            "symbolic link to a file that does not exist",
+        ),
+        (lambda path: None, "characters long"),
+        (lambda path: None, "cannot tell the figure format"),
+    ],
+    ids=["fifo", "dangling-symlink", "long-name", "pgf"],
+)
 def test_bad_outputs_fail_before_the_computation(tmp_path, cat_jpg, make_output, fragment):
-    name = {"characters long": "x" * 300 + ".png", "cannot tell the figure format": "figure.pgf"}.get(fragment, "out.png")
+    name = {"characters long": "x" * 300 + ".png", "cannot tell the figure format": "figure.pgf"}.get(
+        fragment, "out.png"
+    )
     output = tmp_path / name
     make_output(output)
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "cam_utils", str(cat_jpg), "-o", str(output)],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "cam_utils", str(cat_jpg), "-o", str(output)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 1, result.stderr
     assert_one_line_error(result.stderr, fragment)
     assert time.perf_counter() - started < 60

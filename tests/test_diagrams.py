@@ -1,4 +1,5 @@
 """The CAM and Grad-CAM diagrams: drawn by tools/draw_diagrams.py, committed under docs/images."""
+
 from __future__ import annotations
 
 import importlib.util

@@ -1,4 +1,5 @@
 """Every mistake gives an exception whose message names the problem and the fix."""
+
 from __future__ import annotations
 
 import re
@@ -26,6 +27,7 @@ def x() -> torch.Tensor:
 
 
 # --- the input x -------------------------------------------------------------------------
+
 
 def test_single_image_without_batch_dimension_suggests_unsqueeze(model, x):
     with pytest.raises(ValueError, match=r"unsqueeze\(0\)"):
@@ -68,6 +70,7 @@ def test_model_and_input_on_different_devices():
 
 
 # --- the layer ------------------------------------------------------------------------------
+
 
 def test_unknown_layer_name_suggests_close_names(model, x):
     with pytest.raises(ValueError, match="no layer named 'featurs'.*'features'"):
@@ -145,6 +148,7 @@ def test_model_returning_a_tuple(x):
 
 # --- class_idx ----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "class_idx, error, message",
     [
@@ -177,6 +181,7 @@ def test_numpy_integer_class_indices_are_accepted(model, x):
 
 # --- CAM specifics ------------------------------------------------------------------------
 
+
 def test_cam_classifier_with_wrong_input_size(x):
     model = TinyGapNet().eval()
     model.fc = nn.Linear(8, 5)
@@ -186,6 +191,7 @@ def test_cam_classifier_with_wrong_input_size(x):
 
 
 # --- issue 12: NaN/inf inputs, compiled models, empty names, "ALL", DataParallel hints ---------------
+
 
 @pytest.mark.parametrize("bad_value", [float("nan"), float("inf"), -float("inf")])
 @pytest.mark.parametrize("method", ["grad_cam", "grad_cam_plus_plus", "hires_cam", "cam", "score_cam"])
@@ -202,7 +208,9 @@ def test_non_finite_input_gets_one_message_naming_x(model, x, method, bad_value)
     spoiled = x.clone()
     spoiled[1, 2, 3, 4] = bad_value
     snapshot = ModelSnapshot.take(model)
-    with pytest.raises(ValueError, match=r"^x contains 1 NaN or infinite value\(s\) out of 1,536, so every map would be NaN"):
+    with pytest.raises(
+        ValueError, match=r"^x contains 1 NaN or infinite value\(s\) out of 1,536, so every map would be NaN"
+    ):
         compute(spoiled)
     snapshot.assert_unchanged(model)
 
@@ -297,11 +305,14 @@ class _CutNet(torch.nn.Module):
         return self.head(feature_maps.mean(dim=(2, 3)))
 
 
-@pytest.mark.parametrize("cut, fragment", [
-    ("detach", "cuts it (a .detach()"),
-    ("inference-mode", "ran inside torch.inference_mode()"),
-    ("reentrant-checkpoint", "activation checkpointing with use_reentrant=True"),
-])
+@pytest.mark.parametrize(
+    "cut, fragment",
+    [
+        ("detach", "cuts it (a .detach()"),
+        ("inference-mode", "ran inside torch.inference_mode()"),
+        ("reentrant-checkpoint", "activation checkpointing with use_reentrant=True"),
+    ],
+)
 def test_a_cut_gradient_path_is_named_by_its_cause(cut, fragment):
     import warnings
 

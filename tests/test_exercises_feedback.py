@@ -1,4 +1,5 @@
 """The shared diagnosis behind every exercise self-check: each typical mistake gets its own hint."""
+
 from __future__ import annotations
 
 import torch

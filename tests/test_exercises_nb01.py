@@ -1,4 +1,5 @@
 """Notebook 01's self-checks: the right answer passes, each typical wrong answer gets its own hint."""
+
 from __future__ import annotations
 
 import pytest
@@ -18,16 +19,19 @@ def test_flip_left_right_right_answers_pass(capsys):
         assert passed and out.startswith("✓")
 
 
-@pytest.mark.parametrize("answer, hint", [
-    (lambda batch: batch.flip(dims=[2]), "upside down"),
-    (lambda batch: batch.flip(dims=[1]), "colour channels"),
-    (lambda batch: batch.flip(dims=[0]), "order of the images"),
-    (lambda batch: batch.flip(dims=[2, 3]), "180 degrees"),
-    (lambda batch: batch.transpose(2, 3), "transpose"),
-    (lambda batch: batch[0].flip(dims=[2]), "One dimension too few"),
-    (lambda batch: batch.copy_(batch.flip(dims=[3])), "in place"),
-    (lambda batch: batch.flip(dims=[3]).numpy(), "torch.Tensor"),
-])
+@pytest.mark.parametrize(
+    "answer, hint",
+    [
+        (lambda batch: batch.flip(dims=[2]), "upside down"),
+        (lambda batch: batch.flip(dims=[1]), "colour channels"),
+        (lambda batch: batch.flip(dims=[0]), "order of the images"),
+        (lambda batch: batch.flip(dims=[2, 3]), "180 degrees"),
+        (lambda batch: batch.transpose(2, 3), "transpose"),
+        (lambda batch: batch[0].flip(dims=[2]), "One dimension too few"),
+        (lambda batch: batch.copy_(batch.flip(dims=[3])), "in place"),
+        (lambda batch: batch.flip(dims=[3]).numpy(), "torch.Tensor"),
+    ],
+)
 def test_flip_left_right_wrong_answers_get_hints(answer, hint, capsys):
     passed, out = _run(check_flip_left_right, answer, capsys)
     assert not passed
@@ -57,15 +61,18 @@ def test_group_probability_right_answers_pass(capsys):
         assert passed and out.startswith("✓")
 
 
-@pytest.mark.parametrize("answer, hint", [
-    (lambda logits, group: torch.softmax(logits, dim=0)[:, group].sum(dim=1), "wrong axis (dim=0"),
-    (lambda logits, group: logits[:, group].sum(dim=1), "added up logits"),
-    (lambda logits, group: torch.softmax(logits[:, group], dim=1).sum(dim=1), "group's own logits"),
-    (lambda logits, group: torch.sigmoid(logits)[:, group].sum(dim=1), "sigmoid"),
-    (lambda logits, group: torch.softmax(logits, dim=1)[:, group].mean(dim=1), "their sum"),
-    (lambda logits, group: torch.softmax(logits, dim=1)[:, group].sum(dim=1, keepdim=True), "keepdim"),
-    (lambda logits, group: torch.softmax(logits, dim=1)[:, group], "One dimension too few or too many"),
-])
+@pytest.mark.parametrize(
+    "answer, hint",
+    [
+        (lambda logits, group: torch.softmax(logits, dim=0)[:, group].sum(dim=1), "wrong axis (dim=0"),
+        (lambda logits, group: logits[:, group].sum(dim=1), "added up logits"),
+        (lambda logits, group: torch.softmax(logits[:, group], dim=1).sum(dim=1), "group's own logits"),
+        (lambda logits, group: torch.sigmoid(logits)[:, group].sum(dim=1), "sigmoid"),
+        (lambda logits, group: torch.softmax(logits, dim=1)[:, group].mean(dim=1), "their sum"),
+        (lambda logits, group: torch.softmax(logits, dim=1)[:, group].sum(dim=1, keepdim=True), "keepdim"),
+        (lambda logits, group: torch.softmax(logits, dim=1)[:, group], "One dimension too few or too many"),
+    ],
+)
 def test_group_probability_wrong_answers_get_hints(answer, hint, capsys):
     passed, out = _run(check_group_probability, answer, capsys)
     assert not passed

@@ -1,4 +1,5 @@
 """Notebook 02's self-checks: the right answer passes, each typical wrong answer gets its own hint."""
+
 from __future__ import annotations
 
 import pytest
@@ -16,23 +17,27 @@ def test_channel_contributions_right_answers_pass(capsys):
     answers = (
         lambda feature_maps, class_weights: class_weights * feature_maps.mean(dim=(1, 2)),
         lambda feature_maps, class_weights: (class_weights[:, None, None] * feature_maps).mean(dim=(1, 2)),
-        lambda feature_maps, class_weights: torch.einsum("k,khw->k", class_weights, feature_maps)
-        / (feature_maps.shape[1] * feature_maps.shape[2]),
+        lambda feature_maps, class_weights: (
+            torch.einsum("k,khw->k", class_weights, feature_maps) / (feature_maps.shape[1] * feature_maps.shape[2])
+        ),
     )
     for answer in answers:
         passed, out = _run(check_channel_contributions, answer, capsys)
         assert passed and out.startswith("✓")
 
 
-@pytest.mark.parametrize("answer, hint", [
-    (lambda feature_maps, class_weights: class_weights * feature_maps.sum(dim=(1, 2)), "takes the mean"),
-    (lambda feature_maps, class_weights: feature_maps.mean(dim=(1, 2)), "multiply each by its weight"),
-    (lambda feature_maps, class_weights: class_weights * feature_maps.amax(dim=(1, 2)), "global max pooling"),
-    (lambda feature_maps, class_weights: class_weights * feature_maps[:, 0, 0], "different values"),
-    (lambda feature_maps, class_weights: (class_weights * feature_maps.mean(dim=(1, 2))).sum(), "expected (6,)"),
-    (lambda feature_maps, class_weights: class_weights[:, None, None] * feature_maps, "did not pool"),
-    (lambda feature_maps, class_weights: -class_weights * feature_maps.mean(dim=(1, 2)), "opposite sign"),
-])
+@pytest.mark.parametrize(
+    "answer, hint",
+    [
+        (lambda feature_maps, class_weights: class_weights * feature_maps.sum(dim=(1, 2)), "takes the mean"),
+        (lambda feature_maps, class_weights: feature_maps.mean(dim=(1, 2)), "multiply each by its weight"),
+        (lambda feature_maps, class_weights: class_weights * feature_maps.amax(dim=(1, 2)), "global max pooling"),
+        (lambda feature_maps, class_weights: class_weights * feature_maps[:, 0, 0], "different values"),
+        (lambda feature_maps, class_weights: (class_weights * feature_maps.mean(dim=(1, 2))).sum(), "expected (6,)"),
+        (lambda feature_maps, class_weights: class_weights[:, None, None] * feature_maps, "did not pool"),
+        (lambda feature_maps, class_weights: -class_weights * feature_maps.mean(dim=(1, 2)), "opposite sign"),
+    ],
+)
 def test_channel_contributions_wrong_answers_get_hints(answer, hint, capsys):
     passed, out = _run(check_channel_contributions, answer, capsys)
     assert not passed
@@ -54,16 +59,19 @@ def _normalised(maps: torch.Tensor) -> torch.Tensor:
     return (maps - low) / (high - low)
 
 
-@pytest.mark.parametrize("answer, hint", [
-    (lambda A, W, idx: torch.einsum("nkhw,k->nhw", A, W[idx[0]]), "first image's class"),
-    (lambda A, W, idx: torch.einsum("nkhw,ck->nhw", A, W), "maps of all classes"),
-    (lambda A, W, idx: torch.relu(torch.einsum("nkhw,nk->nhw", A, W[idx])), "drop the ReLU"),
-    (lambda A, W, idx: _normalised(torch.einsum("nkhw,nk->nhw", A, W[idx])), "normalised"),
-    (lambda A, W, idx: torch.einsum("nkhw,nk->nhw", A, W[idx]) / A.shape[1], "weighted *sum*"),
-    (lambda A, W, idx: torch.einsum("nkhw,nk->nwh", A, W[idx]), "transpose"),
-    (lambda A, W, idx: torch.einsum("nkhw,nk->n", A, W[idx]), "expected (3, 3, 4)"),
-    (lambda A, W, idx: torch.einsum("nkhw,kn->nhw", A, W[:, idx]), "raised RuntimeError"),
-])
+@pytest.mark.parametrize(
+    "answer, hint",
+    [
+        (lambda A, W, idx: torch.einsum("nkhw,k->nhw", A, W[idx[0]]), "first image's class"),
+        (lambda A, W, idx: torch.einsum("nkhw,ck->nhw", A, W), "maps of all classes"),
+        (lambda A, W, idx: torch.relu(torch.einsum("nkhw,nk->nhw", A, W[idx])), "drop the ReLU"),
+        (lambda A, W, idx: _normalised(torch.einsum("nkhw,nk->nhw", A, W[idx])), "normalised"),
+        (lambda A, W, idx: torch.einsum("nkhw,nk->nhw", A, W[idx]) / A.shape[1], "weighted *sum*"),
+        (lambda A, W, idx: torch.einsum("nkhw,nk->nwh", A, W[idx]), "transpose"),
+        (lambda A, W, idx: torch.einsum("nkhw,nk->n", A, W[idx]), "expected (3, 3, 4)"),
+        (lambda A, W, idx: torch.einsum("nkhw,kn->nhw", A, W[:, idx]), "raised RuntimeError"),
+    ],
+)
 def test_batch_cam_wrong_answers_get_hints(answer, hint, capsys):
     passed, out = _run(check_batch_cam, answer, capsys)
     assert not passed

@@ -1,4 +1,5 @@
 """Notebook 03's self-checks: the right answer passes, each typical wrong answer gets its own hint."""
+
 from __future__ import annotations
 
 from contextlib import ExitStack
@@ -17,6 +18,7 @@ def _run(check, answer, capsys) -> tuple[bool, str]:
 
 # --- coding exercise 1: record several layers in one forward pass ---------------------------------
 
+
 def record_with_exit_stack(model, x, layer_names):
     with ExitStack() as stack, torch.no_grad():
         recordings = {name: stack.enter_context(record_output(model.get_submodule(name))) for name in layer_names}
@@ -27,8 +29,10 @@ def record_with_exit_stack(model, x, layer_names):
 def record_with_own_hooks(model, x, layer_names):
     outputs, handles = {}, []
     for name in layer_names:
+
         def keep(module, inputs, output, name=name):
             outputs[name] = output.detach().clone()
+
         handles.append(model.get_submodule(name).register_forward_hook(keep))
     try:
         with torch.no_grad():
@@ -51,8 +55,10 @@ def one_pass_per_layer(model, x, layer_names):
 def keeps_references(model, x, layer_names):
     outputs, handles = {}, []
     for name in layer_names:
+
         def keep(module, inputs, output, name=name):
             outputs[name] = output  # no copy: the in-place ReLU after the layer overwrites it
+
         handles.append(model.get_submodule(name).register_forward_hook(keep))
     with torch.no_grad():
         model(x)
@@ -65,7 +71,8 @@ def forgets_to_remove(model, x, layer_names):
     outputs = {}
     for name in layer_names:
         model.get_submodule(name).register_forward_hook(
-            lambda module, inputs, output, name=name: outputs.__setitem__(name, output.detach().clone()))
+            lambda module, inputs, output, name=name: outputs.__setitem__(name, output.detach().clone())
+        )
     with torch.no_grad():
         model(x)
     return outputs
@@ -86,14 +93,17 @@ def test_record_stages_right_answers_pass(capsys):
         assert passed and out.startswith("✓")
 
 
-@pytest.mark.parametrize("answer, hint", [
-    (one_pass_per_layer, "ran the model 2 times"),
-    (keeps_references, "lost its negative values"),
-    (forgets_to_remove, "left 2 hook(s)"),
-    (returns_a_list, "should return a dict"),
-    (wrong_keys, "exactly the layer names"),
-    (lambda model, x, layer_names: {}, "never ran the model"),
-])
+@pytest.mark.parametrize(
+    "answer, hint",
+    [
+        (one_pass_per_layer, "ran the model 2 times"),
+        (keeps_references, "lost its negative values"),
+        (forgets_to_remove, "left 2 hook(s)"),
+        (returns_a_list, "should return a dict"),
+        (wrong_keys, "exactly the layer names"),
+        (lambda model, x, layer_names: {}, "never ran the model"),
+    ],
+)
 def test_record_stages_wrong_answers_get_hints(answer, hint, capsys):
     passed, out = _run(check_record_stages, answer, capsys)
     assert not passed
@@ -102,10 +112,12 @@ def test_record_stages_wrong_answers_get_hints(answer, hint, capsys):
 
 # --- coding exercise 2: gradients for several classes, one forward pass ---------------------------
 
+
 def gradients_retaining_the_graph(model, x, layer, class_indices):
     split = forward_with_features(model, x, layer)
-    gradients = [torch.autograd.grad(split.logits[0, c], split.feature_maps, retain_graph=True)[0][0]
-                 for c in class_indices]
+    gradients = [
+        torch.autograd.grad(split.logits[0, c], split.feature_maps, retain_graph=True)[0][0] for c in class_indices
+    ]
     return torch.stack(gradients)
 
 
@@ -125,8 +137,9 @@ def gradients_one_pass_per_class(model, x, layer, class_indices):
 def gradients_of_probabilities(model, x, layer, class_indices):
     split = forward_with_features(model, x, layer)
     probabilities = torch.softmax(split.logits[0], dim=0)
-    return torch.stack([torch.autograd.grad(probabilities[c], split.feature_maps, retain_graph=True)[0][0]
-                        for c in class_indices])
+    return torch.stack(
+        [torch.autograd.grad(probabilities[c], split.feature_maps, retain_graph=True)[0][0] for c in class_indices]
+    )
 
 
 def gradients_by_backward(model, x, layer, class_indices):
@@ -163,14 +176,17 @@ def test_gradients_for_classes_right_answer_passes(capsys):
     assert passed and out.startswith("✓")
 
 
-@pytest.mark.parametrize("answer, hint", [
-    (gradients_freeing_the_graph, "retain_graph=True"),
-    (gradients_one_pass_per_class, "ran the model 2 times"),
-    (gradients_of_probabilities, "differentiated the probabilities"),
-    (gradients_by_backward, "wrote .grad"),
-    (gradients_in_reverse_order, "wrong order"),
-    (gradient_of_the_sum, "shape (1, 5, 4, 4)"),
-])
+@pytest.mark.parametrize(
+    "answer, hint",
+    [
+        (gradients_freeing_the_graph, "retain_graph=True"),
+        (gradients_one_pass_per_class, "ran the model 2 times"),
+        (gradients_of_probabilities, "differentiated the probabilities"),
+        (gradients_by_backward, "wrote .grad"),
+        (gradients_in_reverse_order, "wrong order"),
+        (gradient_of_the_sum, "shape (1, 5, 4, 4)"),
+    ],
+)
 def test_gradients_for_classes_wrong_answers_get_hints(answer, hint, capsys):
     passed, out = _run(check_gradients_for_classes, answer, capsys)
     assert not passed

@@ -1,4 +1,5 @@
 """The self-checks of notebook 04's coding exercises: a right answer passes, typical wrong ones get their hint."""
+
 from __future__ import annotations
 
 import pytest

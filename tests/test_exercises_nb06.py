@@ -1,4 +1,5 @@
 """The self-check of notebook 06's coding exercise: a right answer passes, typical wrong ones get their hint."""
+
 from __future__ import annotations
 
 import torch
@@ -6,8 +7,9 @@ import torch
 from cam_utils.course.exercises import check_signed_grad_cam
 
 
-def _signed_grad_cam(request, relu=False, total=False, probability=False, per_position=False, keep_graph=True,
-                     squeeze=False):
+def _signed_grad_cam(
+    request, relu=False, total=False, probability=False, per_position=False, keep_graph=True, squeeze=False
+):
     """The exercise written as a learner would, with switches for the typical mistakes."""
     forward = request.forward
     score = forward.logits[0, request.class_idx]

@@ -1,4 +1,5 @@
 """Notebook 07's self-check: the right answer passes, each typical wrong answer gets its own hint."""
+
 from __future__ import annotations
 
 import pytest
@@ -13,8 +14,19 @@ def _run(check, *answer, capsys) -> tuple[bool, str]:
     return passed, capsys.readouterr().out
 
 
-def _increase(model, image, feature_maps, class_idx, baseline, *, mode="bilinear", normalise=True,
-              probabilities=True, subtract=True, channel_softmax=False):
+def _increase(
+    model,
+    image,
+    feature_maps,
+    class_idx,
+    baseline,
+    *,
+    mode="bilinear",
+    normalise=True,
+    probabilities=True,
+    subtract=True,
+    channel_softmax=False,
+):
     """A learner's answer, with the typical mistakes as switches."""
     masks = upsample(feature_maps, tuple(image.shape[-2:]), mode=mode)
     if normalise:
@@ -33,8 +45,9 @@ def _one_by_one(model, image, feature_maps, class_idx, baseline):
         base = torch.softmax(model(baseline), dim=1)[0, class_idx]
         weights = []
         for channel in feature_maps:
-            mask = torch.nn.functional.interpolate(channel[None, None], size=image.shape[-2:], mode="bilinear",
-                                                   align_corners=False)[0, 0]
+            mask = torch.nn.functional.interpolate(
+                channel[None, None], size=image.shape[-2:], mode="bilinear", align_corners=False
+            )[0, 0]
             mask = (mask - mask.min()) / (mask.max() - mask.min())
             weights.append(torch.softmax(model(image * mask), dim=1)[0, class_idx] - base)
     return torch.stack(weights)
@@ -63,18 +76,21 @@ def _not_written(model, image, feature_maps, class_idx, baseline):
     raise NotImplementedError
 
 
-@pytest.mark.parametrize("answer, hint", [
-    (lambda m, i, f, c, b: _increase(m, i, f, c, b, subtract=False), "did not subtract the baseline"),
-    (lambda m, i, f, c, b: _increase(m, i, f, c, b, probabilities=False), "differences of logits"),
-    (lambda m, i, f, c, b: _increase(m, i, f, c, b, normalise=False), "min-max normalise each channel"),
-    (_normalised_first, "after upsampling"),
-    (lambda m, i, f, c, b: _increase(m, i, f, c, b, mode="nearest"), "nearest neighbours"),
-    (lambda m, i, f, c, b: _increase(m, i, f, c, b, channel_softmax=True), "Algorithm 1"),
-    (_top1, "top-1 class"),
-    (lambda m, i, f, c, b: -_increase(m, i, f, c, b), "sign"),
-    (lambda m, i, f, c, b: _increase(m, i, f, c, b).sum(), "shape"),
-    (_not_written, "not written yet"),
-])
+@pytest.mark.parametrize(
+    "answer, hint",
+    [
+        (lambda m, i, f, c, b: _increase(m, i, f, c, b, subtract=False), "did not subtract the baseline"),
+        (lambda m, i, f, c, b: _increase(m, i, f, c, b, probabilities=False), "differences of logits"),
+        (lambda m, i, f, c, b: _increase(m, i, f, c, b, normalise=False), "min-max normalise each channel"),
+        (_normalised_first, "after upsampling"),
+        (lambda m, i, f, c, b: _increase(m, i, f, c, b, mode="nearest"), "nearest neighbours"),
+        (lambda m, i, f, c, b: _increase(m, i, f, c, b, channel_softmax=True), "Algorithm 1"),
+        (_top1, "top-1 class"),
+        (lambda m, i, f, c, b: -_increase(m, i, f, c, b), "sign"),
+        (lambda m, i, f, c, b: _increase(m, i, f, c, b).sum(), "shape"),
+        (_not_written, "not written yet"),
+    ],
+)
 def test_increase_of_confidence_wrong_answers_get_hints(answer, hint, capsys):
     passed, out = _run(check_increase_of_confidence, answer, capsys=capsys)
     assert not passed

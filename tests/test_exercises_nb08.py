@@ -1,4 +1,5 @@
 """Notebook 08's self-checks: the right answer passes, each typical wrong answer gets its own hint."""
+
 from __future__ import annotations
 
 import pytest
@@ -17,8 +18,9 @@ def _run(check, *answer, capsys) -> tuple[bool, str]:
 # ------------------------------------------------------------ coding exercise 1: deletion scores
 
 
-def _deletion(model, image, saliency, class_idx, steps, *, descending=True, fill=0.0, mode="bilinear",
-              probabilities=True):
+def _deletion(
+    model, image, saliency, class_idx, steps, *, descending=True, fill=0.0, mode="bilinear", probabilities=True
+):
     """A learner's loop, with the typical mistakes as switches."""
     height, width = image.shape[-2:]
     order = upsample(saliency, (height, width), mode=mode).flatten().argsort(descending=descending, stable=True)
@@ -82,19 +84,22 @@ def _crashes(model, image, saliency, class_idx, steps):
     return _deletion(model, image, saliency[None, None], class_idx, steps)  # a 4-D map: upsample refuses it
 
 
-@pytest.mark.parametrize("answer, hint", [
-    (lambda m, i, s, c, k: _deletion(m, i, s, c, k, descending=False), "least salient pixels first"),
-    (lambda m, i, s, c, k: _deletion(m, i, s, c, k, probabilities=False), "these are logits"),
-    (lambda m, i, s, c, k: _deletion(m, i, s, c, k, fill=-1.0), "black"),
-    (lambda m, i, s, c, k: _deletion(m, i, s, c, k, mode="nearest"), "nearest-neighbour"),
-    (_top1, "top-1 class"),
-    (lambda m, i, s, c, k: _deletion(m, i, s, c, k)[1:], "start at fraction 0"),
-    (lambda m, i, s, c, k: _deletion(m, i, s, c, k).sum(), "one number"),
-    (lambda m, i, s, c, k: _deletion(m, i, s, c, k) * 0.5, "constant factor"),
-    (_not_written, "not written yet"),
-    (_no_upsampling, "upsample the map"),
-    (_crashes, "raised ValueError"),
-])
+@pytest.mark.parametrize(
+    "answer, hint",
+    [
+        (lambda m, i, s, c, k: _deletion(m, i, s, c, k, descending=False), "least salient pixels first"),
+        (lambda m, i, s, c, k: _deletion(m, i, s, c, k, probabilities=False), "these are logits"),
+        (lambda m, i, s, c, k: _deletion(m, i, s, c, k, fill=-1.0), "black"),
+        (lambda m, i, s, c, k: _deletion(m, i, s, c, k, mode="nearest"), "nearest-neighbour"),
+        (_top1, "top-1 class"),
+        (lambda m, i, s, c, k: _deletion(m, i, s, c, k)[1:], "start at fraction 0"),
+        (lambda m, i, s, c, k: _deletion(m, i, s, c, k).sum(), "one number"),
+        (lambda m, i, s, c, k: _deletion(m, i, s, c, k) * 0.5, "constant factor"),
+        (_not_written, "not written yet"),
+        (_no_upsampling, "upsample the map"),
+        (_crashes, "raised ValueError"),
+    ],
+)
 def test_deletion_scores_wrong_answers_get_hints(answer, hint, capsys):
     passed, out = _run(check_deletion_scores, answer, capsys=capsys)
     assert not passed
@@ -134,13 +139,30 @@ def other():
     def curve(saliency, class_idx=espresso_class, pixels_per_step=PIXELS_PER_STEP):
         return deletion_curve(net.model, x, saliency, class_idx, pixels_per_step=pixels_per_step, batch_size=5)[0]
 
-    return {"net": net, "x": x, "classes": (cat_class, espresso_class), "other_map": other_map,
-            "class_map": class_map, "curve": curve, "own": curve(other_map), "cross": curve(class_map)}
+    return {
+        "net": net,
+        "x": x,
+        "classes": (cat_class, espresso_class),
+        "other_map": other_map,
+        "class_map": class_map,
+        "curve": curve,
+        "own": curve(other_map),
+        "cross": curve(class_map),
+    }
 
 
 def _check(other, other_map, own, cross, capsys):
-    return _run(check_other_class_deletion, other["net"], other["x"], *other["classes"], other_map, own, cross,
-                PIXELS_PER_STEP, capsys=capsys)
+    return _run(
+        check_other_class_deletion,
+        other["net"],
+        other["x"],
+        *other["classes"],
+        other_map,
+        own,
+        cross,
+        PIXELS_PER_STEP,
+        capsys=capsys,
+    )
 
 
 def test_other_class_right_answers_pass(other, capsys):

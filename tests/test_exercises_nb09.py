@@ -1,4 +1,5 @@
 """The self-check of notebook 09's coding exercise: a right answer passes, typical wrong ones get a hint."""
+
 from __future__ import annotations
 
 import pytest
@@ -9,34 +10,68 @@ from cam_utils.sanity import cascading_randomization
 
 
 def right(model, x, layer, stages, reference):
-    return cascading_randomization(model, x, lambda m, images, c: grad_cam(m, images, layer, c),
-                                   stages=stages, cascade=False, feature_layer=layer, batchnorm_images=reference)
+    return cascading_randomization(
+        model,
+        x,
+        lambda m, images, c: grad_cam(m, images, layer, c),
+        stages=stages,
+        cascade=False,
+        feature_layer=layer,
+        batchnorm_images=reference,
+    )
 
 
 def cascading(model, x, layer, stages, reference):  # forgot cascade=False
-    return cascading_randomization(model, x, lambda m, images, c: grad_cam(m, images, layer, c),
-                                   stages=stages, feature_layer=layer, batchnorm_images=reference)
+    return cascading_randomization(
+        model,
+        x,
+        lambda m, images, c: grad_cam(m, images, layer, c),
+        stages=stages,
+        feature_layer=layer,
+        batchnorm_images=reference,
+    )
 
 
 def no_scale(model, x, layer, stages, reference):  # forgot feature_layer
-    return cascading_randomization(model, x, lambda m, images, c: grad_cam(m, images, layer, c),
-                                   stages=stages, cascade=False, batchnorm_images=reference)
+    return cascading_randomization(
+        model,
+        x,
+        lambda m, images, c: grad_cam(m, images, layer, c),
+        stages=stages,
+        cascade=False,
+        batchnorm_images=reference,
+    )
 
 
 def statistics_on_x(model, x, layer, stages, reference):  # forgot batchnorm_images
-    return cascading_randomization(model, x, lambda m, images, c: grad_cam(m, images, layer, c),
-                                   stages=stages, cascade=False, feature_layer=layer)
+    return cascading_randomization(
+        model, x, lambda m, images, c: grad_cam(m, images, layer, c), stages=stages, cascade=False, feature_layer=layer
+    )
 
 
 def other_layer(model, x, layer, stages, reference):  # explains a fixed, wrong layer
-    return cascading_randomization(model, x, lambda m, images, c: grad_cam(m, images, "block1", c),
-                                   stages=stages, cascade=False, feature_layer=layer, batchnorm_images=reference)
+    return cascading_randomization(
+        model,
+        x,
+        lambda m, images, c: grad_cam(m, images, "block1", c),
+        stages=stages,
+        cascade=False,
+        feature_layer=layer,
+        batchnorm_images=reference,
+    )
 
 
 def other_seed(model, x, layer, stages, reference):
-    return cascading_randomization(model, x, lambda m, images, c: grad_cam(m, images, layer, c),
-                                   stages=stages, cascade=False, feature_layer=layer, batchnorm_images=reference,
-                                   seed=1)
+    return cascading_randomization(
+        model,
+        x,
+        lambda m, images, c: grad_cam(m, images, layer, c),
+        stages=stages,
+        cascade=False,
+        feature_layer=layer,
+        batchnorm_images=reference,
+        seed=1,
+    )
 
 
 def sorted_stages(model, x, layer, stages, reference):

@@ -1,4 +1,5 @@
 """The self-checks of notebook 10's coding exercises: right answers pass, typical wrong ones get a hint."""
+
 from __future__ import annotations
 
 import functools
@@ -94,10 +95,18 @@ def test_rollout_right_answers_pass(capsys):
         (lambda attentions, weight: rollout_right(attentions, 1 - weight), "not the other way round"),
         (lambda attentions, weight: rollout_right(attentions, 0.5), "use λ instead of a fixed 0.5"),
         (lambda attentions, weight: rollout_right(attentions[::-1], weight), "wrong order"),
-        (lambda attentions, weight: rollout_right([a.amax(1, keepdim=True) for a in attentions], weight), "average the heads"),
-        (lambda attentions, weight: functools.reduce(
-            lambda result, a: (1 - weight) * a.mean(1) @ result, attentions[1:], (1 - weight) * attentions[0].mean(1)),
-         "the identity is missing"),
+        (
+            lambda attentions, weight: rollout_right([a.amax(1, keepdim=True) for a in attentions], weight),
+            "average the heads",
+        ),
+        (
+            lambda attentions, weight: functools.reduce(
+                lambda result, a: (1 - weight) * a.mean(1) @ result,
+                attentions[1:],
+                (1 - weight) * attentions[0].mean(1),
+            ),
+            "the identity is missing",
+        ),
         (lambda attentions, weight: rollout_right(attentions[-1:], weight), "multiply through every layer"),
         (lambda attentions, weight: rollout_right(attentions, weight)[:, 0], "expected (2, 5, 5)"),
         (lambda attentions: attentions, "raised TypeError"),

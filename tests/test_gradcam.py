@@ -1,4 +1,5 @@
 """Grad-CAM against independent references and the CAM identity."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """The figure of notebook 03: where each hook runs, drawn by tools/draw_hook_figure.py, committed under docs/images."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -35,7 +36,11 @@ def test_without_an_input_that_requires_a_gradient_hook_4_runs_before_hook_3(dra
     """The exception notebook 03 states beside the figure: nothing to wait for at the module's input."""
     module = draw_hook_figure
     assert module.firing_order(input_requires_grad=False) == [
-        module.PRE_HOOK, module.FORWARD_HOOK, module.BACKWARD_HOOK, module.TENSOR_HOOK]
+        module.PRE_HOOK,
+        module.FORWARD_HOOK,
+        module.BACKWARD_HOOK,
+        module.TENSOR_HOOK,
+    ]
 
 
 def test_committed_svg_is_what_the_script_draws(draw_hook_figure, tmp_path):
@@ -45,8 +50,11 @@ def test_committed_svg_is_what_the_script_draws(draw_hook_figure, tmp_path):
     draw_hook_figure.save_svg(draw_hook_figure.draw_hooks(draw_hook_figure.firing_order()), fresh)
     labels = _plain_labels(committed.read_text(encoding="utf-8"))
     assert labels == _plain_labels(fresh.read_text(encoding="utf-8"))
-    for registration in ("module.register_forward_pre_hook(hook)", "module.register_forward_hook(hook)",
-                         "module.register_full_backward_hook(hook)"):
+    for registration in (
+        "module.register_forward_pre_hook(hook)",
+        "module.register_forward_hook(hook)",
+        "module.register_full_backward_hook(hook)",
+    ):
         assert registration in labels
 
 

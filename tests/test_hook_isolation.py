@@ -7,6 +7,7 @@ explained again, and two models sharing a backbone could not be explained from t
 These tests make the other thread's forward and the copy happen *inside* the explaining forward, so
 they hit the window every time instead of by chance.
 """
+
 from __future__ import annotations
 
 import copy
@@ -110,8 +111,9 @@ def test_a_deep_copy_made_during_an_explanation_carries_no_working_hook():
     assert not model.backbone.conv._forward_hooks, "the original keeps no hook"
     with torch.no_grad():
         torch.testing.assert_close(twin(X), model(X), rtol=0, atol=0)  # the copy's forward is the model's
-    torch.testing.assert_close(grad_cam(twin, X, "backbone.conv", 1), grad_cam(model, X, "backbone.conv", 1),
-                               rtol=0, atol=0)
+    torch.testing.assert_close(
+        grad_cam(twin, X, "backbone.conv", 1), grad_cam(model, X, "backbone.conv", 1), rtol=0, atol=0
+    )
     buffer = io.BytesIO()
     torch.save(twin, buffer)  # a checkpoint of the copy pickles (the inert hook is a module-level function)
 
@@ -140,8 +142,9 @@ def test_a_fork_while_another_thread_explains_does_not_hang_the_child():
 
     model = _net()
     with held_by_another_thread(model_lock(model)):  # as a grad_cam in progress would
-        exit_code = run_in_forked_child(lambda: (torch.set_num_threads(1), grad_cam(model, X, "backbone.conv", 1)),
-                                        seconds=60)
+        exit_code = run_in_forked_child(
+            lambda: (torch.set_num_threads(1), grad_cam(model, X, "backbone.conv", 1)), seconds=60
+        )
     assert exit_code is not None, "the forked child hung on the model's lock"
     assert exit_code == 0
 

@@ -1,4 +1,5 @@
 """record_output, explaining and forward_with_features."""
+
 from __future__ import annotations
 
 import pytest

@@ -4,6 +4,7 @@ Each test here failed before the loader was hardened: EPS reached Ghostscript, a
 /dev/zero was read forever, 16-bit and float images went through float64 (26 bytes a pixel), a NaN made a
 black picture, a corrupt EXIF block escaped as SyntaxError, and a fork during a load hung the child.
 """
+
 from __future__ import annotations
 
 import io
@@ -53,8 +54,12 @@ def test_eps_never_reaches_ghostscript(tmp_path, monkeypatch):
 def test_eps_in_the_command_line_is_one_line_error(tmp_path):
     path = tmp_path / "drawing.eps"
     path.write_bytes(EPS)
-    result = subprocess.run([sys.executable, "-m", "cam_utils", str(path), "-o", str(tmp_path / "out.png")],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "cam_utils", str(path), "-o", str(tmp_path / "out.png")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "not an image in an accepted format" in result.stderr
 
@@ -152,7 +157,7 @@ def test_fuzzed_files_load_or_give_image_load_error():
             if kind < 0.6:
                 data[position] = rng.randrange(256)
             elif kind < 0.8:
-                del data[position:position + rng.randint(1, 16)]
+                del data[position : position + rng.randint(1, 16)]
             else:
                 data[position:position] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 16)))
         try:
@@ -196,8 +201,13 @@ def test_peak_memory_stays_under_the_documented_bound(kind, tmp_path):
     picture, fmt = _large_picture(kind, side)
     path = tmp_path / f"large.{fmt.lower()}"
     picture.save(path, fmt)
-    result = subprocess.run([sys.executable, "-c", _MEASURE, str(path), str(side * side)], capture_output=True,
-                            text=True, timeout=300, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", _MEASURE, str(path), str(side * side)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
     mode, grown = result.stdout.split()
     assert mode == "RGB"
     bytes_per_pixel = (int(grown) - path.stat().st_size) / side**2

@@ -1,4 +1,5 @@
 """Tests for cam_utils.images: sample photos, safe loading of user files, real predictions."""
+
 from __future__ import annotations
 
 import io
@@ -189,7 +190,9 @@ def test_extreme_aspect_ratio_is_refused_in_one_line(size, ratio):
     """A 266-byte 30000 x 2 PNG would be scaled to ~3.8 million x 256 pixels by the models' resize."""
     data = _png_bytes(Image.new("L", size))
     assert len(data) < 1000
-    with pytest.raises(ImageLoadError, match=f"{size[0]} x {size[1]} pixels, an aspect ratio of {ratio}; at most 50:1") as info:
+    with pytest.raises(
+        ImageLoadError, match=f"{size[0]} x {size[1]} pixels, an aspect ratio of {ratio}; at most 50:1"
+    ) as info:
         load_image(data)
     assert "\n" not in str(info.value)
     assert load_image(data, max_aspect_ratio=20_000).size == size  # a larger limit, given on purpose
@@ -214,7 +217,9 @@ def test_max_pixels_above_pillows_own_limit_is_honoured(monkeypatch):
 
 @pytest.mark.parametrize("bad", [None, 0, -1, 1.5, True, "100"])
 def test_max_pixels_is_validated(bad):
-    with pytest.raises(ValueError, match=r"max_pixels must be a positive integer.*got " + repr(bad).replace(".", r"\.")):
+    with pytest.raises(
+        ValueError, match=r"max_pixels must be a positive integer.*got " + repr(bad).replace(".", r"\.")
+    ):
         load_image(_png_bytes(Image.new("RGB", (2, 2))), max_pixels=bad)
 
 
@@ -227,8 +232,13 @@ def test_explorer_upload_of_an_extreme_strip_shows_the_limit(lite0):
     explorer = explore(lite0)
     content = _png_bytes(Image.new("RGB", (4000, 1)))
     explorer.upload.value = (
-        {"name": "strip.png", "type": "", "size": len(content), "content": memoryview(content),
-         "last_modified": datetime.now(timezone.utc)},
+        {
+            "name": "strip.png",
+            "type": "",
+            "size": len(content),
+            "content": memoryview(content),
+            "last_modified": datetime.now(timezone.utc),
+        },
     )
     assert "Could not use &#x27;strip.png&#x27;" in explorer.status.value and "at most 50:1" in explorer.status.value
     assert explorer.image_picker.value == "cat"

@@ -1,5 +1,6 @@
 """Tests of cam_utils.metrics: hand-computed localisation scores and faithfulness curves on a
 toy model whose class score depends only on a known region of the image."""
+
 from __future__ import annotations
 
 import math
@@ -348,7 +349,6 @@ def test_curves_reuse_the_probability_of_the_untouched_image(curve_fn, untouched
         assert curve.scores[untouched_step].item() == pytest.approx(expected, rel=1e-6)
 
 
-
 # --- issue 19, item 13: metrics refuse NaN maps, as the explaining functions refuse NaN inputs ---
 
 
@@ -372,8 +372,9 @@ def test_deletion_and_average_drop_refuse_a_nan_map():
     from cam_utils.metrics import average_drop_increase, deletion_curve
 
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.AdaptiveAvgPool2d(1),
-                                torch.nn.Flatten(), torch.nn.Linear(4, 3)).eval()
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, 3)
+    ).eval()
     x = torch.randn(1, 3, 16, 16)
     nan_map = torch.rand(1, 4, 4)
     nan_map[0, 0, 0] = float("inf")

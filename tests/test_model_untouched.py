@@ -1,4 +1,5 @@
 """Every explaining function leaves the model exactly as it was, on success and on error."""
+
 from __future__ import annotations
 
 import pytest
@@ -146,4 +147,3 @@ def test_eval_model_with_a_dropout_in_train_mode_is_explained_deterministically(
     for _ in range(3):
         assert torch.equal(grad_cam(model, x, "features", [1, 2]), expected)  # dropout off during the call
     snapshot.assert_unchanged(model)  # and on again afterwards
-

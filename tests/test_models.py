@@ -1,4 +1,5 @@
 """Tests for cam_utils.models: architecture facts, the weight mapping, offline behaviour."""
+
 from __future__ import annotations
 
 import urllib.error
@@ -30,7 +31,9 @@ def _random_model(name: str) -> LoadedModel:
 
 def _feature_map_and_logits(loaded: LoadedModel, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     captured = {}
-    handle = loaded.feature_layer.register_forward_hook(lambda module, inputs, output: captured.update(A=output.clone()))
+    handle = loaded.feature_layer.register_forward_hook(
+        lambda module, inputs, output: captured.update(A=output.clone())
+    )
     try:
         with torch.no_grad():
             logits = loaded.model(batch)
@@ -41,15 +44,23 @@ def _feature_map_and_logits(loaded: LoadedModel, batch: torch.Tensor) -> tuple[t
 
 def test_model_names_and_public_exports():
     assert model_names() == [
-        "efficientnet_lite0", "mobilenet_v2", "resnet18", "resnet50", "vit_b_16",
-        "shapes_gapnet", "shapes_mlpnet", "shapes_vit",
+        "efficientnet_lite0",
+        "mobilenet_v2",
+        "resnet18",
+        "resnet50",
+        "vit_b_16",
+        "shapes_gapnet",
+        "shapes_mlpnet",
+        "shapes_vit",
     ]
     assert cam_utils.load_model is load_model and cam_utils.model_names is model_names
     assert cam_utils.LoadedModel is LoadedModel
 
 
 def test_unknown_name_lists_valid_names():
-    with pytest.raises(ValueError, match="efficientnet_lite0, mobilenet_v2, resnet18, resnet50, vit_b_16, shapes_gapnet"):
+    with pytest.raises(
+        ValueError, match="efficientnet_lite0, mobilenet_v2, resnet18, resnet50, vit_b_16, shapes_gapnet"
+    ):
         load_model("vgg99")
     with pytest.raises(ValueError, match="shapes_vit"):
         load_model("shapes_nonet")
@@ -61,7 +72,7 @@ def test_shapes_models_load_like_the_imagenet_models(name, gap_head):
     from cam_utils.course.shapes import CLASS_NAMES, load_shapes_model
 
     loaded = load_model(name)
-    reference = load_shapes_model(name[len("shapes_"):])
+    reference = load_shapes_model(name[len("shapes_") :])
     assert loaded.name == reference.name == name and loaded.gap_head is gap_head
     assert loaded.categories == list(CLASS_NAMES) and loaded.feature_layer_name in loaded.stages
     for key, value in reference.model.state_dict().items():
@@ -109,7 +120,9 @@ def test_stages_are_feature_maps_shallow_to_deep(name):
     loaded = _random_model(name)
     modules = dict(loaded.model.named_modules())
     shapes = []
-    handles = [modules[stage].register_forward_hook(lambda m, i, o: shapes.append(tuple(o.shape))) for stage in loaded.stages]
+    handles = [
+        modules[stage].register_forward_hook(lambda m, i, o: shapes.append(tuple(o.shape))) for stage in loaded.stages
+    ]
     try:
         with torch.no_grad():
             loaded.model(torch.zeros(1, 3, 224, 224))

@@ -7,6 +7,7 @@ nbgrader's markers, a self-check from cam_utils.course.exercises, the discussion
 closing `## References` section with links. A notebook without coding exercises passes the exercise tests
 trivially. What these tests cannot see (whether a sentence is true) is what the notebooks' own asserts are for.
 """
+
 from __future__ import annotations
 
 import ast
@@ -107,7 +108,9 @@ def test_outputs_come_from_one_clean_run(path):
     for index, cell in enumerate(notebook.cells):
         for output in cell.get("outputs", []):
             assert output.output_type != "error", f"cell {index} has an error output"
-            assert output.get("name") != "stderr", f"cell {index} writes to stderr (warnings belong nowhere in a lesson)"
+            assert output.get("name") != "stderr", (
+                f"cell {index} writes to stderr (warnings belong nowhere in a lesson)"
+            )
             text = output.get("text", "") + output.get("data", {}).get("text/plain", "")
             assert not re.search(r"\w*Warning\b", text), f"cell {index} shows a warning"
 
@@ -129,7 +132,9 @@ def test_stays_under_the_cell_budget(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
 def test_answers_to_the_questions_are_folded(path):
     cells = _read(path).cells
-    questions = [index for index, cell in enumerate(cells) if cell.cell_type == "markdown" and "### Questions" in cell.source]
+    questions = [
+        index for index, cell in enumerate(cells) if cell.cell_type == "markdown" and "### Questions" in cell.source
+    ]
     for index in questions:
         later = [cell.source for cell in cells[index:] if cell.cell_type == "markdown"]
         assert any(ANSWERS_START in source and "</details>" in source for source in later), (
@@ -170,7 +175,10 @@ def test_solution_cells_are_hidden_and_marked_for_nbgrader(path):
         )
         nbgrader = cell.metadata.get("nbgrader", {})
         assert {key: nbgrader.get(key) for key in ("solution", "grade", "locked", "schema_version")} == {
-            "solution": True, "grade": False, "locked": False, "schema_version": 3,
+            "solution": True,
+            "grade": False,
+            "locked": False,
+            "schema_version": 3,
         }
         assert re.fullmatch(rf"nb{_number(path)}-ex\d+", str(nbgrader.get("grade_id"))), "grade_id is nbNN-exN"
         first_line = cell.source.splitlines()[0]
@@ -185,7 +193,9 @@ def test_solution_cells_are_hidden_and_marked_for_nbgrader(path):
 def test_grade_ids_are_unique_across_notebooks():
     grade_ids = [
         cell.metadata["nbgrader"]["grade_id"]
-        for path in NOTEBOOKS for cell in _read(path).cells if _is_solution(cell) and "nbgrader" in cell.metadata
+        for path in NOTEBOOKS
+        for cell in _read(path).cells
+        if _is_solution(cell) and "nbgrader" in cell.metadata
     ]
     assert len(grade_ids) == len(set(grade_ids))
 
@@ -199,7 +209,9 @@ def test_self_checks_come_from_this_notebooks_module(path):
         for name in CHECK_CALL.findall(cells[index + 2].source):
             assert name in exercises.__all__, f"{name} is exported by cam_utils.course.exercises"
             module = getattr(exercises, name).__module__
-            assert module == f"cam_utils.course.exercises.nb{_number(path)}", f"{name} lives in exercises/nb{_number(path)}.py"
+            assert module == f"cam_utils.course.exercises.nb{_number(path)}", (
+                f"{name} lives in exercises/nb{_number(path)}.py"
+            )
 
 
 # --- Lesson first, proof beside it (docs/DESIGN.md, "The shape of a notebook") -----------------------------
@@ -212,8 +224,11 @@ def _is_check(cell: nbformat.NotebookNode) -> bool:
 
 
 def _teaching_cells(notebook: nbformat.NotebookNode) -> list[tuple[int, nbformat.NotebookNode]]:
-    return [(index, cell) for index, cell in enumerate(notebook.cells)
-            if cell.cell_type == "code" and not _is_check(cell) and not _is_solution(cell)]
+    return [
+        (index, cell)
+        for index, cell in enumerate(notebook.cells)
+        if cell.cell_type == "code" and not _is_check(cell) and not _is_solution(cell)
+    ]
 
 
 def _asserting_calls(tree: ast.AST) -> list[str]:
@@ -271,7 +286,8 @@ def test_check_cells_are_collapsed_removed_from_the_site_and_silent(path):
         assert cell.metadata.get("jupyter", {}).get("source_hidden") is True, f"cell {index}: its source is collapsed"
         assert not cell.get("outputs"), (
             f"cell {index}: a check cell prints nothing when its claims hold (the output is what a learner "
-            "with other parameters sees)")
+            "with other parameters sees)"
+        )
         assert notebook.cells[index - 1].cell_type == "markdown", f"cell {index}: the claim in words comes first"
 
 
@@ -280,7 +296,8 @@ def test_main_path_is_short_enough_to_finish(path):
     main, _ = study_time.notebook_load(path)
     assert main.words <= study_time.MAIN_PATH_WORD_LIMIT, (
         f"{main.words} words of prose on the main path (at most {study_time.MAIN_PATH_WORD_LIMIT}): "
-        "move depth into an '## Optional: ...' section")
+        "move depth into an '## Optional: ...' section"
+    )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
@@ -289,7 +306,8 @@ def test_stated_study_time_is_the_computed_one(path):
     stated = study_time.STUDY_TIME_LINE.search(_read(path).cells[0].source)
     assert stated, "the header has a **Study time:** line"
     assert stated.group(0) == study_time.study_time_sentence(main, optional), (
-        "the stated study time is not the computed one: run python tools/study_time.py --write")
+        "the stated study time is not the computed one: run python tools/study_time.py --write"
+    )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
@@ -298,6 +316,9 @@ def test_optional_sections_come_after_the_main_path(path):
     flags = study_time.optional_flags(notebook)
     if True in flags:
         first = flags.index(True)
-        later_main = [index for index in range(first, len(flags)) if not flags[index]
-                      and not notebook.cells[index].source.startswith("## References")]
+        later_main = [
+            index
+            for index in range(first, len(flags))
+            if not flags[index] and not notebook.cells[index].source.startswith("## References")
+        ]
         assert not later_main, f"cells {later_main[:3]} of the main path come after an optional section"

@@ -1,4 +1,5 @@
 """The package's public surface: every advertised name imports and is documented."""
+
 import importlib
 import inspect
 

@@ -1,4 +1,5 @@
 """plot_steps and show_maps: the figure says how maps are scaled; a shared scale compares magnitudes."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """upsample, normalize, overlay and plot_steps."""
+
 from __future__ import annotations
 
 import time
@@ -54,7 +55,9 @@ def test_upsample_rejects_unknown_mode():
 
 
 def test_normalize_per_image_and_constant_map():
-    cam = torch.stack([torch.linspace(0, 2, 9).reshape(3, 3), torch.linspace(-10, 30, 9).reshape(3, 3), torch.full((3, 3), 4.0)])
+    cam = torch.stack(
+        [torch.linspace(0, 2, 9).reshape(3, 3), torch.linspace(-10, 30, 9).reshape(3, 3), torch.full((3, 3), 4.0)]
+    )
     result = normalize(cam)
     for n in range(2):
         assert result[n].min() == 0.0 and result[n].max() == 1.0

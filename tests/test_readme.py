@@ -1,4 +1,5 @@
 """The README's code runs as written (on a real photo saved where the README expects it)."""
+
 from __future__ import annotations
 
 import re

@@ -1,6 +1,7 @@
 """Tests of cam_utils.sanity: the similarity measures against scipy and scikit-image, the
 randomisation (Kaiming scale, BatchNorm statistics re-estimated), the cascade itself on a small
 network and on Lite0 (the activations stay alive), and that the user's model is never modified."""
+
 from __future__ import annotations
 
 import copy
@@ -68,6 +69,7 @@ def uniform_keeping_statistics(module: nn.Module, generator: torch.Generator) ->
 # Similarity measures
 # ------------------------------------------------------------------------------------------------
 
+
 def test_average_ranks_match_scipy_with_ties():
     generator = torch.Generator().manual_seed(0)
     values = torch.randint(0, 6, (4, 50), generator=generator).float()  # many ties
@@ -98,7 +100,9 @@ def test_absolute_values_forgive_a_sign_flip():
     assert spearman_correlation(signed, -signed, absolute=True).tolist() == pytest.approx([1.0, 1.0])
     non_negative = signed.relu()  # for maps without a sign, the two agree
     other = torch.rand(2, 7, 7, generator=torch.Generator().manual_seed(3))
-    assert torch.equal(spearman_correlation(non_negative, other), spearman_correlation(non_negative, other, absolute=True))
+    assert torch.equal(
+        spearman_correlation(non_negative, other), spearman_correlation(non_negative, other, absolute=True)
+    )
 
 
 def test_spearman_of_a_constant_map_is_nan():
@@ -146,6 +150,7 @@ def test_hog_correlation_is_pearson_of_scikit_image_hog_on_the_maps_as_shown():
 # Randomisation and BatchNorm statistics
 # ------------------------------------------------------------------------------------------------
 
+
 def test_default_stages_go_from_output_to_input():
     lite0 = timm.create_model("efficientnet_lite0", pretrained=False)
     stages = default_randomization_stages(lite0)
@@ -153,7 +158,12 @@ def test_default_stages_go_from_output_to_input():
     assert stages[3:10] == [f"blocks.{i}" for i in range(6, -1, -1)]
     assert stages[10:] == ["bn1", "conv_stem"]
     assert default_randomization_stages(small_model()) == [
-        "classifier", "features.6", "features.5", "features.3", "features.1", "features.0",
+        "classifier",
+        "features.6",
+        "features.5",
+        "features.3",
+        "features.1",
+        "features.0",
     ]
 
 
@@ -175,7 +185,9 @@ def test_randomize_parameters_is_seeded_and_uses_kaiming_scale():
 def bn_net() -> nn.Sequential:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 5, 3), nn.BatchNorm2d(5), nn.Dropout(0.5))
+        net = nn.Sequential(
+            nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 5, 3), nn.BatchNorm2d(5), nn.Dropout(0.5)
+        )
     return net.eval()
 
 
@@ -226,6 +238,7 @@ def test_feature_scale_is_the_mean_spatial_std_per_channel():
 # ------------------------------------------------------------------------------------------------
 # The cascade
 # ------------------------------------------------------------------------------------------------
+
 
 def test_cascade_decorrelates_a_weight_dependent_map():
     model = small_model()
@@ -304,7 +317,9 @@ def test_table_reports_the_spread_over_runs():
     assert stages == ["original"] + default_randomization_stages(model) and values.shape == (len(stages), 4)
     assert torch.equal(values[-1, :2], runs[0][-1].spearman) and torch.equal(values[-1, 2:], runs[1][-1].spearman)
     table = format_sanity_table(runs)
-    assert all(stage in table for stage in stages) and "scale ratio" in table and "|Spearman|" in table and "SSIM" in table
+    assert (
+        all(stage in table for stage in stages) and "scale ratio" in table and "|Spearman|" in table and "SSIM" in table
+    )
     assert "HOG" in table
     last = values[-1]
     assert f"[{last.min().item():5.2f}, {last.max().item():5.2f}]" in table.splitlines()[-1]
@@ -341,7 +356,10 @@ def test_grad_cam_passes_the_sanity_check():
     data = make_shapes(8, seed=77)
     snapshot = ModelSnapshot.take(loaded.model)
     results = cascading_randomization(
-        loaded.model, data.images, lambda m, x, c: grad_cam(m, x, "features", c), class_idx=data.labels,
+        loaded.model,
+        data.images,
+        lambda m, x, c: grad_cam(m, x, "features", c),
+        class_idx=data.labels,
         feature_layer="features",
     )
     snapshot.assert_unchanged(loaded.model)
@@ -367,7 +385,13 @@ def test_lite0_activations_stay_alive_at_every_stage(lite0):
     assert ratios.min().item() > 0.5 and ratios.max().item() < 4  # in fact much closer (about 1x to 2.4x)
     # The unsound procedure (uniform weights, trained statistics kept) collapses, and the check says so.
     with pytest.warns(RuntimeWarning, match="collapsed"):
-        naive = cascading_randomization(lite0.model, x, explain, stages=default_randomization_stages(lite0.model)[:4],
-                                        feature_layer="bn2", randomize=uniform_keeping_statistics,
-                                        reestimate_batchnorm=False)
+        naive = cascading_randomization(
+            lite0.model,
+            x,
+            explain,
+            stages=default_randomization_stages(lite0.model)[:4],
+            feature_layer="bn2",
+            randomize=uniform_keeping_statistics,
+            reestimate_batchnorm=False,
+        )
     assert naive[-1].scale_ratio.max().item() < 0.05

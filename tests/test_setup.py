@@ -1,4 +1,5 @@
 """The setup files agree with each other: dependencies, lock, kernel name, CI and README commands."""
+
 from __future__ import annotations
 
 import json
@@ -110,7 +111,8 @@ def test_lock_holds_every_declared_dependency_within_its_range():
         name = _normalise(requirement.name)
         assert name in locked, f"{name} is declared but not in requirements/lock.txt: run make lock"
         assert requirement.specifier.contains(locked[name], prereleases=True), (
-            f"requirements/lock.txt has {name}=={locked[name]}, outside the declared {requirement}: run make lock")
+            f"requirements/lock.txt has {name}=={locked[name]}, outside the declared {requirement}: run make lock"
+        )
     assert "cam-utils" not in locked, "the project itself is installed from the checkout, not locked"
 
 
@@ -132,7 +134,8 @@ def test_oldest_set_is_exactly_the_declared_lower_bounds():
     assert set(oldest) == set(lower_bounds), "requirements/oldest.txt must list exactly the declared dependencies"
     for name, version in oldest.items():
         assert Version(version) == Version(lower_bounds[name]), (
-            f"requirements/oldest.txt has {name}=={version}, pyproject.toml's lower bound is {lower_bounds[name]}")
+            f"requirements/oldest.txt has {name}=={version}, pyproject.toml's lower bound is {lower_bounds[name]}"
+        )
 
 
 def test_readme_states_the_tested_versions():
@@ -148,7 +151,8 @@ def test_readme_states_the_tested_versions():
     for name, version in mentioned:
         if name in tested:
             assert any(v == version or v.startswith(version + ".") for v in tested[name]), (
-                f"README says {name} {version}; the lock and the oldest set have {tested[name]}")
+                f"README says {name} {version}; the lock and the oldest set have {tested[name]}"
+            )
 
 
 def test_the_project_kernel_runs_in_this_environment():
@@ -157,27 +161,37 @@ def test_the_project_kernel_runs_in_this_environment():
     argv = KernelSpecManager().get_kernel_spec(KERNEL_NAME).argv
     assert Path(argv[0]).absolute().is_relative_to(Path(sys.prefix).absolute()), (
         f"kernel {KERNEL_NAME!r} starts {argv[0]}, outside {sys.prefix}: register it with "
-        f"{sys.executable} -m ipykernel install --sys-prefix --name {KERNEL_NAME}")
+        f"{sys.executable} -m ipykernel install --sys-prefix --name {KERNEL_NAME}"
+    )
 
 
 def test_makefile_registers_the_kernel_and_reuses_the_environment():
     makefile = (ROOT / "Makefile").read_text()
     assert "--name $(KERNEL)" in makefile and re.search(rf"^KERNEL\s*:=\s*{KERNEL_NAME}$", makefile, re.M)
     assert re.search(r"^\$\(STAMP\): pyproject.toml \$\(CONSTRAINTS\)$", makefile, re.M), (
-        "the install step must depend on pyproject.toml and the constraints only")
+        "the install step must depend on pyproject.toml and the constraints only"
+    )
     for target in ("lab", "test", "notebooks", "bench"):
-        assert re.search(rf"^{target}: .*\$\((BENCH_)?STAMP\)", makefile, re.M), f"make {target} must set up .venv first"
+        assert re.search(rf"^{target}: .*\$\((BENCH_)?STAMP\)", makefile, re.M), (
+            f"make {target} must set up .venv first"
+        )
     assert "--nbval " in makefile and "--nbval-lax" not in makefile
 
 
 def test_makefile_installs_with_the_lock_and_tests_the_oldest_set():
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^CONSTRAINTS\s*:=\s*requirements/lock.txt$", makefile, re.M)
-    assert re.search(r"^PIP_INSTALL\s*=\s*\$\(BIN\)/python -m pip install \$\(if \$\(CONSTRAINTS\),--constraint \$\(CONSTRAINTS\)\)$",
-                     makefile, re.M)
-    installs = [line.strip() for line in makefile.splitlines() if "pip install" in line and not line.lstrip().startswith("#")]
+    assert re.search(
+        r"^PIP_INSTALL\s*=\s*\$\(BIN\)/python -m pip install \$\(if \$\(CONSTRAINTS\),--constraint \$\(CONSTRAINTS\)\)$",
+        makefile,
+        re.M,
+    )
+    installs = [
+        line.strip() for line in makefile.splitlines() if "pip install" in line and not line.lstrip().startswith("#")
+    ]
     assert all(line.startswith("$(PIP_INSTALL)") for line in installs if not line.startswith("PIP_INSTALL")), (
-        "every install into the environment goes through $(PIP_INSTALL), so that it takes the locked versions")
+        "every install into the environment goes through $(PIP_INSTALL), so that it takes the locked versions"
+    )
     assert re.search(r"^lock:\n\t\$\(PYTHON\) tools/lock.py$", makefile, re.M)
     assert re.search(r"^test-oldest:\n\t\$\(MAKE\) test VENV=\S+ CONSTRAINTS=requirements/oldest.txt$", makefile, re.M)
 
@@ -206,7 +220,11 @@ def test_ci_runs_make_test():
 
 def test_readme_test_command_is_make_test():
     readme = (ROOT / "README.md").read_text()
-    blocks = [body for language, body in re.findall(r"```(\w*)\n(.*?)```", readme, re.S) if language in ("", "bash", "sh", "shell")]
+    blocks = [
+        body
+        for language, body in re.findall(r"```(\w*)\n(.*?)```", readme, re.S)
+        if language in ("", "bash", "sh", "shell")
+    ]
     commands = {line.split(" #")[0].strip() for block in blocks for line in block.splitlines()}
     assert "make test" in commands and "make lab" in commands
     assert "make test-oldest" in commands and "make lock" in commands

@@ -15,6 +15,7 @@ work offline: no CDN), and checks
   the explorer", not as a broken widget; the page's download button gives the notebook itself;
 * the search page finds "Grad-CAM".
 """
+
 from __future__ import annotations
 
 import json
@@ -43,9 +44,25 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     build = tmp_path_factory.mktemp("site")
     started = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", "-c", "docs/site",
-         "-d", str(build / "doctrees"), ".", str(build / "html")],
-        cwd=REPO_ROOT, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "sphinx",
+            "-W",
+            "--keep-going",
+            "-q",
+            "-b",
+            "html",
+            "-c",
+            "docs/site",
+            "-d",
+            str(build / "doctrees"),
+            ".",
+            str(build / "html"),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, f"the site does not build without warnings:\n{result.stderr[-4000:]}"
     print(f"[site] built in {time.perf_counter() - started:.1f} s")
@@ -125,7 +142,7 @@ def test_site_opens_from_disk_with_every_chapter_figure_and_formula(site: Path) 
                 visited.append(page.url.split("/html/", 1)[1].removesuffix(".html"))
             chapters = [f"notebooks/{path.stem}" for path in NOTEBOOKS]
             assert visited[: len(chapters)] == chapters, visited
-            assert visited[len(chapters):len(chapters) + len(GUIDES)] == GUIDES, visited
+            assert visited[len(chapters) : len(chapters) + len(GUIDES)] == GUIDES, visited
 
             for path, chapter in zip(NOTEBOOKS, chapters):
                 page.goto((site / f"{chapter}.html").as_uri())
@@ -134,13 +151,16 @@ def test_site_opens_from_disk_with_every_chapter_figure_and_formula(site: Path) 
                 assert not RAW_MATH.findall(prose), f"{chapter}: math left as TeX: {RAW_MATH.findall(prose)[:5]}"
                 if "$" in path.read_text(encoding="utf-8"):
                     assert formulas > 0, f"{chapter}: MathJax typeset nothing"
-                page.wait_for_function("() => Array.from(document.querySelectorAll('article img')).every(i => i.complete)")
+                page.wait_for_function(
+                    "() => Array.from(document.querySelectorAll('article img')).every(i => i.complete)"
+                )
                 images = page.evaluate(_IMAGES_JS)
                 broken = [image for image in images if image["width"] == 0]
                 assert not broken, f"{chapter}: images that did not load: {broken}"
                 assert len(images) >= _picture_outputs(path), f"{chapter}: {len(images)} images shown"
-                code_shown = page.evaluate("() => Array.from(document.querySelectorAll('article pre'))"
-                                           ".map(e => e.innerText).join('\\n')")
+                code_shown = page.evaluate(
+                    "() => Array.from(document.querySelectorAll('article pre')).map(e => e.innerText).join('\\n')"
+                )
                 shown_checks = [line for line in _check_cell_lines(path) if line in code_shown]
                 assert not shown_checks, f"{chapter}: check cells shown on the site: {shown_checks[:3]}"
                 print(f"[site] {chapter}: {len(images)} images, {formulas} formulas")
@@ -155,8 +175,10 @@ def test_site_opens_from_disk_with_every_chapter_figure_and_formula(site: Path) 
             still.screenshot(path=str(SCREENSHOT_DIR / "site_explorer_still.png"))
             download = page.locator("a.btn-download-source-button").get_attribute("href")
             downloaded = (site / "notebooks" / download).resolve()
-            assert downloaded.suffix == ".ipynb" and downloaded.read_bytes() == (REPO_ROOT / "notebooks" /
-                                                                               downloaded.name).read_bytes()
+            assert (
+                downloaded.suffix == ".ipynb"
+                and downloaded.read_bytes() == (REPO_ROOT / "notebooks" / downloaded.name).read_bytes()
+            )
 
             # Search.
             page.goto((site / "search.html").as_uri() + "?q=Grad-CAM")

@@ -16,6 +16,7 @@ exactly, into a temporary folder. Then, for every notebook:
 nbgrader comes with the "course" extra (``make test`` installs it). Without it the tests are
 skipped, except in CI (``CI`` or ``CAM_REQUIRE_BROWSER=1`` set), where that is a failure.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -55,8 +56,12 @@ def student_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     require_course_extra("nbgrader")
     out = tmp_path_factory.mktemp("student")
     started = time.perf_counter()
-    subprocess.run([sys.executable, str(GENERATOR), "--out", str(out), *map(str, SOURCES)], check=True,
-                   capture_output=True, text=True)
+    subprocess.run(
+        [sys.executable, str(GENERATOR), "--out", str(out), *map(str, SOURCES)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     print(f"[student edition] {len(SOURCES)} notebooks generated in {time.perf_counter() - started:.1f} s")
     return out
 
@@ -74,20 +79,25 @@ def _solution_lines(source_notebook) -> set[str]:
             if MARKERS[0] in text:
                 regions = re.findall(r"BEGIN SOLUTION[^\n]*\n(.*?)\n[^\n]*END SOLUTION", text, re.S)
                 text = "\n".join(regions)
-                other_lines |= {line.strip() for line in re.sub(r"BEGIN SOLUTION.*?END SOLUTION", "", cell.source,
-                                                                 flags=re.S).splitlines()}
+                other_lines |= {
+                    line.strip()
+                    for line in re.sub(r"BEGIN SOLUTION.*?END SOLUTION", "", cell.source, flags=re.S).splitlines()
+                }
             solution_lines |= {line.strip() for line in text.splitlines()}
         else:
             answers = "\n".join(match.group(0) for match in COLLAPSED_ANSWER.finditer(cell.source))
             solution_lines |= {line.strip() for line in answers.splitlines() if "<" not in line}
             other_lines |= {line.strip() for line in COLLAPSED_ANSWER.sub("", cell.source).splitlines()}
-    return {line for line in solution_lines - other_lines if len(line) >= MIN_LINE_LENGTH and "your code here" not in line}
+    return {
+        line for line in solution_lines - other_lines if len(line) >= MIN_LINE_LENGTH and "your code here" not in line
+    }
 
 
 def _check_cells(notebook) -> set[int]:
     """Indices of self-check cells: the code cell right after a solution cell."""
     return {
-        index + 1 for index, cell in enumerate(notebook.cells[:-1])
+        index + 1
+        for index, cell in enumerate(notebook.cells[:-1])
         if _is_solution(cell) and notebook.cells[index + 1].cell_type == "code"
     }
 
@@ -130,13 +140,21 @@ def test_no_solution_survives_and_the_rest_is_kept(student_dir: Path, source: Pa
 
 def _execute(notebook, working_dir: Path) -> list[tuple[int, str, str]]:
     """Run all cells (errors allowed, as a student meets them); return [(cell index, error name, message)]."""
-    client = NotebookClient(notebook, kernel_name=KERNEL_NAME, timeout=600, allow_errors=True,
-                            record_timing=False, resources={"metadata": {"path": str(working_dir)}})
+    client = NotebookClient(
+        notebook,
+        kernel_name=KERNEL_NAME,
+        timeout=600,
+        allow_errors=True,
+        record_timing=False,
+        resources={"metadata": {"path": str(working_dir)}},
+    )
     client.execute()
     return [
         (index, output.ename, output.evalue)
-        for index, cell in enumerate(notebook.cells) if cell.cell_type == "code"
-        for output in cell.outputs if output.output_type == "error"
+        for index, cell in enumerate(notebook.cells)
+        if cell.cell_type == "code"
+        for output in cell.outputs
+        if output.output_type == "error"
     ]
 
 
@@ -165,20 +183,30 @@ def test_student_edition_runs_with_only_the_exercises_errors(student_dir: Path, 
     assert not _unexpected(student, errors), "\n".join(_unexpected(student, errors))
     if source == FIXTURE:  # the fixture pins the rule: both kinds of stub, both kinds of check error
         names = {student.cells[index].id: name for index, name, _ in errors}
-        assert names == {"fx-ex1-check": "NotImplementedError", "fx-ex2-solution": "NotImplementedError",
-                         "fx-ex2-check": "NameError"}
+        assert names == {
+            "fx-ex1-check": "NotImplementedError",
+            "fx-ex2-solution": "NotImplementedError",
+            "fx-ex2-check": "NameError",
+        }
         assert student.cells[-2].outputs[0].text == "36.0\n"  # the cell after the exercises ran
 
 
 def test_markers_outside_a_solution_cell_are_refused() -> None:
     require_course_extra("nbgrader")
     generator = _generator()
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("### BEGIN SOLUTION\nx = 1\n### END SOLUTION")])
+    notebook = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell("### BEGIN SOLUTION\nx = 1\n### END SOLUTION")]
+    )
     notebook.metadata["kernelspec"] = {"name": KERNEL_NAME, "language": "python", "display_name": KERNEL_NAME}
     with pytest.raises(RuntimeError, match="non-solution cell"):
         generator.student_notebook(notebook)
-    notebook.cells[0].metadata["nbgrader"] = {"solution": True, "grade": False, "locked": False,
-                                              "grade_id": "x", "schema_version": 3}
+    notebook.cells[0].metadata["nbgrader"] = {
+        "solution": True,
+        "grade": False,
+        "locked": False,
+        "grade_id": "x",
+        "schema_version": 3,
+    }
     notebook.cells[0].source = "### BEGIN SOLUTION\nx = 1"  # no END
     with pytest.raises(RuntimeError, match="no end solution"):
         generator.student_notebook(notebook)

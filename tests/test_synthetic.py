@@ -1,4 +1,5 @@
 """Tests of cam_utils.course.shapes: the data set, the shipped model, training, the benchmark."""
+
 from __future__ import annotations
 
 import pytest
@@ -112,7 +113,9 @@ def test_registry_names_every_architecture_and_its_files():
         assert architecture.name == name and shapes_architecture(name) is architecture
         model = architecture.build()
         modules = dict(model.named_modules())
-        assert architecture.feature_layer in modules and isinstance(modules[architecture.classifier_layer], torch.nn.Linear)
+        assert architecture.feature_layer in modules and isinstance(
+            modules[architecture.classifier_layer], torch.nn.Linear
+        )
         assert all(stage in modules for stage in architecture.stages)
         assert architecture.weights_path.is_file() and architecture.weights_path.stat().st_size < 1_000_000
     with pytest.raises(ValueError, match="Unknown shapes model 'no_such_net'.*gapnet"):
@@ -138,10 +141,19 @@ def test_a_new_architecture_is_one_registry_entry(tmp_path, monkeypatch, capsys)
     monkeypatch.setattr("cam_utils.course.shapes.registry.SHAPES_MODELS", dict(SHAPES_MODELS))
     import cam_utils.course.shapes.registry as registry
 
-    register_shapes_model(ShapesArchitecture(
-        name="tiny", build=TinyNet, weights_file="shapes_tiny.pt", feature_layer="features",
-        classifier_layer="classifier", stages=("features",), description="a test entry", n_train=64, epochs=1,
-    ))
+    register_shapes_model(
+        ShapesArchitecture(
+            name="tiny",
+            build=TinyNet,
+            weights_file="shapes_tiny.pt",
+            feature_layer="features",
+            classifier_layer="classifier",
+            stages=("features",),
+            description="a test entry",
+            n_train=64,
+            epochs=1,
+        )
+    )
     assert "tiny" in registry.SHAPES_MODELS and "tiny" not in SHAPES_MODELS  # the real registry is untouched
     model = train_shapes_model(log=None, model="tiny")  # the entry's recipe: 64 images, 1 epoch
     out = tmp_path / "tiny.pt"
@@ -220,12 +232,16 @@ def test_benchmark_rejects_a_method_returning_the_wrong_shape():
         localisation_benchmark({"broken": lambda m, x, c: torch.zeros(8, 8)}, n_images=4, model=model)
 
 
-@pytest.mark.parametrize("arguments, complaint", [
-    (["--epochs", "0"], "--epochs: must be at least 1"),
-    (["--epochs", "-3"], "--epochs: must be at least 1"),
-    (["--n-train", "0"], "--n-train: must be at least 64"),
-    (["--n-test", "zero"], "is not an integer"),
-], ids=["epochs-0", "epochs-negative", "n-train-0", "n-test-text"])
+@pytest.mark.parametrize(
+    "arguments, complaint",
+    [
+        (["--epochs", "0"], "--epochs: must be at least 1"),
+        (["--epochs", "-3"], "--epochs: must be at least 1"),
+        (["--n-train", "0"], "--n-train: must be at least 64"),
+        (["--n-test", "zero"], "is not an integer"),
+    ],
+    ids=["epochs-0", "epochs-negative", "n-train-0", "n-test-text"],
+)
 def test_training_command_validates_its_arguments(tmp_path, capsys, arguments, complaint):
     """Issue 19, item 9: --epochs 0 trained nothing and saved it; --n-train 0 gave a traceback."""
     with pytest.raises(SystemExit) as exit_info:

@@ -18,6 +18,7 @@ Checked mechanically, against the notebooks of this checkout:
 * ``make wheelhouse`` downloads at the lock's versions, and an offline install from the wheelhouse works, on a
   tiny scale (two small wheels, and this project built with the wheelhouse's setuptools).
 """
+
 from __future__ import annotations
 
 import json
@@ -129,8 +130,10 @@ def names_heading(named: str, path: Path) -> bool:
     wanted = EXERCISE.match(named)
     if wanted is None:
         return False
-    return any(heading_title == wanted.group(2) and number in (None, wanted.group(1))
-               for number, heading_title in coding_exercises(path))
+    return any(
+        heading_title == wanted.group(2) and number in (None, wanted.group(1))
+        for number, heading_title in coding_exercises(path)
+    )
 
 
 # --- the guide -------------------------------------------------------------------------------------------------
@@ -195,8 +198,11 @@ def test_the_table_of_exercises_lists_every_coding_exercise():
 
 # --- the notebooks at a glance, learning outcomes ----------------------------------------------------------------
 def glance_rows() -> list[tuple[str, str, int, str]]:
-    rows = re.findall(r"^\| \[(\d\d) · ([^\]]+)\]\([^)]+\) \| (\d+) min \| ([^|]+?) \|$",
-                      section("The notebooks at a glance"), flags=re.M)
+    rows = re.findall(
+        r"^\| \[(\d\d) · ([^\]]+)\]\([^)]+\) \| (\d+) min \| ([^|]+?) \|$",
+        section("The notebooks at a glance"),
+        flags=re.M,
+    )
     return [(number, name, int(minutes), builds_on) for number, name, minutes, builds_on in rows]
 
 
@@ -275,8 +281,9 @@ def test_the_quiz_has_numbered_questions_with_answers_and_pointers():
         assert where and pointers(where.group(1)), f"Q{number}: the section it tests"
         present = [notebooks()[n] for n, _, _ in pointers(where.group(1)) if n in notebooks()]
         for decimal in DECIMAL.findall(answer.group(1)):
-            assert not present or any(decimal in notebook_text(path) for path in present), \
+            assert not present or any(decimal in notebook_text(path) for path in present), (
                 f"Q{number}: {decimal} is not in {[path.name for path in present]}"
+            )
 
 
 # --- the misconceptions --------------------------------------------------------------------------------------------
@@ -316,8 +323,14 @@ def _make(*arguments: str) -> subprocess.CompletedProcess:
     """``make ARGUMENTS`` as a user types it: without the variables of a make that runs this test (make
     test-oldest passes CONSTRAINTS=requirements/oldest.txt down through MAKEFLAGS)."""
     environment = {key: value for key, value in os.environ.items() if key not in {"MAKEFLAGS", "MFLAGS", "MAKELEVEL"}}
-    return subprocess.run(["make", "--no-print-directory", *arguments], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600, env=environment)
+    return subprocess.run(
+        ["make", "--no-print-directory", *arguments],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=environment,
+    )
 
 
 def test_make_wheelhouse_takes_the_lock_and_what_the_environment_installs():
@@ -329,8 +342,11 @@ def test_make_wheelhouse_takes_the_lock_and_what_the_environment_installs():
     assert all(f'"{requirement}"' in command for requirement in build_requirements)
     wheelhouse_extras = set(re.search(r'"\.\[([\w,]+)\]"', command).group(1).split(","))
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
-    installed = {extra for extras in re.findall(r'^\t\$\(PIP_INSTALL\) -e "\.\[([\w,]+)\]"', makefile, flags=re.M)
-                 for extra in extras.split(",")}
+    installed = {
+        extra
+        for extras in re.findall(r'^\t\$\(PIP_INSTALL\) -e "\.\[([\w,]+)\]"', makefile, flags=re.M)
+        for extra in extras.split(",")
+    }
     assert "dev" in installed and installed - {"bench"} <= wheelhouse_extras  # bench: grad-cam has no wheel
     assert "wheelhouse/" in (ROOT / ".gitignore").read_text().splitlines()
 
@@ -338,13 +354,19 @@ def test_make_wheelhouse_takes_the_lock_and_what_the_environment_installs():
 def test_make_wheelhouse_then_an_offline_install(tmp_path):
     """The guide's recipe on a tiny scale: download two small wheels, then install offline into a fresh venv."""
     wheelhouse = tmp_path / "wheelhouse"
-    downloaded = _make("wheelhouse", f"PYTHON={sys.executable}", f"WHEELHOUSE={wheelhouse}",
-                       'WHEELHOUSE_FOR=iniconfig "setuptools>=77"')
+    downloaded = _make(
+        "wheelhouse",
+        f"PYTHON={sys.executable}",
+        f"WHEELHOUSE={wheelhouse}",
+        'WHEELHOUSE_FOR=iniconfig "setuptools>=77"',
+    )
     assert downloaded.returncode == 0, downloaded.stdout[-2000:] + downloaded.stderr[-2000:]
     wheels = sorted(path.name for path in wheelhouse.iterdir())
     expected = {name: _lock_version(name) for name in ("iniconfig", "setuptools")}
-    assert len(wheels) == 2 and all(any(wheel.startswith(f"{name}-{version}-") and wheel.endswith(".whl")
-                                        for wheel in wheels) for name, version in expected.items()), wheels
+    assert len(wheels) == 2 and all(
+        any(wheel.startswith(f"{name}-{version}-") and wheel.endswith(".whl") for wheel in wheels)
+        for name, version in expected.items()
+    ), wheels
 
     # This project, as a classroom copy holds it (its sources; no build output).
     project = tmp_path / "project"
@@ -355,16 +377,32 @@ def test_make_wheelhouse_then_an_offline_install(tmp_path):
 
     # Offline: no pip configuration of this machine, no index, only the wheelhouse (as the guide sets it).
     offline = {key: value for key, value in os.environ.items() if not key.startswith("PIP_")}
-    offline.update(PIP_CONFIG_FILE=os.devnull, PIP_NO_INDEX="1", PIP_FIND_LINKS=str(wheelhouse),
-                   PIP_DISABLE_PIP_VERSION_CHECK="1")
+    offline.update(
+        PIP_CONFIG_FILE=os.devnull, PIP_NO_INDEX="1", PIP_FIND_LINKS=str(wheelhouse), PIP_DISABLE_PIP_VERSION_CHECK="1"
+    )
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
     installed = subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "iniconfig", str(project)],
-        env=offline, capture_output=True, text=True, timeout=600)
+        env=offline,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert installed.returncode == 0, installed.stdout[-2000:] + installed.stderr[-2000:]
     versions = subprocess.run(
-        [str(python), "-c", "from importlib.metadata import version; print(version('iniconfig'), version('cam-utils'))"],
-        capture_output=True, text=True, check=True, timeout=60).stdout.split()
-    assert versions == [expected["iniconfig"], tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]]
+        [
+            str(python),
+            "-c",
+            "from importlib.metadata import version; print(version('iniconfig'), version('cam-utils'))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.split()
+    assert versions == [
+        expected["iniconfig"],
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"],
+    ]

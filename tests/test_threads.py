@@ -5,6 +5,7 @@ Before the per-model lock, each thread's hook fired in the other thread's forwar
 pass"), some returned wrong maps silently, and a model in train mode ended in eval mode with changed
 BatchNorm statistics.
 """
+
 from __future__ import annotations
 
 import threading

@@ -7,6 +7,7 @@ carry their solutions, so no cell may raise: a check cell whose sentence was wri
 parameters prints a one-line note instead (``cam_utils.course.claims``), and that note must appear when a claim's
 numbers differ, never an error.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -61,14 +62,19 @@ def test_every_notebook_offers_parameters_to_tinker_with(path):
         assert any(variant[name] != defaults[name] for name in variant), f"{variant} changes nothing"
 
 
-@pytest.mark.parametrize("path, parameters", _variants(),
-                         ids=lambda value: value.name if isinstance(value, Path) else str(value))
+@pytest.mark.parametrize(
+    "path, parameters", _variants(), ids=lambda value: value.name if isinstance(value, Path) else str(value)
+)
 def test_notebook_runs_with_other_parameters(path, parameters):
     from nbclient import NotebookClient
 
     notebook = inject(nbformat.read(path, as_version=4), parameters)
-    client = NotebookClient(notebook, kernel_name=notebook.metadata["kernelspec"]["name"], timeout=600,
-                            resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(
+        notebook,
+        kernel_name=notebook.metadata["kernelspec"]["name"],
+        timeout=600,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
     client.execute()  # raises CellExecutionError, naming the cell, if any cell fails
     printed = [output.get("text", "") for cell in notebook.cells for output in cell.get("outputs", [])]
     notes = sum(text.count("ⓘ Written for") for text in printed)

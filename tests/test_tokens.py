@@ -4,6 +4,7 @@ The reference runs the whole model with autograd on a copy, keeps the chosen blo
 with ``retain_grad``, calls ``backward`` and only then drops the prefix tokens and folds the grid
 (with ``transpose`` + ``reshape``, not the library's code path). Random weights, no download.
 """
+
 from __future__ import annotations
 
 import functools
@@ -131,7 +132,9 @@ def test_gradients_flow_only_through_the_kept_tokens(vit, images):
     assert torch.equal(cornered.logits.detach(), logits)
     scores = cornered.logits[torch.arange(2), torch.tensor([3, 7])].sum()
     (corner_gradients,) = torch.autograd.grad(scores, cornered.feature_maps)
-    torch.testing.assert_close(corner_gradients, gradients[:, :, :2, :2], rtol=1e-4, atol=1e-6 * float(gradients.abs().max()))
+    torch.testing.assert_close(
+        corner_gradients, gradients[:, :, :2, :2], rtol=1e-4, atol=1e-6 * float(gradients.abs().max())
+    )
     assert not any(parameter.grad is not None for parameter in vit.parameters())
 
 
@@ -217,7 +220,9 @@ def test_vit_reshape_checks_its_input():
 def test_vit_reshape_for_other_models():
     import torchvision
 
-    torchvision_vit = torchvision.models.VisionTransformer(image_size=32, patch_size=16, num_layers=1, num_heads=1, hidden_dim=8, mlp_dim=8)
+    torchvision_vit = torchvision.models.VisionTransformer(
+        image_size=32, patch_size=16, num_layers=1, num_heads=1, hidden_dim=8, mlp_dim=8
+    )
     assert vit_reshape_for(torchvision_vit).keywords == {"prefix_tokens": 1}
     with pytest.raises(TypeError, match="prefix_tokens=P"):
         vit_reshape_for(torch.nn.Linear(2, 2))

@@ -1,4 +1,5 @@
 """Grad-CAM++, HiResCAM and Score-CAM against float64 references written from the papers."""
+
 from __future__ import annotations
 
 import copy
@@ -397,7 +398,9 @@ def test_from_forward_equals_full_call(name):
     model, x = position_net(), random_input()
     forward = forward_with_features(model, x, "features")
     for class_idx in (None, 1, [3, 0]):
-        torch.testing.assert_close(from_forward(forward, class_idx), method(model, x, "features", class_idx), rtol=0, atol=0)
+        torch.testing.assert_close(
+            from_forward(forward, class_idx), method(model, x, "features", class_idx), rtol=0, atol=0
+        )
 
 
 def test_variants_are_not_grad_cam_on_a_position_dependent_network():

@@ -1,5 +1,6 @@
 """The tiny shapes ViT: its shapes, its registry entry, the shipped weights (offline, weights_only,
 accuracy), training, and Grad-CAM on its tokens against an independent plain-autograd reference."""
+
 from __future__ import annotations
 
 import socket
@@ -39,9 +40,12 @@ def test_tokens_have_the_shape_n_by_1_plus_hw_by_c():
     model = ShapesViT().eval()
     x = make_shapes(2, seed=1).images
     outputs = {}
-    handles = [model.get_submodule(name).register_forward_hook(
-        lambda module, inputs, output, name=name: outputs.__setitem__(name, output))
-        for name in ("patch_embed", "blocks.0", "blocks.3", "norm")]
+    handles = [
+        model.get_submodule(name).register_forward_hook(
+            lambda module, inputs, output, name=name: outputs.__setitem__(name, output)
+        )
+        for name in ("patch_embed", "blocks.0", "blocks.3", "norm")
+    ]
     with torch.no_grad():
         logits = model(x)
     for handle in handles:
@@ -98,7 +102,9 @@ def test_training_is_deterministic_and_the_command_writes_loadable_weights(tmp_p
     second = train_shapes_model(n_train=64, epochs=1, seed=5, log=None, model="vit").state_dict()
     assert all(torch.equal(first[name], second[name]) for name in first)
     out = tmp_path / "vit.pt"
-    main(["train", "--model", "vit", "--out", str(out), "--n-train", "64", "--epochs", "1", "--n-test", "16", "--force"])
+    main(
+        ["train", "--model", "vit", "--out", str(out), "--n-train", "64", "--epochs", "1", "--n-test", "16", "--force"]
+    )
     printed = capsys.readouterr().out
     assert "vit: trained in" in printed and "held-out" in printed and "KiB" in printed
     loaded = load_shapes_model("vit", weights=out)

@@ -7,6 +7,7 @@ folder, as in test_browser.py); headless Chromium opens it and checks that
 * picking another class in the drop-down changes the rendered picture;
 * at 1024 x 700 the explorer stays usable (``browser.assert_explorer_usable``).
 """
+
 from __future__ import annotations
 
 import os

@@ -5,6 +5,7 @@ fresh computation from the public functions (grad_cam / class_activation_map, th
 normalize, upsample, overlay) for the same settings. Other tests count forward passes,
 feed the upload box bad and huge files, and run a random sequence of changes.
 """
+
 from __future__ import annotations
 
 import base64
@@ -106,8 +107,13 @@ def png_bytes(image: Image.Image) -> bytes:
 def upload(explorer: Explorer, name: str, content: bytes) -> None:
     """What the browser does when a user picks a file in the upload box."""
     explorer.upload.value = (
-        {"name": name, "type": "", "size": len(content), "content": memoryview(content),
-         "last_modified": datetime.now(timezone.utc)},
+        {
+            "name": name,
+            "type": "",
+            "size": len(content),
+            "content": memoryview(content),
+            "last_modified": datetime.now(timezone.utc),
+        },
     )
 
 
@@ -454,10 +460,18 @@ def test_a_saved_explorer_reads_as_a_sentence_and_a_still_picture(net):
     class_idx = explorer.class_select.value
     plain = bundle["text/plain"]
     assert "children" not in plain and "VBox" not in plain
-    for part in ("Grad-CAM", "blocks.3", f"{class_idx} {net.categories[class_idx]}", "cat_and_coffee",
-                 "run this notebook to use the explorer"):
+    for part in (
+        "Grad-CAM",
+        "blocks.3",
+        f"{class_idx} {net.categories[class_idx]}",
+        "cat_and_coffee",
+        "run this notebook to use the explorer",
+    ):
         assert part in plain
-    assert repr(explorer) == f"Explorer(image='cat_and_coffee', class_idx={class_idx}, method='Grad-CAM', layer='blocks.3')"
+    assert (
+        repr(explorer)
+        == f"Explorer(image='cat_and_coffee', class_idx={class_idx}, method='Grad-CAM', layer='blocks.3')"
+    )
 
     still_html = bundle["text/html"]
     assert "run this notebook to use the explorer" in still_html
@@ -526,7 +540,6 @@ def test_the_shapes_networks_and_the_vit_are_explored_like_the_others(name):
             assert_shows_fresh_computation(explorer)
     with pytest.raises(ValueError, match="circle, square, triangle, cross, ring"):
         explore(net, "cat")
-
 
 
 def test_a_library_warning_shows_in_the_status_line():

@@ -8,6 +8,7 @@ written on the arrows. The shapes are not typed in: they are read from Efficient
 Notebook 02 shows cam_diagram.svg, notebook 04 grad_cam_diagram.svg, the README both.
 The SVG files are reproducible: fixed element ids, no date, text kept as text.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,18 +59,44 @@ def lite0_shapes() -> Shapes:
 
 def _box(axis, x: float, y: float, text: str, colour: str, width: float = 1.9, height: float = 0.8) -> None:
     """A rounded box centred at (x, y) with a (possibly two-line) label."""
-    axis.add_patch(FancyBboxPatch((x - width / 2, y - height / 2), width, height,
-                                  boxstyle="round,pad=0.02,rounding_size=0.12",
-                                  facecolor=colour, edgecolor="#555555", linewidth=1.0))
+    axis.add_patch(
+        FancyBboxPatch(
+            (x - width / 2, y - height / 2),
+            width,
+            height,
+            boxstyle="round,pad=0.02,rounding_size=0.12",
+            facecolor=colour,
+            edgecolor="#555555",
+            linewidth=1.0,
+        )
+    )
     axis.text(x, y, text, ha="center", va="center", fontsize=10.5)
 
 
-def _arrow(axis, start: tuple[float, float], end: tuple[float, float], label: str = "",
-           label_offset: tuple[float, float] = (0.0, 0.17), dashed: bool = False, bend: float = 0.0) -> None:
+def _arrow(
+    axis,
+    start: tuple[float, float],
+    end: tuple[float, float],
+    label: str = "",
+    label_offset: tuple[float, float] = (0.0, 0.17),
+    dashed: bool = False,
+    bend: float = 0.0,
+) -> None:
     """An arrow from start to end with its label (a shape) written next to its middle."""
-    axis.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=13, linewidth=1.3,
-                                   color="#333333", linestyle="--" if dashed else "-",
-                                   connectionstyle=f"arc3,rad={bend}", shrinkA=0, shrinkB=0))
+    axis.add_patch(
+        FancyArrowPatch(
+            start,
+            end,
+            arrowstyle="-|>",
+            mutation_scale=13,
+            linewidth=1.3,
+            color="#333333",
+            linestyle="--" if dashed else "-",
+            connectionstyle=f"arc3,rad={bend}",
+            shrinkA=0,
+            shrinkB=0,
+        )
+    )
     if label:
         middle_x = (start[0] + end[0]) / 2 + label_offset[0]
         middle_y = (start[1] + end[1]) / 2 + label_offset[1]
@@ -121,8 +148,13 @@ def draw_cam(shapes: Shapes) -> Figure:
     _arrow(axis, (10.2, TOP), (11.1, TOP), f"$y$: {shapes.classes}")
 
     _box(axis, SUM_X, MIDDLE, "weighted sum\n$M_c = \\Sigma_k\\, w_k^c A^k$", METHOD, width=2.4, height=0.9)
-    _arrow(axis, (9.4, TOP - 0.4), (SUM_X + 1.2, MIDDLE), f"$w^c$: {shapes.channels} (row $c$ of $W$)",
-           label_offset=(1.35, -0.2))
+    _arrow(
+        axis,
+        (9.4, TOP - 0.4),
+        (SUM_X + 1.2, MIDDLE),
+        f"$w^c$: {shapes.channels} (row $c$ of $W$)",
+        label_offset=(1.35, -0.2),
+    )
     axis.text(9.6, 1.75, "identity: $y^c = \\mathrm{mean}(M_c) + b_c$", ha="center", fontsize=10.5)
     _picture_row(axis, shapes, "ReLU\n(optional)")
     return figure
@@ -137,10 +169,24 @@ def draw_grad_cam(shapes: Shapes) -> Figure:
     _arrow(axis, (4.55, TOP), (6.65, TOP), f"$A$: {shapes.feature_maps}")
     _arrow(axis, (8.85, TOP), (10.95, TOP), f"$y$: {shapes.classes}")
 
-    _box(axis, 11.8, MIDDLE, "gradient $\\partial y^c / \\partial A$\n(autograd, backward)", GRADIENT,
-         width=2.2, height=0.9)
-    _box(axis, 8.5, MIDDLE, "GAP of the gradient\n$\\alpha_k^c = (1/Z)\\,\\Sigma_{ij}\\,"
-         "\\partial y^c / \\partial A^k_{ij}$", GRADIENT, width=2.4, height=0.9)
+    _box(
+        axis,
+        11.8,
+        MIDDLE,
+        "gradient $\\partial y^c / \\partial A$\n(autograd, backward)",
+        GRADIENT,
+        width=2.2,
+        height=0.9,
+    )
+    _box(
+        axis,
+        8.5,
+        MIDDLE,
+        "GAP of the gradient\n$\\alpha_k^c = (1/Z)\\,\\Sigma_{ij}\\,\\partial y^c / \\partial A^k_{ij}$",
+        GRADIENT,
+        width=2.4,
+        height=0.9,
+    )
     _box(axis, SUM_X, MIDDLE, "weighted sum\n$\\Sigma_k\\, \\alpha_k^c A^k$", METHOD, width=2.2, height=0.9)
     _arrow(axis, (11.8, TOP - 0.4), (11.8, MIDDLE + 0.45))
     _arrow(axis, (10.7, MIDDLE), (9.7, MIDDLE), shapes.feature_maps)

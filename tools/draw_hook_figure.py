@@ -13,6 +13,7 @@ full backward hook as soon as the gradient at the output is ready, before the te
 The SVG is reproducible: fixed element ids, no date, text kept as text (readable at the notebook's width:
 10 inches wide, no text under 11 points).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,7 +34,11 @@ OUTPUT_PATH = REPO_ROOT / "docs" / "images" / "hooks_diagram.svg"
 
 # The four hooks, by the name firing_order() records; the figure draws them in that order.
 PRE_HOOK, FORWARD_HOOK, TENSOR_HOOK, BACKWARD_HOOK = (
-    "forward pre-hook", "forward hook", "tensor hook on the output", "full backward hook")
+    "forward pre-hook",
+    "forward hook",
+    "tensor hook on the output",
+    "full backward hook",
+)
 
 # Colours by role, as in tools/draw_diagrams.py: the forward pass, the backward pass, the hooks.
 FORWARD, GRADIENT, HOOK, AUTOGRAD = "#dbe8f6", "#f6dbe4", "#fde7c8", "#7a1f3f"
@@ -75,20 +80,44 @@ def firing_order(input_requires_grad: bool = True) -> list[str]:
 
 def _box(axis, x: float, y: float, text: str, colour: str, width: float = 1.9, height: float = 0.85) -> None:
     """A rounded box centred at (x, y) with a (possibly two-line) label."""
-    axis.add_patch(FancyBboxPatch((x - width / 2, y - height / 2), width, height,
-                                  boxstyle="round,pad=0.02,rounding_size=0.12",
-                                  facecolor=colour, edgecolor="#555555", linewidth=1.0))
+    axis.add_patch(
+        FancyBboxPatch(
+            (x - width / 2, y - height / 2),
+            width,
+            height,
+            boxstyle="round,pad=0.02,rounding_size=0.12",
+            facecolor=colour,
+            edgecolor="#555555",
+            linewidth=1.0,
+        )
+    )
     axis.text(x, y, text, ha="center", va="center", fontsize=TEXT_SIZE)
 
 
-def _arrow(axis, start: tuple[float, float], end: tuple[float, float], label: str = "",
-           label_y: float = 0.3, colour: str = "#333333") -> None:
+def _arrow(
+    axis,
+    start: tuple[float, float],
+    end: tuple[float, float],
+    label: str = "",
+    label_y: float = 0.3,
+    colour: str = "#333333",
+) -> None:
     """An arrow from start to end with its label above the middle."""
-    axis.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=14, linewidth=1.4,
-                                   color=colour, shrinkA=0, shrinkB=0))
+    axis.add_patch(
+        FancyArrowPatch(
+            start, end, arrowstyle="-|>", mutation_scale=14, linewidth=1.4, color=colour, shrinkA=0, shrinkB=0
+        )
+    )
     if label:
-        axis.text((start[0] + end[0]) / 2, start[1] + label_y, label, ha="center", va="bottom",
-                  fontsize=SMALL_SIZE, color="#1f3f7a")
+        axis.text(
+            (start[0] + end[0]) / 2,
+            start[1] + label_y,
+            label,
+            ha="center",
+            va="bottom",
+            fontsize=SMALL_SIZE,
+            color="#1f3f7a",
+        )
 
 
 def _marker(axis, x: float, y: float, number: int) -> None:
@@ -105,8 +134,15 @@ def draw_hooks(order: list[str]) -> Figure:
     axis.set_xlim(0, 10.0)
     axis.set_ylim(0, 6.8)
     axis.set_axis_off()
-    axis.text(0.2, 6.5, "Where each hook runs (numbers: the order in which PyTorch calls them)",
-              ha="left", va="center", fontsize=13.5, fontweight="bold")
+    axis.text(
+        0.2,
+        6.5,
+        "Where each hook runs (numbers: the order in which PyTorch calls them)",
+        ha="left",
+        va="center",
+        fontsize=13.5,
+        fontweight="bold",
+    )
 
     # Forward pass, left to right.
     top = 5.4
@@ -123,8 +159,7 @@ def draw_hooks(order: list[str]) -> Figure:
 
     # Backward pass, right to left, under the forward pass.
     bottom = 3.7
-    axis.text(9.8, bottom + 0.6, "←  backward pass", ha="right", fontsize=SMALL_SIZE, style="italic",
-              color="#555555")
+    axis.text(9.8, bottom + 0.6, "←  backward pass", ha="right", fontsize=SMALL_SIZE, style="italic", color="#555555")
     _box(axis, 1.0, bottom, "gradient at\nthe input", GRADIENT, width=1.6)
     _box(axis, 4.0, bottom, "module's\nbackward", GRADIENT, width=1.7)
     _box(axis, 6.9, bottom, "backward of\nthe rest", GRADIENT, width=1.7)
@@ -137,30 +172,62 @@ def draw_hooks(order: list[str]) -> Figure:
 
     # torch.autograd.grad(y^c, A): the stretch of the backward pass it runs, from y^c back to A only.
     span_y = bottom - 0.72
-    axis.add_patch(FancyArrowPatch((9.7, span_y), (4.95, span_y), arrowstyle="-|>", mutation_scale=16,
-                                   linewidth=2.2, color=AUTOGRAD, shrinkA=0, shrinkB=0))
-    axis.text(9.8, span_y - 0.14, "torch.autograd.grad($y^c$, $A$) runs only this part and returns "
-              "$\\partial y^c / \\partial A$;\nhook 3 runs, hook 4 does not (it waits for the gradient at the input), "
-              "no .grad is written",
-              ha="right", va="top", fontsize=SMALL_SIZE, color=AUTOGRAD)
+    axis.add_patch(
+        FancyArrowPatch(
+            (9.7, span_y),
+            (4.95, span_y),
+            arrowstyle="-|>",
+            mutation_scale=16,
+            linewidth=2.2,
+            color=AUTOGRAD,
+            shrinkA=0,
+            shrinkB=0,
+        )
+    )
+    axis.text(
+        9.8,
+        span_y - 0.14,
+        "torch.autograd.grad($y^c$, $A$) runs only this part and returns "
+        "$\\partial y^c / \\partial A$;\nhook 3 runs, hook 4 does not (it waits for the gradient at the input), "
+        "no .grad is written",
+        ha="right",
+        va="top",
+        fontsize=SMALL_SIZE,
+        color=AUTOGRAD,
+    )
 
     # The legend: how each hook is registered and what it receives.
     rows = [
-        (number[PRE_HOOK], "module.register_forward_pre_hook(hook)", "hook(module, inputs)",
-         "before forward; may replace the inputs"),
-        (number[FORWARD_HOOK], "module.register_forward_hook(hook)", "hook(module, inputs, output)",
-         "after forward; may replace the output"),
-        (number[TENSOR_HOOK], "A.register_hook(hook)  (A: the output)", "hook(gradient)",
-         "when the gradient at A is ready; may replace it"),
-        (number[BACKWARD_HOOK], "module.register_full_backward_hook(hook)",
-         "hook(module, grad_input, grad_output)", "when the gradient at the inputs is ready"),
+        (
+            number[PRE_HOOK],
+            "module.register_forward_pre_hook(hook)",
+            "hook(module, inputs)",
+            "before forward; may replace the inputs",
+        ),
+        (
+            number[FORWARD_HOOK],
+            "module.register_forward_hook(hook)",
+            "hook(module, inputs, output)",
+            "after forward; may replace the output",
+        ),
+        (
+            number[TENSOR_HOOK],
+            "A.register_hook(hook)  (A: the output)",
+            "hook(gradient)",
+            "when the gradient at A is ready; may replace it",
+        ),
+        (
+            number[BACKWARD_HOOK],
+            "module.register_full_backward_hook(hook)",
+            "hook(module, grad_input, grad_output)",
+            "when the gradient at the inputs is ready",
+        ),
     ]
     for row, (index, registered, called, when) in enumerate(sorted(rows)):
         y = 1.95 - 0.52 * row
         _marker(axis, 0.45, y, index)
         axis.text(0.8, y, registered, va="center", fontsize=SMALL_SIZE, family="monospace")
-        axis.text(0.8, y - 0.22, f"calls {called}: {when}", va="center", fontsize=SMALL_SIZE - 0.5,
-                  color="#333333")
+        axis.text(0.8, y - 0.22, f"calls {called}: {when}", va="center", fontsize=SMALL_SIZE - 0.5, color="#333333")
     return figure
 
 

@@ -22,6 +22,7 @@ Usage::
 Each variant is one pytest run over ``notebooks/`` (about two minutes on 2 cores); the exit status is
 non-zero if any variant fails. ``make test-machines VARIANTS="avx2"`` runs it from the Makefile.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,23 +35,38 @@ ROOT = Path(__file__).resolve().parent.parent
 
 #: name -> (what it stands for, environment switches)
 VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
-    "avx2": ("a laptop or server without AVX-512 (most Intel laptops, older AMD)",
-             {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}),
-    "novector": ("no vector unit PyTorch's x86 kernels know (the closest to arm64 here)",
-                 {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41",
-                  "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"}),
-    "threads1": ("one thread: sums in another order than on a multi-core machine",
-                 {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}),
-    "threads4": ("four threads (more than this 2-core machine has)",
-                 {"OMP_NUM_THREADS": "4", "MKL_NUM_THREADS": "4"}),
+    "avx2": (
+        "a laptop or server without AVX-512 (most Intel laptops, older AMD)",
+        {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"},
+    ),
+    "novector": (
+        "no vector unit PyTorch's x86 kernels know (the closest to arm64 here)",
+        {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"},
+    ),
+    "threads1": (
+        "one thread: sums in another order than on a multi-core machine",
+        {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
+    ),
+    "threads4": ("four threads (more than this 2-core machine has)", {"OMP_NUM_THREADS": "4", "MKL_NUM_THREADS": "4"}),
 }
 
 
 def pytest_command(notebooks: list[str], extra: list[str]) -> list[str]:
     """The same notebook comparison ``make test`` runs (strict nbval, the project's sanitizer)."""
-    return [sys.executable, "-m", "pytest", *(notebooks or ["notebooks"]), "--nbval",
-            "--nbval-sanitize-with", "notebooks/nbval_sanitize.cfg", "--nbval-cell-timeout=600",
-            "-p", "no:cacheprovider", "-q", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        *(notebooks or ["notebooks"]),
+        "--nbval",
+        "--nbval-sanitize-with",
+        "notebooks/nbval_sanitize.cfg",
+        "--nbval-cell-timeout=600",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        *extra,
+    ]
 
 
 def run_variant(name: str, notebooks: list[str], extra: list[str]) -> int:
@@ -64,8 +80,9 @@ def run_variant(name: str, notebooks: list[str], extra: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the notebooks under nbval with other machines emulated.")
     parser.add_argument("variants", nargs="*", default=list(VARIANTS), help=f"some of: {', '.join(VARIANTS)}")
-    parser.add_argument("--notebooks", nargs="+", default=[], metavar="PATH",
-                        help="only these notebooks (default: notebooks/)")
+    parser.add_argument(
+        "--notebooks", nargs="+", default=[], metavar="PATH", help="only these notebooks (default: notebooks/)"
+    )
     parser.add_argument("--list", action="store_true", help="list the variants and exit")
     args, extra = parser.parse_known_args(argv)
     if args.list:

@@ -14,6 +14,7 @@ The lock is resolved for the Python that runs this script, which must be the one
 environment.yml names (3.11), on this platform (Linux x86-64): packages that only other
 platforms need are not in it, and pip installs them unpinned there.
 """
+
 from __future__ import annotations
 
 import json
@@ -52,9 +53,20 @@ def resolve(extras: list[str]) -> dict[str, str]:
     with tempfile.TemporaryDirectory() as tmp:
         report_path = Path(tmp) / "report.json"
         subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
-             "--report", str(report_path), target],
-            cwd=REPO_ROOT, check=True,
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--dry-run",
+                "--ignore-installed",
+                "--quiet",
+                "--report",
+                str(report_path),
+                target,
+            ],
+            cwd=REPO_ROOT,
+            check=True,
         )
         report = json.loads(report_path.read_text())
     versions = {item["metadata"]["name"]: item["metadata"]["version"] for item in report["install"]}
@@ -99,15 +111,19 @@ def main() -> None:
     python = environment_python()
     running = "{}.{}".format(*sys.version_info[:2])
     if running != python:
-        sys.exit(f"error: the lock is resolved for Python {python} (environment.yml), this is Python {running}; "
-                 f"run: make lock PYTHON=python{python}")
+        sys.exit(
+            f"error: the lock is resolved for Python {python} (environment.yml), this is Python {running}; "
+            f"run: make lock PYTHON=python{python}"
+        )
     pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
     extras = sorted(pyproject["project"].get("optional-dependencies", {}))
     versions = resolve(extras)
     write_lock(versions, extras, python)
     missing = pin_environment(versions)
-    print(f"{LOCK.relative_to(REPO_ROOT)}: {len(versions)} packages (extras: {', '.join(extras)}); "
-          "environment.yml pinned to the same versions")
+    print(
+        f"{LOCK.relative_to(REPO_ROOT)}: {len(versions)} packages (extras: {', '.join(extras)}); "
+        "environment.yml pinned to the same versions"
+    )
     if missing:
         sys.exit(f"error: environment.yml lists packages that the lock does not contain: {', '.join(missing)}")
 

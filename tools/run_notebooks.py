@@ -6,6 +6,7 @@ The saved outputs are what `make test` (pytest --nbval) compares against, so run
 after editing a notebook. Execution counts come out as 1..N; no timing metadata is kept; consecutive printed lines are kept
 as one output (the split into stream messages depends on timing).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,7 +45,11 @@ def coalesce_streams(outputs: list) -> list:
 def run_notebook(path: Path, timeout: int = 600) -> float:
     """Execute one notebook in place (working directory: its folder); return the seconds taken."""
     notebook = nbformat.read(path, as_version=4)
-    notebook.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": f"Python ({KERNEL_NAME})", "language": "python"}
+    notebook.metadata["kernelspec"] = {
+        "name": KERNEL_NAME,
+        "display_name": f"Python ({KERNEL_NAME})",
+        "language": "python",
+    }
     client = NotebookClient(
         notebook,
         kernel_name=KERNEL_NAME,

@@ -28,6 +28,7 @@ the one of docs/DESIGN.md, "Notebook conventions"):
   does), with the saved widget state: an output after an exercise can give away its result (a
   self-check printing ✓, a figure drawn from the solution), and students run the notebook anyway.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,8 +64,11 @@ class MarkTaggedSolutions(Preprocessor):
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type == "code" and is_solution_cell(cell) and "nbgrader" not in cell.metadata:
             cell.metadata["nbgrader"] = {
-                "solution": True, "grade": False, "locked": False,
-                "grade_id": f"cell-{cell.get('id', index)}", "schema_version": 3,
+                "solution": True,
+                "grade": False,
+                "locked": False,
+                "grade_id": f"cell-{cell.get('id', index)}",
+                "schema_version": 3,
             }
         return cell, resources
 
@@ -119,7 +123,12 @@ def _exporter() -> NotebookExporter:
     config = Config()
     config.ClearSolutions.code_stub = {"python": STUB}
     config.NotebookExporter.preprocessors = [
-        MarkTaggedSolutions, ClearSolutions, ShowSolutionCells, RemoveCollapsedAnswers, ClearOutput, DropWidgetState,
+        MarkTaggedSolutions,
+        ClearSolutions,
+        ShowSolutionCells,
+        RemoveCollapsedAnswers,
+        ClearOutput,
+        DropWidgetState,
     ]
     return NotebookExporter(config=config)
 

@@ -18,6 +18,7 @@ may depend on it. The header states both times, rounded to the nearest 5 minutes
 
 ``python tools/study_time.py`` prints the table; ``--write`` puts the computed times into the headers.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,8 +56,12 @@ class Load:
 
     @property
     def minutes(self) -> float:
-        return (self.words / WORDS_PER_MINUTE + self.code_lines / CODE_LINES_PER_MINUTE
-                + MINUTES_PER_QUESTION * self.questions + MINUTES_PER_CODING_EXERCISE * self.coding_exercises)
+        return (
+            self.words / WORDS_PER_MINUTE
+            + self.code_lines / CODE_LINES_PER_MINUTE
+            + MINUTES_PER_QUESTION * self.questions
+            + MINUTES_PER_CODING_EXERCISE * self.coding_exercises
+        )
 
     @property
     def rounded_minutes(self) -> int:
@@ -110,9 +115,11 @@ def notebook_load(path: Path) -> tuple[Load, Load]:
 
 def study_time_sentence(main: Load, optional: Load) -> str:
     """The header's sentence for these loads."""
-    sentence = (f"**Study time:** about {main.rounded_minutes} minutes for the main path ({main.words:,} words, "
-                f"{main.code_lines} lines of code, {main.questions} questions, {main.coding_exercises} coding "
-                f"exercise{'s' if main.coding_exercises != 1 else ''})")
+    sentence = (
+        f"**Study time:** about {main.rounded_minutes} minutes for the main path ({main.words:,} words, "
+        f"{main.code_lines} lines of code, {main.questions} questions, {main.coding_exercises} coding "
+        f"exercise{'s' if main.coding_exercises != 1 else ''})"
+    )
     if optional.minutes:
         sentence += f", and about {optional.rounded_minutes} more for the optional sections"
     return sentence + "; computed by `tools/study_time.py`."
@@ -142,12 +149,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("notebooks", nargs="*", type=Path, default=NOTEBOOKS)
     parser.add_argument("--write", action="store_true", help="write the computed times into the headers")
     args = parser.parse_args(argv)
-    print(f"{'notebook':40s} {'words':>6s} {'code':>5s} {'Q':>3s} {'ex':>3s} {'main min':>8s} "
-          f"{'opt words':>9s} {'opt min':>7s}")
+    print(
+        f"{'notebook':40s} {'words':>6s} {'code':>5s} {'Q':>3s} {'ex':>3s} {'main min':>8s} "
+        f"{'opt words':>9s} {'opt min':>7s}"
+    )
     for path in args.notebooks:
         main_load, optional = notebook_load(path)
-        print(f"{path.name[:40]:40s} {main_load.words:6d} {main_load.code_lines:5d} {main_load.questions:3d} "
-              f"{main_load.coding_exercises:3d} {main_load.minutes:8.0f} {optional.words:9d} {optional.minutes:7.0f}")
+        print(
+            f"{path.name[:40]:40s} {main_load.words:6d} {main_load.code_lines:5d} {main_load.questions:3d} "
+            f"{main_load.coding_exercises:3d} {main_load.minutes:8.0f} {optional.words:9d} {optional.minutes:7.0f}"
+        )
         if args.write and write_header(path):
             print(f"  header of {path.name} updated")
     return 0

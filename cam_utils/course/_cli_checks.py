@@ -3,6 +3,7 @@
 ``python -m cam_utils`` must fail fast (Score-CAM can take a minute) and say what to type:
 ``--layer blocks.6``, ``--method gradcam``, ``--model efficientnet_lite0``, not a Python call.
 """
+
 from __future__ import annotations
 
 import os
@@ -44,7 +45,9 @@ FIGURE_FORMATS = ("png", "jpg", "jpeg", "pdf", "svg")
 def check_output_path(output: str, image: str) -> None:
     """Fail before the (slow) computation if the figure cannot be written, or would overwrite the photo."""
     if os.path.isdir(output):
-        raise CommandLineError(f"-o {output!r} is a folder; give a file name, e.g. {os.path.join(output, 'figure.png')!r}.")
+        raise CommandLineError(
+            f"-o {output!r} is a folder; give a file name, e.g. {os.path.join(output, 'figure.png')!r}."
+        )
     extension = os.path.splitext(output)[1].lower().lstrip(".")
     if extension not in FIGURE_FORMATS:
         raise CommandLineError(
@@ -52,8 +55,10 @@ def check_output_path(output: str, image: str) -> None:
             f"{', '.join('.' + name for name in FIGURE_FORMATS)}."
         )
     if os.path.islink(output) and not os.path.exists(output):
-        raise CommandLineError(f"-o {output!r} is a symbolic link to a file that does not exist "
-                               f"({os.readlink(output)!r}). Remove the link, or write elsewhere.")
+        raise CommandLineError(
+            f"-o {output!r} is a symbolic link to a file that does not exist "
+            f"({os.readlink(output)!r}). Remove the link, or write elsewhere."
+        )
     if os.path.exists(output) and not os.path.isfile(output):
         raise CommandLineError(f"-o {output!r} is not a regular file (a pipe or a device?); give a file name.")
     if os.path.exists(output) and os.path.exists(image) and os.path.samefile(output, image):
@@ -67,8 +72,10 @@ def check_output_path(output: str, image: str) -> None:
         raise CommandLineError(f"cannot write {output!r}: the folder {folder!r} does not exist. Create it first.")
     name_max = os.pathconf(folder, "PC_NAME_MAX") if hasattr(os, "pathconf") else 255
     if len(os.fsencode(os.path.basename(output))) > name_max:
-        raise CommandLineError(f"the file name of -o is {len(os.path.basename(output))} characters long; this file "
-                               f"system allows {name_max}. Choose a shorter name.")
+        raise CommandLineError(
+            f"the file name of -o is {len(os.path.basename(output))} characters long; this file "
+            f"system allows {name_max}. Choose a shorter name."
+        )
     try:  # the only sure test of writing, also for root and read-only file systems
         with tempfile.TemporaryFile(dir=folder):
             pass

@@ -18,6 +18,7 @@ A check cell prints nothing when every claim holds. Example::
 
 This module belongs to the course: the library's explaining functions never use it.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
@@ -48,8 +49,10 @@ class Claims:
     def __init__(self, written_for: Mapping[str, Any], now: Mapping[str, Any]) -> None:
         missing = sorted(set(written_for) - set(now))
         if missing:
-            raise ValueError(f"Claims: no current value for {', '.join(missing)}; pass now={{name: value, ...}} "
-                             "with every name of written_for")
+            raise ValueError(
+                f"Claims: no current value for {', '.join(missing)}; pass now={{name: value, ...}} "
+                "with every name of written_for"
+            )
         self.written_for = dict(written_for)
         self.now = {name: now[name] for name in written_for}
         #: How many claims did not hold while the parameters differed (shown as notes, not errors).
@@ -61,12 +64,14 @@ class Claims:
         return all(self.now[name] == value for name, value in self.written_for.items())
 
     def _changed(self) -> str:
-        return ", ".join(f"{name}={_show(self.now[name])}" for name, value in self.written_for.items()
-                         if self.now[name] != value)
+        return ", ".join(
+            f"{name}={_show(self.now[name])}" for name, value in self.written_for.items() if self.now[name] != value
+        )
 
     def _defaults(self) -> str:
-        return ", ".join(f"{name}={_show(value)}" for name, value in self.written_for.items()
-                         if self.now[name] != value)
+        return ", ".join(
+            f"{name}={_show(value)}" for name, value in self.written_for.items() if self.now[name] != value
+        )
 
     @contextmanager
     def __call__(self, sentence: str) -> Iterator[None]:
@@ -87,8 +92,7 @@ class Claims:
                     raise ClaimFailed(f"The notebook says: {sentence!r}. That no longer holds: {detail}") from error
                 raise
             self.notes += 1
-            print(f"ⓘ Written for {self._defaults()}: {sentence!r} does not hold with {self._changed()} "
-                  f"({detail}).")
+            print(f"ⓘ Written for {self._defaults()}: {sentence!r} does not hold with {self._changed()} ({detail}).")
 
     def true(self, sentence: str, condition: Any, detail: str = "") -> None:
         """Check that ``condition`` is true; ``detail`` says what was measured when it is not."""

@@ -10,6 +10,7 @@ an output path that cannot be written or that is the input photo) ends with one 
 (``_cli_checks``); the options are checked before the computation. ``main(argv)`` can also be
 called from Python (the tests do).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,7 +44,6 @@ from cam_utils.variants import grad_cam_plus_plus, hires_cam, score_cam
 __all__ = ["METHODS", "CommandLineError", "MethodChoice", "build_parser", "main", "resolve_class", "run"]
 
 
-
 @dataclass(frozen=True)
 class MethodChoice:
     """One value of ``--method``: a label for the figure and how to compute the raw map.
@@ -58,7 +58,9 @@ class MethodChoice:
 def _method(label: str, function: Callable[..., torch.Tensor], **options: object) -> MethodChoice:
     """A method with grad_cam's signature, called on the loaded model."""
 
-    def compute(net: LoadedModel, x: torch.Tensor, layer: str, class_idx: int, reshape: Reshape | None = None) -> torch.Tensor:
+    def compute(
+        net: LoadedModel, x: torch.Tensor, layer: str, class_idx: int, reshape: Reshape | None = None
+    ) -> torch.Tensor:
         return function(net.model, x, layer, class_idx, reshape=reshape, **options)
 
     return MethodChoice(label, compute)
@@ -68,7 +70,9 @@ METHODS: dict[str, MethodChoice] = {
     "gradcam": _method("Grad-CAM", grad_cam),
     "cam": MethodChoice(
         "CAM",
-        lambda net, x, layer, c, reshape=None: class_activation_map(net.model, x, layer, net.classifier, c, reshape=reshape),
+        lambda net, x, layer, c, reshape=None: class_activation_map(
+            net.model, x, layer, net.classifier, c, reshape=reshape
+        ),
     ),
     "gradcam++": _method("Grad-CAM++", grad_cam_plus_plus),
     "hirescam": _method("HiResCAM", hires_cam),
@@ -115,20 +119,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("image", metavar="IMAGE", help="the photo to explain (PNG, JPEG, BMP, GIF, TIFF, WebP)")
     parser.add_argument(
-        "-o", "--output", required=True, metavar="FIGURE",
+        "-o",
+        "--output",
+        required=True,
+        metavar="FIGURE",
         help="where to write the figure; the extension chooses the format (.png, .pdf, .svg, .jpg)",
     )
     parser.add_argument(
-        "--class", dest="class_name", metavar="NAME_OR_INDEX", default=None,
+        "--class",
+        dest="class_name",
+        metavar="NAME_OR_INDEX",
+        default=None,
         help="class to explain: an index (0-999 for the ImageNet models) or a unique, case-insensitive part of its name "
         "(default: the top-1 class)",
     )
     parser.add_argument(
-        "--layer", default=None, metavar="NAME",
+        "--layer",
+        default=None,
+        metavar="NAME",
         help="dotted module name of the layer to explain at (default: the model's last feature layer)",
     )
     parser.add_argument(
-        "--model", default="efficientnet_lite0", choices=model_names(),
+        "--model",
+        default="efficientnet_lite0",
+        choices=model_names(),
         help="pretrained model (default: efficientnet_lite0, works offline; the other ImageNet models download "
         "their weights once; vit_b_16 is a vision transformer, its tokens are laid out on their 14x14 grid; "
         "the shapes_* models are the small networks trained on cam_utils.course.shapes's shapes, offline: "
@@ -136,7 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--method", default="gradcam", choices=list(METHODS), help="map to compute (default: gradcam)")
     parser.add_argument(
-        "--max-pixels", type=_positive_int, default=DEFAULT_MAX_PIXELS, metavar="N",
+        "--max-pixels",
+        type=_positive_int,
+        default=DEFAULT_MAX_PIXELS,
+        metavar="N",
         help=f"refuse larger images (width x height; default {DEFAULT_MAX_PIXELS:,}, against decompression bombs)",
     )
     return parser
@@ -198,8 +215,10 @@ def run(args: argparse.Namespace) -> None:
     )
     figure = plot_steps(model_view(net, x), raw_map[0], title=title)
     save_figure_whole(figure, args.output)  # the old file stays whole if this is interrupted
-    say(f"{method.label} map {tuple(raw_map.shape[1:])} for class {class_idx} '{net.categories[class_idx]}' "
-          f"written to {args.output}")
+    say(
+        f"{method.label} map {tuple(raw_map.shape[1:])} for class {class_idx} '{net.categories[class_idx]}' "
+        f"written to {args.output}"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

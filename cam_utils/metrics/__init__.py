@@ -13,6 +13,7 @@ Saliency maps are (N, h, w) tensors at any resolution (e.g. 7x7 Grad-CAM maps); 
 upsamples them bilinearly to the size it needs. The model is left untouched: its weights, its
 train/eval flags and the global grad mode are the same afterwards, also when an error is raised.
 """
+
 from __future__ import annotations
 
 from .faithfulness import ConfidenceChange, Curve, average_drop_increase, deletion_curve, insertion_curve

@@ -1,4 +1,5 @@
 """Helpers shared by both metric families: validate (N, h, w) maps, resize them bilinearly."""
+
 from __future__ import annotations
 
 from torch import Tensor
@@ -14,12 +15,10 @@ def _check_maps(saliency: Tensor, name: str = "saliency") -> Tensor:
         raise TypeError(f"{name} must be a torch.Tensor of shape (N, h, w), got {type(saliency).__name__}.")
     if saliency.dim() != 3:
         raise ValueError(
-            f"{name} must have shape (N, h, w), got {tuple(saliency.shape)}; "
-            "for a single map use saliency[None]."
+            f"{name} must have shape (N, h, w), got {tuple(saliency.shape)}; for a single map use saliency[None]."
         )
     check_finite_maps(saliency, name, "the metric")
     return saliency.float()
-
 
 
 def _resize(saliency: Tensor, size: tuple[int, int]) -> Tensor:

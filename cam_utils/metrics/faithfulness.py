@@ -8,6 +8,7 @@
 
 The model runs at inference behaviour without gradients; its weights and flags are untouched.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -39,7 +40,9 @@ class Curve:
     auc: float
 
 
-def _classes_and_scores(model: torch.nn.Module, x: Tensor, class_idx: ClassIndex, batch_size: int) -> tuple[Tensor, Tensor]:
+def _classes_and_scores(
+    model: torch.nn.Module, x: Tensor, class_idx: ClassIndex, batch_size: int
+) -> tuple[Tensor, Tensor]:
     """(N,) class indices (class_idx resolved against the model's logits, None -> top-1) and
     (N,) softmax probabilities of those classes on x itself."""
     logits = torch.cat([model(x[start : start + batch_size]) for start in range(0, x.shape[0], batch_size)])
@@ -306,9 +309,7 @@ def average_drop_increase(
     saliency = _check_batch(x, saliency, batch_size)
     channels = x.shape[1]
     if len(mean) != channels or len(std) != channels:
-        raise ValueError(
-            f"mean and std need one value per channel ({channels}), got {len(mean)} and {len(std)}."
-        )
+        raise ValueError(f"mean and std need one value per channel ({channels}), got {len(mean)} and {len(std)}.")
     if any(s <= 0 for s in std):
         raise ValueError(f"std values must be positive, got {tuple(std)}.")
     mean_t = torch.as_tensor(mean, dtype=x.dtype, device=x.device)[None, :, None, None]  # (1, C, 1, 1)
@@ -318,7 +319,9 @@ def average_drop_increase(
     low = maps.flatten(1).amin(dim=1)[:, None, None]
     high = maps.flatten(1).amax(dim=1)[:, None, None]
     spread = high - low
-    maps = torch.where(spread > 0, (maps - low) / spread.clamp(min=torch.finfo(maps.dtype).tiny), torch.zeros_like(maps))
+    maps = torch.where(
+        spread > 0, (maps - low) / spread.clamp(min=torch.finfo(maps.dtype).tiny), torch.zeros_like(maps)
+    )
     pixels = x * std_t + mean_t  # (N, C, H, W) in pixel space
     explanation = (pixels * maps[:, None].to(x.dtype) - mean_t) / std_t  # x_E, normalised again
 

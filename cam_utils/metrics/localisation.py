@@ -4,6 +4,7 @@
 model); each upsamples the (N, h, w) maps bilinearly to the masks' (N, H, W) size.
 :func:`paper_tolerance` is the pointing game's default tolerance (Zhang et al.'s 15 px at 224 px).
 """
+
 from __future__ import annotations
 
 import torch
@@ -19,8 +20,7 @@ def _check_masks(masks: Tensor, saliency: Tensor) -> Tensor:
         raise ValueError(f"masks must be an (N, H, W) tensor, got {shape}; for one mask use mask[None].")
     if masks.shape[0] != saliency.shape[0]:
         raise ValueError(
-            f"masks has {masks.shape[0]} masks but saliency has {saliency.shape[0]} maps; "
-            "pass one mask per map."
+            f"masks has {masks.shape[0]} masks but saliency has {saliency.shape[0]} maps; pass one mask per map."
         )
     return masks.to(device=saliency.device) > 0
 

@@ -21,9 +21,17 @@ One file each:
 
 The user's model is never touched: all randomisation happens in a ``copy.deepcopy``.
 """
+
 from __future__ import annotations
 
-from .cascade import SCALE_RANGE, ExplainFn, RandomizeFn, SanityStage, cascading_randomization, default_randomization_stages
+from .cascade import (
+    SCALE_RANGE,
+    ExplainFn,
+    RandomizeFn,
+    SanityStage,
+    cascading_randomization,
+    default_randomization_stages,
+)
 from .randomization import (
     batchnorm_layers,
     estimating_batchnorm,

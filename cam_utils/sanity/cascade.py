@@ -1,4 +1,5 @@
 """The model-randomisation test itself: re-initialise the network stage by stage, compare the maps."""
+
 from __future__ import annotations
 
 import copy
@@ -200,8 +201,10 @@ def cascading_randomization(
         if batchnorm_images is not None and batchnorms:  # a separate set: one forward pass on it first
             randomization.reestimate_batchnorm(network, batchnorms, batchnorm_images)
             batchnorms = []
-        with randomization.estimating_batchnorm(network, batchnorms, x), \
-                _scale_while_explaining(network, x, feature_layer) as record:
+        with (
+            randomization.estimating_batchnorm(network, batchnorms, x),
+            _scale_while_explaining(network, x, feature_layer) as record,
+        ):
             maps = explain(network, x, classes)
         if not isinstance(maps, Tensor) or maps.dim() != 3 or maps.shape[0] != x.shape[0]:
             shape = tuple(maps.shape) if isinstance(maps, Tensor) else type(maps).__name__
@@ -211,8 +214,10 @@ def cascading_randomization(
 
     def compare(stage: str, randomised: tuple[str, ...], maps: Tensor, scale: Tensor) -> SanityStage:
         if maps.shape != original.shape:
-            raise ValueError(f"explain returned maps of shape {tuple(maps.shape)} after randomising {stage!r}, "
-                             f"but {tuple(original.shape)} for the trained model.")
+            raise ValueError(
+                f"explain returned maps of shape {tuple(maps.shape)} after randomising {stage!r}, "
+                f"but {tuple(original.shape)} for the trained model."
+            )
         ranks = centred_ranks(maps)
         size = (x.shape[2], x.shape[3])  # the maps are compared as shown, at the input's size
         # For maps without negative values (Grad-CAM's ReLU), absolute values change nothing.
@@ -222,7 +227,9 @@ def cascading_randomization(
             randomised=randomised,
             maps=maps,
             spearman=correlation_of_ranks(original_ranks, ranks),
-            spearman_abs=correlation_of_ranks(original_abs_ranks, centred_ranks(maps, absolute=True) if signed else ranks),
+            spearman_abs=correlation_of_ranks(
+                original_abs_ranks, centred_ranks(maps, absolute=True) if signed else ranks
+            ),
             ssim=map_ssim(original, maps, size=size),
             hog=hog_correlation(original, maps, size=size) if min(size) >= 24 else torch.full_like(scale, math.nan),
             feature_scale=scale,
@@ -261,6 +268,7 @@ def _forward_order(model: nn.Module, x: Tensor) -> tuple[dict[str, int], Tensor]
     def recorder(name: str) -> Callable[[nn.Module, tuple], None]:
         def record(module: nn.Module, args: tuple) -> None:
             order.setdefault(name, len(order))
+
         return record
 
     handles = [module.register_forward_pre_hook(recorder(name)) for name, module in model.named_modules()]

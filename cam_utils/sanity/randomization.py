@@ -23,6 +23,7 @@ numerical dust and the check no longer tests the method. Two things keep them al
 :func:`feature_scale` measures the result: the per-channel spatial standard deviation of a
 feature map, averaged over channels. Print it next to every correlation.
 """
+
 from __future__ import annotations
 
 import math

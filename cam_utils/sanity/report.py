@@ -1,4 +1,5 @@
 """Reading the results of several runs (seeds) together: values per stage, and a table with spreads."""
+
 from __future__ import annotations
 
 from typing import Sequence, Union
@@ -12,8 +13,14 @@ Runs = Union[Sequence[SanityStage], Sequence[Sequence[SanityStage]]]
 """One result of :func:`cascading_randomization`, or several (e.g. one per seed) with the same stages."""
 
 FIELDS = ("scale_ratio", "spearman", "spearman_abs", "ssim", "hog")
-_HEADINGS = {"scale_ratio": "scale ratio", "spearman": "Spearman", "spearman_abs": "|Spearman|", "ssim": "SSIM",
-             "hog": "HOG", "feature_scale": "scale"}
+_HEADINGS = {
+    "scale_ratio": "scale ratio",
+    "spearman": "Spearman",
+    "spearman_abs": "|Spearman|",
+    "ssim": "SSIM",
+    "hog": "HOG",
+    "feature_scale": "scale",
+}
 
 
 def _as_runs(runs: Runs) -> list[list[SanityStage]]:

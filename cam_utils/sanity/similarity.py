@@ -13,6 +13,7 @@
 
 All four compare the maps image by image: (N, ...) and (N, ...) -> (N,).
 """
+
 from __future__ import annotations
 
 import math
@@ -47,7 +48,9 @@ def average_ranks(values: Tensor) -> Tensor:
     group = starts_group.long().cumsum(dim=1) - 1  # (B, P): group id of each sorted position
     positions = torch.arange(1, length + 1, dtype=torch.float64, device=values.device).expand(n_rows, length)
     # Average position within each group = sum of positions / group size.
-    position_sums = torch.zeros(n_rows, length, dtype=torch.float64, device=values.device).scatter_add_(1, group, positions)
+    position_sums = torch.zeros(n_rows, length, dtype=torch.float64, device=values.device).scatter_add_(
+        1, group, positions
+    )
     group_sizes = torch.zeros(n_rows, length, dtype=torch.float64, device=values.device).scatter_add_(
         1, group, torch.ones_like(positions)
     )
@@ -59,7 +62,9 @@ def average_ranks(values: Tensor) -> Tensor:
 def _check_same_shape(first: Tensor, second: Tensor) -> None:
     """Two maps of one shape, without NaN or infinite values (the same check as the other metrics)."""
     if first.shape != second.shape:
-        raise ValueError(f"Maps to compare must have the same shape, got {tuple(first.shape)} and {tuple(second.shape)}.")
+        raise ValueError(
+            f"Maps to compare must have the same shape, got {tuple(first.shape)} and {tuple(second.shape)}."
+        )
     check_finite_maps(first, "the first map", "comparing maps")
     check_finite_maps(second, "the second map", "comparing maps")
 
@@ -154,8 +159,9 @@ def hog_correlation(first: Tensor, second: Tensor, size: tuple[int, int] | None 
     if first.dim() != 3:
         raise ValueError(f"hog_correlation compares (N, h, w) maps, got shape {tuple(first.shape)}.")
     if min(size or first.shape[1:]) < 24:
-        raise ValueError(f"HOG uses 24 x 24-pixel blocks: maps of {tuple(first.shape[1:])} are too small; "
-                         "pass size=(H, W).")
+        raise ValueError(
+            f"HOG uses 24 x 24-pixel blocks: maps of {tuple(first.shape[1:])} are too small; pass size=(H, W)."
+        )
     first_np, second_np = _shown(first, size), _shown(second, size)
     features = torch.stack([torch.from_numpy(np.stack([hog(a), hog(b)])) for a, b in zip(first_np, second_np)])
     centred = features - features.mean(dim=2, keepdim=True)  # (N, 2, F)

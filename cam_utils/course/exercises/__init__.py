@@ -10,6 +10,7 @@ One file per notebook (``nb02.py`` holds the checks of notebook 02, …); every 
 re-exported here, so a notebook writes ``from cam_utils.course.exercises import check_cam_by_hand``.
 The shared diagnosis of a wrong map or tensor lives in :mod:`cam_utils.course.exercises.feedback`.
 """
+
 from __future__ import annotations
 
 from .feedback import CheckResult, diagnose_tensor, report

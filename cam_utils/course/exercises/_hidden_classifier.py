@@ -1,4 +1,5 @@
 """The small fixed classifier that the self-checks of notebooks 07 and 08 test a learner's code on (internal)."""
+
 from __future__ import annotations
 
 import torch

@@ -4,6 +4,7 @@ Internal helpers of the ``check_…`` functions: :func:`call_student` runs the l
 and turns an exception into a hint; :func:`known_mistake` compares a result with the results of
 typical wrong answers, which the check computes itself, and returns the matching hint.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
@@ -12,9 +13,7 @@ from typing import Any
 import torch
 
 
-def call_student(
-    function: Callable[..., Any], *args: Any, name: str, called_as: str = ""
-) -> tuple[Any, str | None]:
+def call_student(function: Callable[..., Any], *args: Any, name: str, called_as: str = "") -> tuple[Any, str | None]:
     """Call ``function(*args)``; return ``(result, None)``, or ``(None, hint)`` when it cannot be run.
 
     Args:
@@ -26,8 +25,7 @@ def call_student(
     """
     if not callable(function):
         return None, (
-            f"pass the function itself, check_…({name}), not what it returns "
-            f"(got a {type(function).__name__})."
+            f"pass the function itself, check_…({name}), not what it returns (got a {type(function).__name__})."
         )
     try:
         return function(*args), None

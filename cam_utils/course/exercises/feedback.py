@@ -5,6 +5,7 @@ tries them in order, from the most basic (not a tensor, wrong shape) to the most
 (right up to a ReLU, a sign or a constant factor), and returns a hint naming the *kind* of
 mistake, never the expected values. :func:`report` prints ✓ or the hint and returns a :class:`CheckResult`, true when it passed.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -3,6 +3,7 @@
 * :func:`check_channel_contributions` -- coding exercise 1: the K terms w_k^c F^k of one class score.
 * :func:`check_batch_cam` -- coding exercise 2: M_c = Σ_k w_k^c A^k for a batch, one class per image.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -45,16 +46,22 @@ def check_channel_contributions(
         reference = class_weights * pooled  # w_k^c F^k: K
         problem = diagnose_tensor(result, reference, name="your vector of contributions", axis_names=("channel",))
         if problem is not None:
-            problem = known_mistake(result, {
-                "you summed each map over its positions; global average pooling takes the mean "
-                "(the sum divided by Z = h·w).": class_weights * feature_maps.sum(dim=(1, 2)),
-                "these are the pooled features F^k alone: multiply each by its weight w_k^c.": pooled,
-                "these are the weights w_k^c alone: multiply each by the pooled feature F^k.": class_weights,
-                "you weighted each map but did not pool it: average each weighted map over its positions "
-                "(dim=(1, 2)), or pool first and then weight.": class_weights[:, None, None] * feature_maps,
-                "you took the maximum of each map (global max pooling); this network averages.":
-                    class_weights * feature_maps.amax(dim=(1, 2)),
-            }) or problem
+            problem = (
+                known_mistake(
+                    result,
+                    {
+                        "you summed each map over its positions; global average pooling takes the mean "
+                        "(the sum divided by Z = h·w).": class_weights * feature_maps.sum(dim=(1, 2)),
+                        "these are the pooled features F^k alone: multiply each by its weight w_k^c.": pooled,
+                        "these are the weights w_k^c alone: multiply each by the pooled feature F^k.": class_weights,
+                        "you weighted each map but did not pool it: average each weighted map over its positions "
+                        "(dim=(1, 2)), or pool first and then weight.": class_weights[:, None, None] * feature_maps,
+                        "you took the maximum of each map (global max pooling); this network averages.": class_weights
+                        * feature_maps.amax(dim=(1, 2)),
+                    },
+                )
+                or problem
+            )
     return report(problem, "channel_contributions returns w_k^c F^k for every channel k.")
 
 
@@ -68,22 +75,27 @@ def check_batch_cam(batch_cam: Callable[[torch.Tensor, torch.Tensor, torch.Tenso
     feature_maps = _hidden_feature_maps(3, 5, 3, 4)  # N x K x h x w
     weight = _hidden_weights(6, 5)  # classes x K
     class_idx = torch.tensor([4, 1, 3])  # N
-    result, problem = call_student(
-        batch_cam, feature_maps.clone(), weight.clone(), class_idx.clone(), name="batch_cam"
-    )
+    result, problem = call_student(batch_cam, feature_maps.clone(), weight.clone(), class_idx.clone(), name="batch_cam")
     if problem is None:
         reference = torch.einsum("nkhw,nk->nhw", feature_maps, weight[class_idx])  # N x h x w
         problem = diagnose_tensor(result, reference, name="your maps", axis_names=("image", "row", "column"))
         if problem is not None:
-            problem = known_mistake(result, {
-                "every image got the map of the first image's class: pick one row of W per image, "
-                "weight[class_idx] (N x K).": torch.einsum("nkhw,k->nhw", feature_maps, weight[class_idx[0]]),
-                "you added up the maps of all classes: select the rows of W for the requested classes first.":
-                    torch.einsum("nkhw,ck->nhw", feature_maps, weight),
-                "the maps are normalised; CAM itself returns the raw weighted sum (normalising is only for "
-                "drawing).": _min_max(reference),
-                "you averaged over the channels: M_c is the weighted *sum* Σ_k w_k^c A^k.": reference / 5,
-            }) or problem
+            problem = (
+                known_mistake(
+                    result,
+                    {
+                        "every image got the map of the first image's class: pick one row of W per image, "
+                        "weight[class_idx] (N x K).": torch.einsum("nkhw,k->nhw", feature_maps, weight[class_idx[0]]),
+                        "you added up the maps of all classes: select the rows of W for the requested classes first.": torch.einsum(
+                            "nkhw,ck->nhw", feature_maps, weight
+                        ),
+                        "the maps are normalised; CAM itself returns the raw weighted sum (normalising is only for "
+                        "drawing).": _min_max(reference),
+                        "you averaged over the channels: M_c is the weighted *sum* Σ_k w_k^c A^k.": reference / 5,
+                    },
+                )
+                or problem
+            )
     return report(problem, "batch_cam gives each image the map of its own class, M_c = Σ_k w_k^c A^k.")
 
 

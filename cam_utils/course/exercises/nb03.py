@@ -8,6 +8,7 @@ Both run the learner's function on a small hidden network with in-place ReLUs, c
 passes, and look for what the notebook's pitfalls leave behind: hooks still registered, a
 recorded tensor overwritten in place, ``.grad`` written on the parameters.
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -30,14 +31,18 @@ def _hidden_network() -> tuple[nn.Sequential, torch.Tensor]:
     linear layer) and its input, 1 x 3 x 4 x 4; the same on every call."""
     with torch.random.fork_rng(devices=[]):  # the same weights on every call; the learner's random state untouched
         torch.manual_seed(3)
-        network = nn.Sequential(OrderedDict([
-            ("conv1", nn.Conv2d(3, 4, kernel_size=3, padding=1)),
-            ("act1", nn.ReLU(inplace=True)),
-            ("conv2", nn.Conv2d(4, 5, kernel_size=3, padding=1)),
-            ("act2", nn.ReLU(inplace=True)),
-            ("flatten", nn.Flatten()),
-            ("classifier", nn.Linear(5 * 4 * 4, 6)),
-        ])).eval()
+        network = nn.Sequential(
+            OrderedDict(
+                [
+                    ("conv1", nn.Conv2d(3, 4, kernel_size=3, padding=1)),
+                    ("act1", nn.ReLU(inplace=True)),
+                    ("conv2", nn.Conv2d(4, 5, kernel_size=3, padding=1)),
+                    ("act2", nn.ReLU(inplace=True)),
+                    ("flatten", nn.Flatten()),
+                    ("classifier", nn.Linear(5 * 4 * 4, 6)),
+                ]
+            )
+        ).eval()
         x = torch.randn(1, 3, 4, 4)
     return network, x
 
@@ -110,11 +115,18 @@ def check_record_stages(
     for name in names if problem is None else []:
         problem = diagnose_tensor(result[name], reference[name], name=f"the output recorded for '{name}'")
         if problem is not None:
-            problem = known_mistake(result[name], {
-                f"the tensor recorded for '{name}' lost its negative values: the in-place ReLU after the "
-                "layer overwrote it. Store a copy (output.detach().clone()), as record_output does.":
-                    torch.relu(reference[name]),
-            }) or problem
+            problem = (
+                known_mistake(
+                    result[name],
+                    {
+                        f"the tensor recorded for '{name}' lost its negative values: the in-place ReLU after the "
+                        "layer overwrote it. Store a copy (output.detach().clone()), as record_output does.": torch.relu(
+                            reference[name]
+                        ),
+                    },
+                )
+                or problem
+            )
             break
     return report(problem, "record_stages records every layer's true output in one forward pass and cleans up.")
 
@@ -135,9 +147,9 @@ def check_gradients_for_classes(
     per_class = [torch.autograd.grad(split.logits[0, c], split.feature_maps, retain_graph=True)[0][0] for c in classes]
     reference = torch.stack(per_class)  # 2 x C x h x w
     probabilities = torch.softmax(split.logits[0], dim=0)  # classes
-    of_probability = torch.stack([
-        torch.autograd.grad(probabilities[c], split.feature_maps, retain_graph=True)[0][0] for c in classes
-    ])
+    of_probability = torch.stack(
+        [torch.autograd.grad(probabilities[c], split.feature_maps, retain_graph=True)[0][0] for c in classes]
+    )
     with _counting_forwards(model) as calls:
         result, problem = call_student(
             gradients_for_classes, model, x.clone(), layer, list(classes), name="gradients_for_classes"
@@ -150,14 +162,24 @@ def check_gradients_for_classes(
     if problem is None:
         problem = _usage_problem(model, len(calls), "gradients_for_classes")
     if problem is None:
-        problem = diagnose_tensor(result, reference, name="your gradients", axis_names=("class", "channel", "row", "column"))
+        problem = diagnose_tensor(
+            result, reference, name="your gradients", axis_names=("class", "channel", "row", "column")
+        )
         if problem is not None:
-            problem = known_mistake(result, {
-                "you differentiated the probabilities (after softmax); Grad-CAM differentiates the raw "
-                "class score y^c, the logit.": of_probability,
-                "the classes are in the wrong order: stack the gradients in the order of class_indices.":
-                    reference.flip(dims=[0]),
-                "every row holds the gradient of the same class: differentiate y^c of each class in turn.":
-                    reference[:1].expand_as(reference),
-            }) or problem
+            problem = (
+                known_mistake(
+                    result,
+                    {
+                        "you differentiated the probabilities (after softmax); Grad-CAM differentiates the raw "
+                        "class score y^c, the logit.": of_probability,
+                        "the classes are in the wrong order: stack the gradients in the order of class_indices.": reference.flip(
+                            dims=[0]
+                        ),
+                        "every row holds the gradient of the same class: differentiate y^c of each class in turn.": reference[
+                            :1
+                        ].expand_as(reference),
+                    },
+                )
+                or problem
+            )
     return report(problem, "gradients_for_classes returns ∂y^c/∂A for every class, from one forward pass.")

@@ -5,6 +5,7 @@ checks run it on a small network the learner has not seen, whose head has no glo
 pooling (so the gradient varies over positions, and shortcuts that only hold on a GAP network
 fail), and compare the result with a reference computed here.
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -81,7 +82,12 @@ def _check_on_hidden_network(
     model, x = _hidden_network()
     for class_idx in classes:
         result, problem = call_student(
-            function, model, x, _LAYER, class_idx, name=name,
+            function,
+            model,
+            x,
+            _LAYER,
+            class_idx,
+            name=name,
             called_as=f'{name}(model, x, layer, class_idx) with a layer name such as "{_LAYER}"',
         )
         if problem is None:
@@ -124,12 +130,16 @@ def _grad_cam_hint(result: torch.Tensor, model: nn.Module, x: torch.Tensor, clas
         "you multiplied the gradient and A position by position. Grad-CAM first averages each "
         "channel's gradient over the positions (dim=(2, 3)): one weight alpha_k per channel."
     )
-    return _known_map_mistake(result, {
-        not_averaged: torch.relu(position_by_position),
-        not_averaged + " (Then the ReLU.)": position_by_position,
-        "this is the map of the softmax probability: differentiate the raw class score (the logit).":
-            _probability_grad_cam(model, x, class_idx),
-    })
+    return _known_map_mistake(
+        result,
+        {
+            not_averaged: torch.relu(position_by_position),
+            not_averaged + " (Then the ReLU.)": position_by_position,
+            "this is the map of the softmax probability: differentiate the raw class score (the logit).": _probability_grad_cam(
+                model, x, class_idx
+            ),
+        },
+    )
 
 
 def check_probability_grad_cam(function: MapFunction) -> bool:
@@ -158,16 +168,22 @@ def _probability_hint(result: torch.Tensor, model: nn.Module, x: torch.Tensor, c
     signed_logit_map = torch.einsum("nk,nkhw->nhw", gradients.mean(dim=(2, 3)), forward.feature_maps.detach())
     p_c = float(torch.softmax(forward.logits.detach(), dim=1)[0, class_idx])
     let_autograd = " Let torch.autograd.grad differentiate p_c itself."
-    hint = _known_map_mistake(result, {
-        "this is the map of the logit y^c: apply torch.softmax to the logits and differentiate p_c.":
-            torch.relu(signed_logit_map),
-        "this is the logit's map times p_c. The softmax's gradient is p_c (grad y^c - sum_c' p_c' grad y^c'): "
-        "the sum includes c itself, and the other classes' gradients are subtracted." + let_autograd:
-            torch.relu(p_c * signed_logit_map),
-        "this is only the class's own term, p_c (1 - p_c) grad y^c. The softmax's gradient also subtracts "
-        "p_c sum_{c' != c} p_c' grad y^c', the competing classes' gradients." + let_autograd:
-            torch.relu(p_c * (1 - p_c) * signed_logit_map),
-    })
+    hint = _known_map_mistake(
+        result,
+        {
+            "this is the map of the logit y^c: apply torch.softmax to the logits and differentiate p_c.": torch.relu(
+                signed_logit_map
+            ),
+            "this is the logit's map times p_c. The softmax's gradient is p_c (grad y^c - sum_c' p_c' grad y^c'): "
+            "the sum includes c itself, and the other classes' gradients are subtracted." + let_autograd: torch.relu(
+                p_c * signed_logit_map
+            ),
+            "this is only the class's own term, p_c (1 - p_c) grad y^c. The softmax's gradient also subtracts "
+            "p_c sum_{c' != c} p_c' grad y^c', the competing classes' gradients." + let_autograd: torch.relu(
+                p_c * (1 - p_c) * signed_logit_map
+            ),
+        },
+    )
     if hint is not None:
         return hint
     if not bool(result.detach().abs().max() > 0):

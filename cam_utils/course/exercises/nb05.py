@@ -4,6 +4,7 @@ Exercise 1 asks for ``rank_and_probability(logits, class_idx) -> (rank, probabil
 exercise 2 for ``crop_box(width, height) -> (left, top, right, bottom)``, the part of a
 photo that the network sees. The checks run them on inputs the learner has not seen.
 """
+
 from __future__ import annotations
 
 import math
@@ -49,11 +50,16 @@ def check_rank_and_probability(function: Callable[[torch.Tensor, int], tuple]) -
     for class_idx in (int(probabilities.argmax()), middle, int(probabilities.argmin())):
         rank = int((probabilities > probabilities[class_idx]).sum()) + 1  # 1 = most probable
         answer, problem = call_student(
-            function, logits.clone(), class_idx, name="rank_and_probability",
+            function,
+            logits.clone(),
+            class_idx,
+            name="rank_and_probability",
             called_as="rank_and_probability(logits, class_idx)",
         )
         if problem is None:
-            problem = _rank_hint(answer, rank, float(probabilities[class_idx]), float(logits[0, class_idx]), num_classes)
+            problem = _rank_hint(
+                answer, rank, float(probabilities[class_idx]), float(logits[0, class_idx]), num_classes
+            )
         if problem is not None:
             return report(problem, "")
     return report(None, "rank and probability are right for the most probable, a middle and the least probable class.")

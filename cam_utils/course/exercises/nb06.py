@@ -5,6 +5,7 @@ Grad-CAM before its ReLU, computed from the cached forward pass of a ``MapReques
 runs it on photos, layers and classes the notebook does not use, twice on the same forward
 pass (as the explorer does when the class changes), and names the typical mistakes.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -77,4 +78,7 @@ def check_signed_grad_cam(function: Callable[["MapRequest"], torch.Tensor], load
             )
             if problem is not None:
                 return report(problem, "")
-    return report(None, "your map is Σ_k α_k^c A^k with its signs, for every photo, layer and class tried: ReLU of it is Grad-CAM.")
+    return report(
+        None,
+        "your map is Σ_k α_k^c A^k with its signs, for every photo, layer and class tried: ReLU of it is Grad-CAM.",
+    )

@@ -5,6 +5,7 @@
 
 Each check prints ✓ or a hint naming the kind of mistake, never the expected numbers.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -70,7 +71,12 @@ def check_increase_of_confidence(increase_of_confidence: Callable[..., torch.Ten
     """
     model, image, feature_maps, baseline = _hidden_inputs()
     result, problem = call_student(
-        increase_of_confidence, model, image.clone(), feature_maps.clone(), _CLASS, baseline.clone(),
+        increase_of_confidence,
+        model,
+        image.clone(),
+        feature_maps.clone(),
+        _CLASS,
+        baseline.clone(),
         name="increase_of_confidence",
         called_as="increase_of_confidence(model, image, feature_maps, class_idx, baseline)",
     )
@@ -97,20 +103,23 @@ def _weights_mistake(
     with torch.no_grad():
         top1 = int(model(image).argmax())
     mistakes = {
-        "you did not subtract the baseline's probability: the paper's weight is an increase of confidence.":
-            _weights(model, image, feature_maps, _CLASS, None),
-        "these are differences of logits; use the softmax probability of the class for both images.":
-            _weights(model, image, feature_maps, _CLASS, baseline, score="logit"),
-        "the masks are the raw upsampled channels; min-max normalise each channel (cam_utils.normalize).":
-            _weights(model, image, feature_maps, _CLASS, baseline, normalise="none"),
-        "normalise each channel after upsampling it, not before (the upsampled channel is the mask).":
-            _weights(model, image, feature_maps, _CLASS, baseline, normalise="before"),
-        "you upsampled with nearest neighbours; Score-CAM's masks are upsampled bilinearly (cam_utils.upsample).":
-            _weights(model, image, feature_maps, _CLASS, baseline, mode="nearest"),
+        "you did not subtract the baseline's probability: the paper's weight is an increase of confidence.": _weights(
+            model, image, feature_maps, _CLASS, None
+        ),
+        "these are differences of logits; use the softmax probability of the class for both images.": _weights(
+            model, image, feature_maps, _CLASS, baseline, score="logit"
+        ),
+        "the masks are the raw upsampled channels; min-max normalise each channel (cam_utils.normalize).": _weights(
+            model, image, feature_maps, _CLASS, baseline, normalise="none"
+        ),
+        "normalise each channel after upsampling it, not before (the upsampled channel is the mask).": _weights(
+            model, image, feature_maps, _CLASS, baseline, normalise="before"
+        ),
+        "you upsampled with nearest neighbours; Score-CAM's masks are upsampled bilinearly (cam_utils.upsample).": _weights(
+            model, image, feature_maps, _CLASS, baseline, mode="nearest"
+        ),
         "you passed the increases through a softmax over the channels (the paper's Algorithm 1); return the "
-        "increases themselves.":
-            _weights(model, image, feature_maps, _CLASS, baseline, channel_softmax=True),
-        "you used the model's top-1 class; use class_idx.":
-            _weights(model, image, feature_maps, top1, baseline),
+        "increases themselves.": _weights(model, image, feature_maps, _CLASS, baseline, channel_softmax=True),
+        "you used the model's top-1 class; use class_idx.": _weights(model, image, feature_maps, top1, baseline),
     }
     return known_mistake(result, mistakes) or problem

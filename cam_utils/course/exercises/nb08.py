@@ -7,6 +7,7 @@
 
 Each check prints ✓ or a hint naming the kind of mistake, never the expected numbers.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -77,7 +78,13 @@ def check_deletion_scores(deletion_scores: Callable[..., torch.Tensor]) -> bool:
     """
     model, image, saliency = _hidden_inputs()
     result, problem = call_student(
-        deletion_scores, model, image.clone(), saliency.clone(), _CLASS, _STEPS, name="deletion_scores",
+        deletion_scores,
+        model,
+        image.clone(),
+        saliency.clone(),
+        _CLASS,
+        _STEPS,
+        name="deletion_scores",
         called_as="deletion_scores(model, image, saliency, class_idx, steps)",
     )
     if problem is None:
@@ -103,21 +110,23 @@ def _deletion_mistake(
         top1 = int(model(image).argmax())
     mistakes = {
         "the curve must start at fraction 0 (the untouched image): steps + 1 values, not steps.": reference[1:],
-        "you deleted the least salient pixels first: rank the map in descending order.":
-            _deletion_variant(model, image, saliency, _CLASS, most_salient_first=False),
-        "these are logits; the curve records the softmax probability of the class.":
-            _deletion_variant(model, image, saliency, _CLASS, probabilities=False),
+        "you deleted the least salient pixels first: rank the map in descending order.": _deletion_variant(
+            model, image, saliency, _CLASS, most_salient_first=False
+        ),
+        "these are logits; the curve records the softmax probability of the class.": _deletion_variant(
+            model, image, saliency, _CLASS, probabilities=False
+        ),
         "deleted pixels became black (-1 here); RISE's deletion sets them to 0 in normalised space "
-        "(mid-grey for this normalisation).":
-            _deletion_variant(model, image, saliency, _CLASS, fill=-1.0),
+        "(mid-grey for this normalisation).": _deletion_variant(model, image, saliency, _CLASS, fill=-1.0),
         "you ranked pixels on a nearest-neighbour upsampling; rank them on the bilinear upsampling of the map "
-        "(cam_utils.upsample).":
-            _deletion_variant(model, image, saliency, _CLASS, mode="nearest"),
+        "(cam_utils.upsample).": _deletion_variant(model, image, saliency, _CLASS, mode="nearest"),
         "you ranked the map's cells as if they were the image's pixels: upsample the map to the image size "
-        "first (cam_utils.upsample), then rank its pixels.":
-            _deletion_variant(model, image, saliency, _CLASS, mode=None),
-        "you followed the model's top-1 class; record the probability of class_idx.":
-            _deletion_variant(model, image, saliency, top1),
+        "first (cam_utils.upsample), then rank its pixels.": _deletion_variant(
+            model, image, saliency, _CLASS, mode=None
+        ),
+        "you followed the model's top-1 class; record the probability of class_idx.": _deletion_variant(
+            model, image, saliency, top1
+        ),
     }
     return known_mistake(result, mistakes) or problem
 
@@ -162,7 +171,9 @@ def _map_mistake(reference: dict[str, Any], other_map: object) -> str | None:
     if torch.allclose(normalize(got), normalize(reference["class_map"]), atol=1e-4):
         return "other_map is the map of the explained class: pass class_idx=other_idx to Grad-CAM."
     if not torch.allclose(normalize(got), normalize(reference["other_map"]), atol=1e-4):
-        return "other_map is not Grad-CAM for the other class at bn2 (net.feature_layer); check the layer and the class."
+        return (
+            "other_map is not Grad-CAM for the other class at bn2 (net.feature_layer); check the layer and the class."
+        )
     return None
 
 

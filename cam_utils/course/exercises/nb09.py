@@ -7,6 +7,7 @@ alone, every other stage trained, BatchNorm statistics re-estimated on the separ
 the learner has not seen (with BatchNorm, so the statistics matter) and compares every row with
 a reference computed here.
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -32,7 +33,9 @@ def _hidden_network() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
         model = nn.Sequential(
             OrderedDict(
                 block1=nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU()),
-                block2=nn.Sequential(nn.Conv2d(6, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU()),  # A: 8 x 6 x 6
+                block2=nn.Sequential(
+                    nn.Conv2d(6, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU()
+                ),  # A: 8 x 6 x 6
                 pool=nn.AdaptiveAvgPool2d(1),
                 flatten=nn.Flatten(),
                 fc=nn.Linear(8, 4),
@@ -47,8 +50,13 @@ def _hidden_network() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
 
 def _reference(model: nn.Module, x: torch.Tensor, reference: torch.Tensor) -> list[SanityStage]:
     return cascading_randomization(
-        model, x, lambda network, images, c: grad_cam(network, images, _LAYER, c),
-        stages=list(_STAGES), cascade=False, feature_layer=_LAYER, batchnorm_images=reference,
+        model,
+        x,
+        lambda network, images, c: grad_cam(network, images, _LAYER, c),
+        stages=list(_STAGES),
+        cascade=False,
+        feature_layer=_LAYER,
+        batchnorm_images=reference,
     )
 
 
@@ -89,7 +97,10 @@ def check_independent_test(function: IndependentTest) -> bool:
     Prints ✓ or a hint; returns whether the answer is right.
     """
     if not callable(function):
-        return report(f"pass your function itself (check_independent_test(independent_test)), not a {type(function).__name__}.", "")
+        return report(
+            f"pass your function itself (check_independent_test(independent_test)), not a {type(function).__name__}.",
+            "",
+        )
     model, x, reference = _hidden_network()
     try:
         result = function(model, x, _LAYER, list(_STAGES), reference)
@@ -100,8 +111,12 @@ def check_independent_test(function: IndependentTest) -> bool:
             "",
         )
     on_x = cascading_randomization(
-        model, x, lambda network, images, c: grad_cam(network, images, _LAYER, c),
-        stages=list(_STAGES), cascade=False, feature_layer=_LAYER,
+        model,
+        x,
+        lambda network, images, c: grad_cam(network, images, _LAYER, c),
+        stages=list(_STAGES),
+        cascade=False,
+        feature_layer=_LAYER,
     )
     return report(
         _problem(result, _reference(model, x, reference), on_x),

@@ -12,6 +12,7 @@ Each check recognises the typical mistakes (a reshape without permute, rows and 
 the wrong or too few tokens dropped; λ on the wrong term or ignored, the layers multiplied in the
 wrong order, the heads not averaged) and names them, never the answer.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -54,19 +55,25 @@ def _tokens_problem(function: TokensToMaps, tokens: torch.Tensor, prefix: int, h
     if isinstance(value, torch.Tensor) and not (value.shape == reference.shape and torch.allclose(value, reference)):
         mistakes = {
             "right shape, wrong arrangement: reshaping (N, h·w, C) straight to (N, C, h, w) mixes channels and "
-            "positions. Put the channels first (transpose or permute) before you fold the grid":
-                tokens[:, prefix:].reshape(batch, channels, height, width),
-            "rows and columns are swapped: the patches come row by row, so fold them as (h, w) and keep that order":
-                reference.transpose(2, 3),
-            "rows and columns are mixed up: the patches come row by row, so fold them as (h, w), not (w, h)":
-                _fold(tokens[:, prefix:], width, height),
-            "the prefix tokens come *first*: drop tokens[:, :prefix_tokens], not the last ones":
-                _fold(tokens[:, : tokens.shape[1] - prefix], height, width),
+            "positions. Put the channels first (transpose or permute) before you fold the grid": tokens[
+                :, prefix:
+            ].reshape(batch, channels, height, width),
+            "rows and columns are swapped: the patches come row by row, so fold them as (h, w) and keep that order": reference.transpose(
+                2, 3
+            ),
+            "rows and columns are mixed up: the patches come row by row, so fold them as (h, w), not (w, h)": _fold(
+                tokens[:, prefix:], width, height
+            ),
+            "the prefix tokens come *first*: drop tokens[:, :prefix_tokens], not the last ones": _fold(
+                tokens[:, : tokens.shape[1] - prefix], height, width
+            ),
         }
         for hint, wrong in mistakes.items():
             if value.shape == wrong.shape and torch.allclose(value, wrong):
                 return f"{hint} ({where})."
-    return diagnose_tensor(value, reference, name=f"your maps {where}", axis_names=("image", "channel", "row", "column"))
+    return diagnose_tensor(
+        value, reference, name=f"your maps {where}", axis_names=("image", "channel", "row", "column")
+    )
 
 
 def check_tokens_to_maps(function: TokensToMaps) -> bool:
@@ -75,12 +82,17 @@ def check_tokens_to_maps(function: TokensToMaps) -> bool:
     Prints ✓ or a hint; returns whether the answer is right.
     """
     if not callable(function):
-        return report(f"pass your function itself (check_tokens_to_maps(tokens_to_maps)), not a {type(function).__name__}.", "")
+        return report(
+            f"pass your function itself (check_tokens_to_maps(tokens_to_maps)), not a {type(function).__name__}.", ""
+        )
     for tokens, prefix, height, width in _hidden_tokens():
         problem = _tokens_problem(function, tokens, prefix, height, width)
         if problem is not None:
             return report(problem, "")
-    return report(None, "tokens to maps: prefix tokens dropped, channels first, patches on their grid (1 and 2 prefix tokens, 3x4 and 2x5).")
+    return report(
+        None,
+        "tokens to maps: prefix tokens dropped, channels first, patches on their grid (1 and 2 prefix tokens, 3x4 and 2x5).",
+    )
 
 
 def _hidden_attentions() -> list[torch.Tensor]:
@@ -109,18 +121,21 @@ def _rollout_mistakes(attentions: Sequence[torch.Tensor], residual_weight: float
     identity = torch.eye(attentions[0].shape[-1], dtype=attentions[0].dtype)
     averaged = [a.mean(dim=1) for a in attentions]
     return {
-        "λ weighs the identity (the residual connection) and 1 − λ the attention, not the other way round":
-            _weighted_rollout(attentions, 1 - residual_weight),
-        "your rollout does not change with residual_weight: use λ instead of a fixed 0.5":
-            _weighted_rollout(attentions, 0.5),
-        "the layers are multiplied in the wrong order: the later layer goes on the left, R = Ã_L ··· Ã_1":
-            _weighted_rollout(list(attentions)[::-1], residual_weight),
-        "average the heads (mean over dim 1), do not take their maximum":
-            _weighted_rollout(attentions, residual_weight, fuse="max"),
-        "the identity is missing: Ã = (1 − λ) Ā + λ I":
-            _product([(1 - residual_weight) * a for a in averaged]),
-        "only the last layer is used: multiply through every layer":
-            (1 - residual_weight) * averaged[-1] + residual_weight * identity,
+        "λ weighs the identity (the residual connection) and 1 − λ the attention, not the other way round": _weighted_rollout(
+            attentions, 1 - residual_weight
+        ),
+        "your rollout does not change with residual_weight: use λ instead of a fixed 0.5": _weighted_rollout(
+            attentions, 0.5
+        ),
+        "the layers are multiplied in the wrong order: the later layer goes on the left, R = Ã_L ··· Ã_1": _weighted_rollout(
+            list(attentions)[::-1], residual_weight
+        ),
+        "average the heads (mean over dim 1), do not take their maximum": _weighted_rollout(
+            attentions, residual_weight, fuse="max"
+        ),
+        "the identity is missing: Ã = (1 − λ) Ā + λ I": _product([(1 - residual_weight) * a for a in averaged]),
+        "only the last layer is used: multiply through every layer": (1 - residual_weight) * averaged[-1]
+        + residual_weight * identity,
     }
 
 
@@ -130,7 +145,10 @@ def check_weighted_rollout(function: WeightedRollout) -> bool:
     Prints ✓ or a hint; returns whether the answer is right.
     """
     if not callable(function):
-        return report(f"pass your function itself (check_weighted_rollout(weighted_rollout)), not a {type(function).__name__}.", "")
+        return report(
+            f"pass your function itself (check_weighted_rollout(weighted_rollout)), not a {type(function).__name__}.",
+            "",
+        )
     attentions = _hidden_attentions()
     for residual_weight in (0.2, 0.9, 0.5):
         try:
@@ -149,8 +167,16 @@ def check_weighted_rollout(function: WeightedRollout) -> bool:
                 for hint, wrong in _rollout_mistakes(attentions, residual_weight).items():
                     if torch.allclose(got, wrong, atol=1e-6):
                         return report(f"{hint} (tested with residual_weight={residual_weight}).", "")
-        problem = diagnose_tensor(value, reference, name=f"your rollout (residual_weight={residual_weight})", atol=1e-6,
-                                  axis_names=("image", "token", "token"))
+        problem = diagnose_tensor(
+            value,
+            reference,
+            name=f"your rollout (residual_weight={residual_weight})",
+            atol=1e-6,
+            axis_names=("image", "token", "token"),
+        )
         if problem is not None:
             return report(problem, "")
-    return report(None, "weighted rollout: heads averaged, (1 − λ) Ā + λ I, layers multiplied last on the left (λ = 0.2, 0.9, 0.5).")
+    return report(
+        None,
+        "weighted rollout: heads averaged, (1 − λ) Ā + λ I, layers multiplied last on the left (λ = 0.2, 0.9, 0.5).",
+    )

@@ -24,6 +24,7 @@ The modules:
 * :mod:`~cam_utils.course.explorer.appearance`: control sizes that survive a narrow window, the style
   sheet, and the still picture shown where no widget can run.
 """
+
 from __future__ import annotations
 
 from cam_utils.models import (

@@ -14,6 +14,7 @@ explorer's CSS class):
   explorer empties the upload as soon as it has read the file, so that number says nothing: the
   style sheet shows the label without it.
 """
+
 from __future__ import annotations
 
 import base64

@@ -2,6 +2,7 @@
 
 See the package docstring (:mod:`cam_utils.course.explorer`) for how it stays responsive.
 """
+
 from __future__ import annotations
 
 import html
@@ -57,7 +58,9 @@ class Explorer(widgets.VBox):
         self._device = next(net.model.parameters()).device
         self._images: dict[str, Image.Image] = {}  # picker value -> photo (at most MAX_IMAGE_SIDE)
         self._forwards: dict[str, LayerForward] = {}  # layer -> forward split there (current image)
-        self._raw_maps: dict[tuple[str, str, int], tuple[torch.Tensor, str]] = {}  # (layer, method, class) -> (h, w) map, warning
+        self._raw_maps: dict[
+            tuple[str, str, int], tuple[torch.Tensor, str]
+        ] = {}  # (layer, method, class) -> (h, w) map, warning
         self._cached_for_version: tuple[int, ...] = ()  # the weights' versions the caches belong to
         self._probabilities = torch.empty(0)  # (num_classes,) softmax of the current image's logits
         self._quiet = False  # True while several controls change together: render once, at the end
@@ -115,14 +118,22 @@ class Explorer(widgets.VBox):
 
         # Display.
         self.opacity = widgets.FloatSlider(
-            value=0.5, min=0.0, max=1.0, step=0.05, description="Opacity", readout_format=".2f",
+            value=0.5,
+            min=0.0,
+            max=1.0,
+            step=0.05,
+            description="Opacity",
+            readout_format=".2f",
             layout=appearance.layout("opacity"),
         )
         self.cmap = widgets.Dropdown(
             options=COLORMAPS, value="jet", description="Colormap", layout=appearance.layout("cmap")
         )
         self.interpolation = widgets.Dropdown(
-            options=INTERPOLATIONS, value="bilinear", description="Upsampling", layout=appearance.layout("interpolation")
+            options=INTERPOLATIONS,
+            value="bilinear",
+            description="Upsampling",
+            layout=appearance.layout("interpolation"),
         )
         self.picture = widgets.Image(format="png", layout=widgets.Layout(width=appearance.PICTURE_WIDTH))
         self.readout = widgets.HTML()
@@ -140,13 +151,15 @@ class Explorer(widgets.VBox):
         ]:
             control.add_class(css_class)
 
-        controls = widgets.VBox([
-            appearance.row(self.image_picker, self.upload),
-            appearance.row(self.class_select, self.class_search),
-            self.method,
-            self.layer,
-            appearance.row(self.opacity, self.cmap, self.interpolation),
-        ])
+        controls = widgets.VBox(
+            [
+                appearance.row(self.image_picker, self.upload),
+                appearance.row(self.class_select, self.class_search),
+                self.method,
+                self.layer,
+                appearance.row(self.opacity, self.cmap, self.interpolation),
+            ]
+        )
         self.children = [appearance.style_sheet(), controls, self.picture, self.readout, self.status]
 
         self._load_current_image()

@@ -3,6 +3,7 @@
 Small helpers of :class:`cam_utils.course.explorer.Explorer`, in their own file so that the widget's file
 holds the widget only.
 """
+
 from __future__ import annotations
 
 import io

@@ -5,6 +5,7 @@ split at that layer, the class) and returns the raw map (1, h, w) at that layer,
 normalisation. Methods computed from the cached forward (``*_from_forward``) answer as fast as
 Grad-CAM: no forward pass of their own.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable

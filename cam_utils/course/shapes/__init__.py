@@ -20,6 +20,7 @@ Real photos have no per-pixel answer to "where is the object?", so we draw our o
    (``--replace-shipped`` to write the shipped ones)
    (``list`` shows the names).
 """
+
 from __future__ import annotations
 
 from .benchmark import (

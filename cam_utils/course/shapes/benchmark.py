@@ -1,4 +1,5 @@
 """The localisation benchmark: explanation methods scored against the exact object masks."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -103,8 +104,7 @@ def localisation_benchmark(
             if not isinstance(maps, Tensor) or maps.dim() != 3 or maps.shape[0] != x.shape[0]:
                 shape = tuple(maps.shape) if isinstance(maps, Tensor) else type(maps).__name__
                 raise ValueError(
-                    f"Method {name!r} returned {shape}; it must return one map per image, "
-                    f"shape ({x.shape[0]}, h, w)."
+                    f"Method {name!r} returned {shape}; it must return one map per image, shape ({x.shape[0]}, h, w)."
                 )
             batches.append(maps.detach().float().cpu())
         all_maps[name] = torch.cat(batches)  # (n_images, h, w)

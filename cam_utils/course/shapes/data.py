@@ -7,6 +7,7 @@ object). Only the shape tells the class, and we know the exact pixels of the obj
 Everything is generated from a seed with a private ``torch.Generator``: the same seed gives the
 same images on every run, and the global random state is never touched.
 """
+
 from __future__ import annotations
 
 import math
@@ -57,6 +58,7 @@ class ShapesData:
 # ----------------------------------------------------------------------------------------------
 # Drawing: every shape is a boolean function of pixel coordinates, evaluated for N images at once
 # ----------------------------------------------------------------------------------------------
+
 
 def _uniform(generator: torch.Generator, n: int, low: float, high: float) -> Tensor:
     """(n,) floats drawn uniformly from [low, high)."""

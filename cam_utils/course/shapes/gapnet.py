@@ -1,4 +1,5 @@
 """ShapesGapNet: a small CNN with global average pooling and one linear layer, CAM's architecture."""
+
 from __future__ import annotations
 
 from torch import Tensor, nn
@@ -8,6 +9,7 @@ from .data import CLASS_NAMES
 # ----------------------------------------------------------------------------------------------
 # The model: conv blocks -> 8x8 feature map -> global average pooling -> one linear layer
 # ----------------------------------------------------------------------------------------------
+
 
 def conv_block(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequential:
     """3x3 convolution, batch norm, ReLU (not in-place, so hooks see the true output)."""

@@ -1,4 +1,5 @@
 """ShapesMLPNet: the same kind of conv layers, but a head that CAM cannot read (flatten + hidden layer)."""
+
 from __future__ import annotations
 
 from torch import Tensor, nn

@@ -4,6 +4,7 @@ Training (``python -m cam_utils.course.shapes train --model NAME``), loading
 (:func:`cam_utils.course.shapes.load_shapes_model`) and the notebooks look an architecture up here,
 so adding a network is one more :func:`register_shapes_model` call (at the end of this file).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -79,35 +80,41 @@ def shapes_architecture(name: str) -> ShapesArchitecture:
     return SHAPES_MODELS[name]
 
 
-register_shapes_model(ShapesArchitecture(
-    name="gapnet",
-    build=ShapesGapNet,
-    weights_file="shapes_gapnet.pt",
-    feature_layer="features",
-    classifier_layer="classifier",
-    stages=("features.1", "features.3", "features.5", "features"),
-    description="5 conv blocks -> 64 x 8 x 8 -> global average pooling -> one linear layer (CAM's architecture)",
-    gap_head=True,
-))
-register_shapes_model(ShapesArchitecture(
-    name="mlpnet",
-    build=ShapesMLPNet,
-    weights_file="shapes_mlpnet.pt",
-    feature_layer="features",
-    classifier_layer="classifier",
-    stages=("features.1", "features.3", "features.5", "features"),
-    description="5 conv blocks -> 32 x 8 x 8 -> flatten -> linear 64 + ReLU -> linear (no GAP: CAM cannot read it)",
-))
-register_shapes_model(ShapesArchitecture(
-    name="vit",
-    build=ShapesViT,
-    weights_file="shapes_vit.pt",
-    feature_layer="blocks.2",
-    classifier_layer="head",
-    stages=("blocks.0", "blocks.1", "blocks.2", "blocks.3.norm1"),
-    description="conv stem -> 8 x 8 patch tokens + class token -> 4 transformer blocks (width 64) -> head on the class token",
-    n_train=12000,
-    epochs=6,
-    learning_rate=1e-3,
-    reshape=vit_reshape,
-))
+register_shapes_model(
+    ShapesArchitecture(
+        name="gapnet",
+        build=ShapesGapNet,
+        weights_file="shapes_gapnet.pt",
+        feature_layer="features",
+        classifier_layer="classifier",
+        stages=("features.1", "features.3", "features.5", "features"),
+        description="5 conv blocks -> 64 x 8 x 8 -> global average pooling -> one linear layer (CAM's architecture)",
+        gap_head=True,
+    )
+)
+register_shapes_model(
+    ShapesArchitecture(
+        name="mlpnet",
+        build=ShapesMLPNet,
+        weights_file="shapes_mlpnet.pt",
+        feature_layer="features",
+        classifier_layer="classifier",
+        stages=("features.1", "features.3", "features.5", "features"),
+        description="5 conv blocks -> 32 x 8 x 8 -> flatten -> linear 64 + ReLU -> linear (no GAP: CAM cannot read it)",
+    )
+)
+register_shapes_model(
+    ShapesArchitecture(
+        name="vit",
+        build=ShapesViT,
+        weights_file="shapes_vit.pt",
+        feature_layer="blocks.2",
+        classifier_layer="head",
+        stages=("blocks.0", "blocks.1", "blocks.2", "blocks.3.norm1"),
+        description="conv stem -> 8 x 8 patch tokens + class token -> 4 transformer blocks (width 64) -> head on the class token",
+        n_train=12000,
+        epochs=6,
+        learning_rate=1e-3,
+        reshape=vit_reshape,
+    )
+)

@@ -1,4 +1,5 @@
 """Training the shapes networks (deterministic, CPU), measuring accuracy, loading the shipped weights."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -126,7 +127,9 @@ class _ShapesTransform:
         return TF.normalize(pixels, self.mean, self.std)
 
 
-def load_shapes_model(name: str = "gapnet", weights: str | Path | None = None, pretrained: bool = True) -> "LoadedModel":
+def load_shapes_model(
+    name: str = "gapnet", weights: str | Path | None = None, pretrained: bool = True
+) -> "LoadedModel":
     """A trained shapes network, ready to be explained, as a :class:`cam_utils.models.LoadedModel`.
 
     ``cam_utils.load_model("shapes_NAME")`` gives the same model, so the command line and the

@@ -21,6 +21,7 @@ after 6 epochs (stopped there), a three-conv stem (15x15-pixel windows) ended at
 (31x31-pixel windows) gives 94.8 % with the shipped recipe (12 000 images, 6 epochs, about 290 CPU
 seconds). Token (i, j) still stands for patch (i, j).
 """
+
 from __future__ import annotations
 
 from timm.models.vision_transformer import VisionTransformer
