@@ -151,8 +151,9 @@ class TokenLayout:
                 f"{where} returned {shape}, but feature maps (N, C, h, w) with the batch size "
                 f"N = {output.shape[0]} first are needed. For ViT tokens use reshape=vit_reshape."
             )
-        # The same callable on a tensor of positions tells where each map entry comes from.
-        index = torch.arange(output.numel(), device=output.device, dtype=torch.float64).view(output.shape)
+        # The same callable on a tensor of positions tells where each map entry comes from. float64 counts exactly
+        # to 2**53 (float32 only to 2**24), and on the CPU: not every device has float64 (Apple's MPS has none).
+        index = torch.arange(output.numel(), dtype=torch.float64).view(output.shape)
         try:
             positions = reshape(index)
         except Exception as error:  # noqa: BLE001 - the user's callable may raise anything
@@ -165,7 +166,7 @@ class TokenLayout:
             or not bool(((positions >= 0) & (positions < output.numel())).all())  # no position outside the output
         ):
             raise ValueError(f"{where} computes new values instead of selecting entries of the output. {rule}")
-        positions = positions.long()  # (N, C, h, w)
+        positions = positions.long().to(output.device)  # (N, C, h, w)
         images = torch.arange(output.shape[0], device=output.device).view(-1, 1, 1, 1)
         selected = output.reshape(-1)[positions]  # (N, C, h, w): the entries the positions name
         same = (selected == feature_maps) | (selected.isnan() & feature_maps.isnan())
