@@ -28,6 +28,7 @@ a ``forward_with_features`` result, so switching class costs one backward pass o
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 import torch
@@ -176,6 +177,15 @@ CANCELLED_ADVICE = (
 )
 
 
+def _first_frame_outside_this_module() -> int:
+    """The ``stacklevel`` that makes a warning raised by the caller point at the first line outside this module:
+    the user's call of ``hires_cam`` or of ``hires_cam_from_forward``, however deep inside this module it warns."""
+    level, frame = 1, sys._getframe(1)  # level 1: the frame that calls warnings.warn (our caller)
+    while frame is not None and frame.f_code.co_filename == __file__:
+        level, frame = level + 1, frame.f_back
+    return level
+
+
 def _warn_if_cancelled(hires_map: torch.Tensor, terms: torch.Tensor) -> None:
     """Warn when HiResCAM's channel sums cancel to noise for some image.
 
@@ -196,7 +206,7 @@ def _warn_if_cancelled(hires_map: torch.Tensor, terms: torch.Tensor) -> None:
             "The class score ignores the scale of the features here (e.g. a transformer block's output, "
             f"read only through the next block's LayerNorm). {CANCELLED_ADVICE}",
             RuntimeWarning,
-            stacklevel=3,
+            stacklevel=_first_frame_outside_this_module(),
         )
 
 
