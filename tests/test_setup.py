@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
 import pytest
 import yaml  # PyYAML: installed with jupyterlab (via jupyter-events)
-from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from packaging.requirements import Requirement  # installed with pytest
 from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parent.parent
 KERNEL_NAME = "cam-tutorial"
+STAMP_NAME = ".installed-dev"  # what `make venv` leaves in the environment it built (the Makefile's $(STAMP))
 LOCK = ROOT / "requirements" / "lock.txt"  # the tested environment, written by `make lock`
 OLDEST = ROOT / "requirements" / "oldest.txt"  # the lowest declared versions, for `make test-oldest`
 # conda-forge package name -> PyPI name, where they differ
@@ -155,45 +158,119 @@ def test_readme_states_the_tested_versions():
             )
 
 
+def _built_by_make() -> None:
+    """Skip (saying why) unless this interpreter's environment is one `make` built: its install stamp is there.
+
+    Outside such an environment (a conda env, a plain `pip install -e .`) there is no project kernel to check. CI
+    builds with make and sets CAM_REQUIRE_MAKE_ENV=1 (.ci/run): there a missing stamp fails instead of skipping.
+    """
+    if (Path(sys.prefix) / STAMP_NAME).exists():
+        return
+    if os.environ.get("CAM_REQUIRE_MAKE_ENV") == "1":
+        pytest.fail(f"CAM_REQUIRE_MAKE_ENV=1, but {sys.prefix} has no {STAMP_NAME}: build it with make venv")
+    pytest.skip(f"{sys.prefix} was not built by make (no {STAMP_NAME}): make venv builds .venv and its kernel")
+
+
 def test_the_project_kernel_runs_in_this_environment():
     """nbval runs every notebook in the kernel the notebooks name: it must be this environment's
     interpreter, or `make test-oldest` would test the notebooks with .venv's packages."""
-    argv = KernelSpecManager().get_kernel_spec(KERNEL_NAME).argv
+    _built_by_make()
+    register = f"{sys.executable} -m ipykernel install --sys-prefix --name {KERNEL_NAME}"
+    try:
+        argv = KernelSpecManager().get_kernel_spec(KERNEL_NAME).argv
+    except NoSuchKernel:
+        pytest.fail(f"no kernel {KERNEL_NAME!r}, though make built this environment: register it with {register}")
     assert Path(argv[0]).absolute().is_relative_to(Path(sys.prefix).absolute()), (
-        f"kernel {KERNEL_NAME!r} starts {argv[0]}, outside {sys.prefix}: register it with "
-        f"{sys.executable} -m ipykernel install --sys-prefix --name {KERNEL_NAME}"
+        f"kernel {KERNEL_NAME!r} starts {argv[0]}, outside {sys.prefix}: register it with {register}"
     )
 
 
-def test_makefile_registers_the_kernel_and_reuses_the_environment():
-    makefile = (ROOT / "Makefile").read_text()
-    assert "--name $(KERNEL)" in makefile and re.search(rf"^KERNEL\s*:=\s*{KERNEL_NAME}$", makefile, re.M)
-    assert re.search(r"^\$\(STAMP\): pyproject.toml \$\(CONSTRAINTS\)$", makefile, re.M), (
-        "the install step must depend on pyproject.toml and the constraints only"
-    )
-    for target in ("lab", "test", "notebooks", "bench"):
-        assert re.search(rf"^{target}: .*\$\((BENCH_)?STAMP\)", makefile, re.M), (
-            f"make {target} must set up .venv first"
-        )
-    assert "--nbval " in makefile and "--nbval-lax" not in makefile
+def test_outside_a_make_built_environment_the_kernel_test_skips_except_in_ci(monkeypatch, tmp_path):
+    monkeypatch.setattr(sys, "prefix", str(tmp_path))  # an environment without make's stamp
+    monkeypatch.delenv("CAM_REQUIRE_MAKE_ENV", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="not built by make"):
+        _built_by_make()
+    monkeypatch.setenv("CAM_REQUIRE_MAKE_ENV", "1")
+    with pytest.raises(pytest.fail.Exception, match="CAM_REQUIRE_MAKE_ENV=1"):
+        _built_by_make()
+    (tmp_path / STAMP_NAME).touch()
+    _built_by_make()  # built by make: the kernel test runs
 
 
-def test_makefile_installs_with_the_lock_and_tests_the_oldest_set():
-    makefile = (ROOT / "Makefile").read_text()
-    assert re.search(r"^CONSTRAINTS\s*:=\s*requirements/lock.txt$", makefile, re.M)
-    assert re.search(
-        r"^PIP_INSTALL\s*=\s*\$\(BIN\)/python -m pip install \$\(if \$\(CONSTRAINTS\),--constraint \$\(CONSTRAINTS\)\)$",
-        makefile,
-        re.M,
+# --- the Makefile, by what `make -n` would run ----------------------------------------------------------------
+def _make_dry_run(*arguments: str) -> list[str]:
+    """The commands `make -n ARGUMENTS` prints (nothing runs; a recursive $(MAKE) shows its commands too), as a
+    user's make would: without the variables of a make that runs this test (make test-oldest passes
+    CONSTRAINTS=requirements/oldest.txt down through MAKEFLAGS)."""
+    environment = {key: value for key, value in os.environ.items() if key not in {"MAKEFLAGS", "MFLAGS", "MAKELEVEL"}}
+    shown = subprocess.run(
+        ["make", "--no-print-directory", "-n", *arguments],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=environment,
     )
-    installs = [
-        line.strip() for line in makefile.splitlines() if "pip install" in line and not line.lstrip().startswith("#")
-    ]
-    assert all(line.startswith("$(PIP_INSTALL)") for line in installs if not line.startswith("PIP_INSTALL")), (
-        "every install into the environment goes through $(PIP_INSTALL), so that it takes the locked versions"
+    assert shown.returncode == 0, shown.stderr
+    return [line.strip() for line in shown.stdout.splitlines() if line.strip()]
+
+
+def _installs(commands: list[str]) -> list[str]:
+    return [command for command in commands if " -m pip install " in command]
+
+
+@pytest.mark.parametrize("target", ["lab", "test", "notebooks", "bench"])
+def test_a_target_builds_the_environment_first_then_reuses_it(tmp_path, target):
+    """In a fresh environment the target installs the package and registers the kernel before its own command; in a
+    built one it installs nothing, unless pyproject.toml or the lock changed since (and only then)."""
+    venv = tmp_path / "venv"
+    fresh = _make_dry_run(target, f"VENV={venv}")
+    installs = _installs(fresh)
+    assert installs and fresh.index(installs[0]) < len(fresh) - 1, f"make {target} must set up its environment first"
+    assert any(
+        command.startswith(f"{venv}/bin/python -m ipykernel install --sys-prefix --name {KERNEL_NAME} ")
+        for command in fresh
     )
-    assert re.search(r"^lock:\n\t\$\(PYTHON\) tools/lock.py$", makefile, re.M)
-    assert re.search(r"^test-oldest:\n\t\$\(MAKE\) test VENV=\S+ CONSTRAINTS=requirements/oldest.txt$", makefile, re.M)
+    venv.mkdir()
+    for stamp in (STAMP_NAME, ".installed-bench", ".installed-course"):
+        (venv / stamp).touch()  # newer than every file of the checkout
+    assert _installs(_make_dry_run(target, f"VENV={venv}")) == [], f"make {target} reinstalled a built environment"
+    for changed in ("pyproject.toml", "requirements/lock.txt"):
+        assert _installs(_make_dry_run(target, f"VENV={venv}", "-W", changed)), f"{changed} changed: reinstall"
+    assert _installs(_make_dry_run(target, f"VENV={venv}", "-W", "README.md")) == []
+
+
+@pytest.mark.parametrize("target", ["test", "bench", "site", "wheelhouse"])
+def test_every_install_takes_the_locked_versions(tmp_path, target):
+    """Each pip call of a fresh environment (any extra) and of the wheelhouse is constrained by the lock."""
+    commands = _make_dry_run(target, f"VENV={tmp_path / 'venv'}")
+    pip_calls = [command for command in commands if re.search(r"-m pip (install|download) ", command)]
+    assert pip_calls
+    assert all("--constraint requirements/lock.txt" in command for command in pip_calls), pip_calls
+
+
+def test_make_test_runs_every_notebook_under_strict_nbval():
+    (pytest_run,) = [command for command in _make_dry_run("test") if " -m pytest " in command]
+    arguments = pytest_run.split()
+    assert "tests" in arguments and "notebooks" in arguments and "--nbval" in arguments
+    assert "--nbval-lax" not in arguments
+
+
+def test_make_lock_runs_the_lock_tool():
+    assert _make_dry_run("lock", "PYTHON=python3") == ["python3 tools/lock.py"]
+
+
+def test_make_test_oldest_runs_the_same_test_on_the_oldest_set_in_its_own_environment():
+    commands = _make_dry_run("test-oldest")
+    installs = _installs(commands)
+    assert installs and all(
+        command.startswith(".venv-oldest/bin/python -m pip install --constraint requirements/oldest.txt ")
+        for command in installs
+    ), installs
+    (pytest_run,) = [command for command in commands if " -m pytest " in command]
+    (own_run,) = [command for command in _make_dry_run("test") if " -m pytest " in command]
+    assert pytest_run == own_run.replace(".venv/bin/python", ".venv-oldest/bin/python")
 
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -214,8 +291,8 @@ def test_ci_runs_make_test():
     assert script.startswith("#!/usr/bin/env bash")
     assert "set -euo pipefail" in script
     commands = [line.strip() for line in script.splitlines() if line.strip() and not line.strip().startswith("#")]
-    assert "make test" in commands and "make test-oldest" in commands
-    assert commands.index("make test") < commands.index("make test-oldest")
+    assert "make lint" in commands and "make test" in commands and "make test-oldest" in commands
+    assert commands.index("make lint") < commands.index("make test") < commands.index("make test-oldest")
 
 
 def test_readme_test_command_is_make_test():
