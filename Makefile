@@ -1,6 +1,7 @@
 # Everything runs from a local virtual environment in .venv, created on first use.
 #   make lab      open the notebooks in JupyterLab (make lab ARGS=--no-browser on a server)
 #   make test     unit tests + every notebook re-run and compared with its saved outputs
+#   make lint     ruff (lint and format check), mypy and import-linter (installs the "lint" extra)
 #   make test-machines  the notebooks under nbval with other CPUs emulated (VARIANTS="avx2 threads1")
 #   make notebooks  re-execute all notebooks in place in a fresh kernel (after editing them)
 #   make bench    benchmarks/*.py (installs the "bench" extra: grad-cam for comparison)
@@ -19,6 +20,7 @@ BIN    := $(VENV)/bin
 STAMP       := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
 COURSE_STAMP := $(VENV)/.installed-course
+LINT_STAMP  := $(VENV)/.installed-lint
 SITE_DIR    := _build/site
 PORT        ?= 8866
 KERNEL      := cam-tutorial
@@ -32,7 +34,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 CONSTRAINTS := requirements/lock.txt
 PIP_INSTALL  = $(BIN)/python -m pip install $(if $(CONSTRAINTS),--constraint $(CONSTRAINTS))
 
-.PHONY: lab test test-machines notebooks bench venv lock test-oldest student site explorer wheelhouse
+.PHONY: lab lint test test-machines notebooks bench venv lock test-oldest student site explorer wheelhouse
 
 venv: $(STAMP)
 
@@ -50,9 +52,23 @@ $(COURSE_STAMP): $(STAMP)
 	$(PIP_INSTALL) -e ".[dev,course]"
 	touch $@
 
+$(LINT_STAMP): $(STAMP)
+	$(PIP_INSTALL) -e ".[dev,lint]"
+	touch $@
+
 # The server's root is this folder (not notebooks/), so that the notebooks' images under docs/ load.
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/01_what_does_the_network_look_at.ipynb $(ROOT_FLAG) $(ARGS)
+
+# The quality gates, each configured in pyproject.toml: ruff's rules ([tool.ruff.lint]) and formatting (a diff of
+# what `ruff format` would change fails), mypy on the files [tool.mypy] names, import-linter's layer contracts
+# ([tool.importlinter]: the core never imports the course). CI runs it before make test.
+LINT_PATHS := cam_utils tests tools benchmarks
+lint: $(LINT_STAMP)
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check --diff $(LINT_PATHS)
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # One pytest run: tests/*.py as usual, and with --nbval every notebooks/*.ipynb is run
 # in a fresh "cam-tutorial" kernel and its outputs compared (strict; the sanitize file

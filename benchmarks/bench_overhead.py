@@ -74,7 +74,7 @@ class Timings:
     def paired_ratio(self, clock: str, name: str, baseline: str) -> float:
         """Median over rounds of name / baseline within each round: a slow drift of the machine cancels."""
         times = getattr(self, clock)
-        return statistics.median(a / b for a, b in zip(times[name], times[baseline]))
+        return statistics.median(a / b for a, b in zip(times[name], times[baseline], strict=True))
 
 
 def time_rounds(variants: dict[str, Callable[[], object]], rounds: int, calls: int) -> Timings:
@@ -90,6 +90,23 @@ def time_rounds(variants: dict[str, Callable[[], object]], rounds: int, calls: i
             timings.wall[name].append((time.perf_counter() - wall_start) * 1000 / calls)
             timings.cpu[name].append((time.process_time() - cpu_start) * 1000 / calls)
     return timings
+
+
+def timed_calls(
+    model: nn.Module, x: torch.Tensor, layer: nn.Module, layer_name: str, device: str
+) -> dict[str, Callable[[], object]]:
+    """The three calls compared on one network: a plain forward, the minimal Grad-CAM and cam_utils' grad_cam."""
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+
+    def forward() -> None:
+        with torch.no_grad():
+            model(x)
+
+    return {
+        "forward": lambda: (forward(), sync()),
+        "minimal": lambda: (minimal_grad_cam(model, x, layer), sync()),
+        "grad_cam": lambda: (grad_cam(model, x, layer_name), sync()),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,16 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         expected = minimal_grad_cam(model, x, layer)
         torch.testing.assert_close(grad_cam(model, x, layer_name), expected, rtol=1e-5, atol=1e-7)
 
-        def forward() -> None:
-            with torch.no_grad():
-                model(x)
-
-        sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
-        variants = {
-            "forward": lambda: (forward(), sync()),
-            "minimal": lambda: (minimal_grad_cam(model, x, layer), sync()),
-            "grad_cam": lambda: (grad_cam(model, x, layer_name), sync()),
-        }
+        variants = timed_calls(model, x, layer, layer_name, device=args.device)
         time_rounds(variants, rounds=max(3, args.rounds // 20), calls=args.calls)  # warm-up
         timings = time_rounds(variants, args.rounds, args.calls)
         for clock in ("wall", "cpu"):

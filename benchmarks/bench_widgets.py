@@ -33,8 +33,8 @@ from collections import defaultdict
 
 import torch
 
-from cam_utils.models import load_model
 from cam_utils.course.explorer import COLORMAPS, explore
+from cam_utils.models import load_model
 
 TARGET_MS = 100.0
 

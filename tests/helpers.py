@@ -23,10 +23,9 @@ It also has small model factories used across the test files.
 
 from __future__ import annotations
 
+import copy
 import threading
 from contextlib import contextmanager
-
-import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,7 +87,7 @@ class ModelSnapshot:
     inference_mode: bool
 
     @classmethod
-    def take(cls, model: nn.Module) -> "ModelSnapshot":
+    def take(cls, model: nn.Module) -> ModelSnapshot:
         """Record the model's current state."""
         state_bits = {
             name: (value.dtype, tuple(value.shape), _bits(value))
@@ -242,7 +241,7 @@ def run_in_forked_child(work, seconds: float) -> int | None:
         try:
             work()
             os._exit(0)
-        except BaseException:
+        except BaseException:  # noqa: BLE001 - the forked child reports any failure by its exit status
             os._exit(1)
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:

@@ -93,7 +93,7 @@ def test_attention_weights_match_timm_non_fused_path(vit, images):
     weights = attention_weights(vit, images)
     reference = reference_attention(vit, images)
     assert len(weights) == 4 and weights[0].shape == (3, 4, 65, 65)
-    for ours, theirs in zip(weights, reference):
+    for ours, theirs in zip(weights, reference, strict=True):
         torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(weights[0].sum(-1), torch.ones(3, 4, 65))
     last = attention_weights(vit, images, ["blocks.3.attn"])
@@ -114,7 +114,7 @@ def test_attention_weights_with_qk_norm_and_another_width():
         num_classes=3,
     ).eval()
     x = torch.randn(2, 3, 32, 32)
-    for ours, theirs in zip(attention_weights(model, x), reference_attention(model, x)):
+    for ours, theirs in zip(attention_weights(model, x), reference_attention(model, x), strict=True):
         torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
 
 
@@ -151,7 +151,7 @@ def test_the_model_is_untouched_also_when_the_forward_raises(images):
 
 
 def test_clear_errors(vit, images):
-    with pytest.raises(ValueError, match="not a self-attention module.*blocks.0.attn"):
+    with pytest.raises(ValueError, match=r"not a self-attention module.*blocks.0.attn"):
         attention_weights(vit, images, ["blocks.0.mlp"])
     with pytest.raises(ValueError, match="no self-attention module"):
         attention_rollout(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3)), images)

@@ -54,6 +54,8 @@ from tests.browser import (
     wait_for_picture,
 )
 
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 NOTEBOOK_NAME = "06_interactive_explorer.ipynb"
 NOTEBOOK_RUN_TIMEOUT_S = 60
@@ -130,7 +132,7 @@ def _evaluate_with_timeout(page, async_function: str, timeout_s: float, what: st
         page.wait_for_function(
             "() => window.__camResult !== undefined || window.__camError !== undefined", timeout=timeout_s * 1000
         )
-    except Exception as error:  # Playwright's TimeoutError
+    except Exception as error:  # noqa: BLE001 - Playwright's TimeoutError, or the page closing
         pytest.fail(f"{what} did not finish within {timeout_s} s ({error})")
     outcome = page.evaluate("() => [window.__camResult, window.__camError]")
     if outcome[1] is not None:

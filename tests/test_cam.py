@@ -94,11 +94,11 @@ def test_max_pooling_network_is_rejected_numerically():
     torch.manual_seed(0)
     model = TinyGapNet().eval()
     model.pool = nn.AdaptiveMaxPool2d(1)  # in_features still matches: only the numeric check can tell
-    with pytest.raises(ValueError, match="global average pooling.*grad_cam"):
+    with pytest.raises(ValueError, match=r"global average pooling.*grad_cam"):
         class_activation_map(model, torch.randn(2, 3, 16, 16), "act", "fc")
 
 
 def test_classifier_must_be_linear():
     model = TinyGapNet().eval()
-    with pytest.raises(TypeError, match="nn.Linear"):
+    with pytest.raises(TypeError, match=r"nn\.Linear"):
         class_activation_map(model, torch.randn(1, 3, 16, 16), "act", "pool")

@@ -40,7 +40,7 @@ def test_uint8_input_suggests_preprocess(model, x):
 
 
 def test_non_tensor_and_wrong_rank_input(model, x):
-    with pytest.raises(TypeError, match="torch.Tensor"):
+    with pytest.raises(TypeError, match=r"torch\.Tensor"):
         grad_cam(model, np.zeros((1, 3, 16, 16), dtype=np.float32), "features")
     with pytest.raises(ValueError, match="N×3×H×W"):
         grad_cam(model, x[None], "features")
@@ -63,7 +63,7 @@ def test_dtype_mismatch_suggests_conversion(model, x):
 
 def test_model_and_input_on_different_devices():
     model = TinyGapNet().to("meta")
-    with pytest.raises(ValueError, match="same device.*x.to\\('meta'\\)"):
+    with pytest.raises(ValueError, match=r"same device.*x\.to\('meta'\)"):
         grad_cam(model, torch.randn(1, 3, 16, 16), "features")
     with pytest.raises(ValueError, match="same device"):
         class_activation_map(model, torch.randn(1, 3, 16, 16), "act", "fc")
@@ -73,7 +73,7 @@ def test_model_and_input_on_different_devices():
 
 
 def test_unknown_layer_name_suggests_close_names(model, x):
-    with pytest.raises(ValueError, match="no layer named 'featurs'.*'features'"):
+    with pytest.raises(ValueError, match=r"no layer named 'featurs'.*'features'"):
         grad_cam(model, x, "featurs")
 
 
@@ -85,7 +85,7 @@ def test_module_from_another_model(model, x):
 
 
 def test_layer_that_is_not_a_feature_map(model, x):
-    with pytest.raises(ValueError, match="N×C×H×W.*before global pooling"):
+    with pytest.raises(ValueError, match=r"N×C×H×W.*before global pooling"):
         grad_cam(model, x, "fc")
 
 
@@ -186,7 +186,7 @@ def test_cam_classifier_with_wrong_input_size(x):
     model = TinyGapNet().eval()
     model.fc = nn.Linear(8, 5)
     model.extra = nn.Linear(7, 5)
-    with pytest.raises(ValueError, match="takes 7 inputs.*8 channels.*grad_cam"):
+    with pytest.raises(ValueError, match=r"takes 7 inputs.*8 channels.*grad_cam"):
         class_activation_map(model, x, "act", "extra")
 
 
@@ -238,7 +238,7 @@ def test_model_compiled_in_place_gets_the_true_diagnosis(x):
     with torch.no_grad():
         model(x)  # compiled now, without hooks: hooks added later are not run
     snapshot = ModelSnapshot.take(model)
-    with pytest.raises(RuntimeError, match="ran inside code compiled by torch.compile, which does not run hooks"):
+    with pytest.raises(RuntimeError, match=r"ran inside code compiled by torch\.compile, which does not run hooks"):
         grad_cam(model, x, "features")
     snapshot.assert_unchanged(model)
 
@@ -259,9 +259,9 @@ def test_cam_class_idx_text_other_than_all_names_all(model, x):
 
 def test_misspelled_names_under_a_wrapper_get_the_prefixed_name(model, x):
     wrapped = nn.DataParallel(model)  # names gain "module."
-    with pytest.raises(ValueError, match="no layer named 'fc'. Did you mean 'module.fc'"):
+    with pytest.raises(ValueError, match=r"no layer named 'fc'\. Did you mean 'module\.fc'"):
         class_activation_map(wrapped, x, "module.act", "fc")
-    with pytest.raises(ValueError, match="no layer named 'features'. Did you mean 'module.features'"):
+    with pytest.raises(ValueError, match=r"no layer named 'features'\. Did you mean 'module\.features'"):
         grad_cam(wrapped, x, "features")
 
 

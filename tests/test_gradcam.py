@@ -68,7 +68,7 @@ def assert_both_signs_match_reference(model, x, layers, class_idx) -> None:
         expected = [grad_cam_by_hand(gradients, feature_maps, counterfactual=c) for c in (False, True)]
         scale = max(float(e.abs().max()) for e in expected)
         assert scale > 0
-        for result, reference in zip(results, expected):
+        for result, reference in zip(results, expected, strict=True):
             torch.testing.assert_close(result, reference, rtol=1e-4, atol=1e-5 * scale)
 
 

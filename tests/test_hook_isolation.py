@@ -132,7 +132,7 @@ def test_two_models_sharing_a_backbone_explained_from_two_threads():
     got.insert(0, grad_cam(first, X, "backbone.conv", 0))
     first.during.action = None
     assert not errors, f"the second model's explanation failed: {errors[0]!r}"
-    for heatmap, reference in zip(got, expected):
+    for heatmap, reference in zip(got, expected, strict=True):
         torch.testing.assert_close(heatmap, reference, rtol=0, atol=0)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from datetime import UTC
 
 import numpy as np
 import pytest
@@ -155,7 +156,7 @@ def test_truncated_file(tmp_path, fmt):
 
 
 def test_too_many_pixels_is_refused(tmp_path):
-    with pytest.raises(ImageLoadError, match="too large.*20 x 20"):
+    with pytest.raises(ImageLoadError, match=r"too large.*20 x 20"):
         load_image(_png_bytes(Image.new("RGB", (20, 20))), max_pixels=399)
     assert load_image(_png_bytes(Image.new("RGB", (20, 20))), max_pixels=400).size == (20, 20)
 
@@ -177,7 +178,7 @@ def test_other_source_types_are_rejected(tmp_path):
         load_image(42)
     path = tmp_path / "small.png"
     path.write_bytes(_png_bytes(Image.new("RGB", (2, 2))))
-    with open(path, "r", encoding="latin-1") as text_file, pytest.raises(TypeError, match="binary mode"):
+    with open(path, encoding="latin-1") as text_file, pytest.raises(TypeError, match="binary mode"):
         load_image(text_file)
     assert issubclass(ImageLoadError, ValueError)
 
@@ -205,7 +206,7 @@ def test_max_pixels_above_pillows_own_limit_is_honoured(monkeypatch):
     data = _png_bytes(Image.new("RGB", (60, 60)))  # 3600 pixels: above 2 x Pillow's limit
     assert load_image(data, max_pixels=5000).size == (60, 60)
     assert Image.MAX_IMAGE_PIXELS == 1000  # lifted during the call only
-    with pytest.raises(ImageLoadError, match="more than 3,000 pixels.*60 x 60"):
+    with pytest.raises(ImageLoadError, match=r"more than 3,000 pixels.*60 x 60"):
         load_image(data, max_pixels=3000)
     with pytest.raises(ImageLoadError, match="more than 1,500 pixels"):
         load_image(_png_bytes(Image.new("RGB", (40, 40))), max_pixels=1500)  # between Pillow's warn and error
@@ -225,7 +226,7 @@ def test_max_pixels_is_validated(bad):
 
 def test_explorer_upload_of_an_extreme_strip_shows_the_limit(lite0):
     """The explorer's upload goes through load_image: the strip is refused with a message, nothing resized."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from cam_utils.course.explorer import explore
 
@@ -237,7 +238,7 @@ def test_explorer_upload_of_an_extreme_strip_shows_the_limit(lite0):
             "type": "",
             "size": len(content),
             "content": memoryview(content),
-            "last_modified": datetime.now(timezone.utc),
+            "last_modified": datetime.now(UTC),
         },
     )
     assert "Could not use &#x27;strip.png&#x27;" in explorer.status.value and "at most 50:1" in explorer.status.value

@@ -190,7 +190,7 @@ def test_curves_do_not_depend_on_batch_size():
     for curve_fn in (deletion_curve, insertion_curve):
         one_by_one = curve_fn(model, x, saliency, class_idx=[0, 1], pixels_per_step=16, batch_size=1)
         batched = curve_fn(model, x, saliency, class_idx=[0, 1], pixels_per_step=16, batch_size=7)
-        for single, many in zip(one_by_one, batched):
+        for single, many in zip(one_by_one, batched, strict=True):
             torch.testing.assert_close(single.scores, many.scores)
             assert single.auc == pytest.approx(many.auc)
 
@@ -344,7 +344,7 @@ def test_curves_reuse_the_probability_of_the_untouched_image(curve_fn, untouched
     assert model.images_seen == 2 + 2 * 8
     with torch.no_grad():
         untouched = torch.softmax(model(x), dim=1)[:, 0]
-    for curve, expected in zip(curves, untouched.tolist()):
+    for curve, expected in zip(curves, untouched.tolist(), strict=True):
         assert curve.scores.shape == (9,)
         assert curve.scores[untouched_step].item() == pytest.approx(expected, rel=1e-6)
 

@@ -109,7 +109,7 @@ def test_snapshot_detects_changes():
         "grad replaced": lambda m: setattr(m.fc.bias, "grad", m.fc.bias.grad.clone()),
         "grad mode": lambda m: torch.set_grad_enabled(False),
     }
-    for name, change in changes.items():
+    for change in changes.values():
         model = busy_model()
         snapshot = ModelSnapshot.take(model)
         change(model)

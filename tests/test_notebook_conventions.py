@@ -21,7 +21,7 @@ import pytest
 import cam_utils.course.exercises as exercises
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
-import study_time  # noqa: E402  (tools/ is not a package)
+import study_time  # tools/ is not a package: found through the sys.path entry above
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))

@@ -97,7 +97,7 @@ def test_shared_scale_signed_zero_and_bad_maps():
 
 @pytest.mark.parametrize("scale", ["global", (1.0, 1.0), (2.0, 1.0), (0.0, float("nan")), (1.0,), 3])
 def test_invalid_scale_names_the_options(scale):
-    with pytest.raises(ValueError, match='"own".*"shared"|low < high'):
+    with pytest.raises(ValueError, match=r'"own".*"shared"|low < high'):
         show_maps(_image(), {"a": torch.rand(2, 2)}, scale=scale)
-    with pytest.raises(ValueError, match='"own".*"shared"|low < high'):
+    with pytest.raises(ValueError, match=r'"own".*"shared"|low < high'):
         plot_steps(_image(), torch.rand(2, 2), scale=scale)

@@ -83,17 +83,17 @@ def test_overlay_is_rgb_image_of_image_size_and_red_where_map_is_high():
     result = overlay(image, cam, alpha=0.7)
     assert isinstance(result, Image.Image) and result.mode == "RGB" and result.size == (40, 30)
     pixels = np.asarray(result).astype(int)
-    red, green, blue = pixels[0, 0]
+    red, _green, blue = pixels[0, 0]
     # jet(1) = dark red (127, 0, 0): blended with grey 128, red stays ~128, blue drops to ~38.
     assert red > 110 and blue < 60 and red - blue > 60, "jet's high end is red (RGB order, not BGR)"
-    red, green, blue = pixels[-1, -1]
+    red, _green, blue = pixels[-1, -1]
     assert blue > 110 and red < 60 and blue - red > 60, "jet's low end is blue"
 
 
 def test_overlay_accepts_numpy_and_batched_map_and_rejects_unnormalised():
     array = np.full((16, 16, 3), 200, dtype=np.uint8)
     result = overlay(array, np.ones((1, 4, 4)), alpha=1.0)
-    red, green, blue = np.asarray(result)[8, 8]
+    red, _green, blue = np.asarray(result)[8, 8]
     assert red > 100 and blue < 50  # jet(1.0) is dark red
     with pytest.raises(ValueError, match="normalize"):
         overlay(array, torch.full((4, 4), 3.0))

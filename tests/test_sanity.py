@@ -16,6 +16,7 @@ import torch
 from skimage.metrics import structural_similarity
 from torch import nn
 
+from cam_utils.course.shapes import ShapesGapNet
 from cam_utils.sanity import (
     SanityStage,
     average_ranks,
@@ -31,7 +32,6 @@ from cam_utils.sanity import (
     reestimate_batchnorm,
     spearman_correlation,
 )
-from cam_utils.course.shapes import ShapesGapNet
 from tests.helpers import ModelSnapshot
 
 
@@ -336,7 +336,7 @@ def test_sanity_check_is_deterministic_and_leaves_the_model_untouched():
     second = cascading_randomization(model, x, feature_energy, seed=1, feature_layer="features")
     other_seed = cascading_randomization(model, x, feature_energy, seed=2)
     snapshot.assert_unchanged(model)
-    for a, b in zip(first, second):
+    for a, b in zip(first, second, strict=True):
         torch.testing.assert_close(a.maps, b.maps)
     assert not torch.equal(first[-1].maps, other_seed[-1].maps)
     with pytest.raises(ValueError, match="Unknown stage"):
@@ -349,8 +349,8 @@ def test_sanity_check_is_deterministic_and_leaves_the_model_untouched():
 
 
 def test_grad_cam_passes_the_sanity_check():
-    from cam_utils.gradcam import grad_cam
     from cam_utils.course.shapes import load_shapes_model, make_shapes
+    from cam_utils.gradcam import grad_cam
 
     loaded = load_shapes_model()
     data = make_shapes(8, seed=77)

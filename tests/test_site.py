@@ -30,6 +30,8 @@ import pytest
 
 from tests.browser import CHROMIUM_ARGS, REPO_ROOT, SCREENSHOT_DIR, require_chromium, require_course_extra
 
+pytestmark = [pytest.mark.browser, pytest.mark.course, pytest.mark.slow]
+
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
 GUIDES = ["docs/teaching", "docs/site/api"]
 RAW_MATH = re.compile(r"\$[^$\n]{1,80}\$|\\(alpha|sum|frac|partial|mathrm|operatorname|times|cdot)\b")
@@ -63,6 +65,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
+        check=False,  # the assert below shows Sphinx's warnings
     )
     assert result.returncode == 0, f"the site does not build without warnings:\n{result.stderr[-4000:]}"
     print(f"[site] built in {time.perf_counter() - started:.1f} s")
@@ -144,7 +147,7 @@ def test_site_opens_from_disk_with_every_chapter_figure_and_formula(site: Path) 
             assert visited[: len(chapters)] == chapters, visited
             assert visited[len(chapters) : len(chapters) + len(GUIDES)] == GUIDES, visited
 
-            for path, chapter in zip(NOTEBOOKS, chapters):
+            for path, chapter in zip(NOTEBOOKS, chapters, strict=True):
                 page.goto((site / f"{chapter}.html").as_uri())
                 formulas = page.evaluate(_WAIT_FOR_MATHJAX_JS)
                 prose = page.evaluate(_PROSE_JS)

@@ -32,6 +32,8 @@ from nbclient import NotebookClient
 
 from tests.browser import require_course_extra
 
+pytestmark = [pytest.mark.course, pytest.mark.slow]
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GENERATOR = REPO_ROOT / "tools" / "student_edition.py"
 FIXTURE = REPO_ROOT / "tests" / "fixtures" / "exercise_convention.ipynb"

@@ -47,7 +47,7 @@ def test_make_shapes_is_deterministic_and_well_formed():
 
 def test_masks_are_exactly_the_object_pixels():
     data = make_shapes(40, seed=9)
-    for image, mask in zip(data.images, data.masks):
+    for image, mask in zip(data.images, data.masks, strict=True):
         object_pixels = image[:, mask]  # (3, area): the object is drawn in one flat colour
         assert torch.equal(object_pixels, object_pixels[:, :1].expand_as(object_pixels))
         # The pixels bordering the mask (dilated by one pixel) have other colours.
@@ -58,7 +58,7 @@ def test_masks_are_exactly_the_object_pixels():
 
 def test_ring_masks_have_a_hole_and_circles_do_not():
     data = make_shapes(100, seed=1)
-    for label, mask in zip(data.labels.tolist(), data.masks):
+    for label, mask in zip(data.labels.tolist(), data.masks, strict=True):
         if CLASS_NAMES[label] not in ("ring", "circle"):
             continue
         ys, xs = torch.nonzero(mask, as_tuple=True)
@@ -118,7 +118,7 @@ def test_registry_names_every_architecture_and_its_files():
         )
         assert all(stage in modules for stage in architecture.stages)
         assert architecture.weights_path.is_file() and architecture.weights_path.stat().st_size < 1_000_000
-    with pytest.raises(ValueError, match="Unknown shapes model 'no_such_net'.*gapnet"):
+    with pytest.raises(ValueError, match=r"Unknown shapes model 'no_such_net'.*gapnet"):
         shapes_architecture("no_such_net")
     with pytest.raises(ValueError, match="Unknown shapes model"):
         load_shapes_model("no_such_net")
@@ -262,6 +262,6 @@ def test_training_command_never_replaces_the_shipped_weights_unasked(capsys):
 
 def test_an_undertrained_model_is_not_saved_without_force(tmp_path):
     out = tmp_path / "weak.pt"
-    with pytest.raises(SystemExit, match="not saved. Train longer"):
+    with pytest.raises(SystemExit, match=r"not saved\. Train longer"):
         main(["train", "--model", "gapnet", "--out", str(out), "--n-train", "64", "--epochs", "1", "--n-test", "50"])
     assert not out.exists()

@@ -31,6 +31,7 @@ import tomllib
 from functools import cache
 from pathlib import Path
 
+import cam_utils
 
 ROOT = Path(__file__).resolve().parents[1]
 GUIDE = ROOT / "docs" / "teaching.md"
@@ -162,7 +163,7 @@ def missing_notebook_allowed(number: str) -> bool:
 
 def quiz_questions() -> dict[int, str]:
     parts = re.split(r"^\*\*Q(\d+)\.\*\*", section("Quiz"), flags=re.M)
-    return {int(number): body for number, body in zip(parts[1::2], parts[2::2])}
+    return {int(number): body for number, body in zip(parts[1::2], parts[2::2], strict=True)}
 
 
 # --- links, pointers, exercises --------------------------------------------------------------------------------
@@ -330,6 +331,7 @@ def _make(*arguments: str) -> subprocess.CompletedProcess:
         text=True,
         timeout=600,
         env=environment,
+        check=False,  # the callers assert on the exit status and show the output
     )
 
 
@@ -347,7 +349,8 @@ def test_make_wheelhouse_takes_the_lock_and_what_the_environment_installs():
         for extras in re.findall(r'^\t\$\(PIP_INSTALL\) -e "\.\[([\w,]+)\]"', makefile, flags=re.M)
         for extra in extras.split(",")
     }
-    assert "dev" in installed and installed - {"bench"} <= wheelhouse_extras  # bench: grad-cam has no wheel
+    # bench: grad-cam has no wheel; lint: the contributors' tools (make lint), not the classroom's
+    assert "dev" in installed and installed - {"bench", "lint"} <= wheelhouse_extras
     assert "wheelhouse/" in (ROOT / ".gitignore").read_text().splitlines()
 
 
@@ -389,6 +392,7 @@ def test_make_wheelhouse_then_an_offline_install(tmp_path):
         capture_output=True,
         text=True,
         timeout=600,
+        check=False,  # the assert below shows pip's output
     )
     assert installed.returncode == 0, installed.stdout[-2000:] + installed.stderr[-2000:]
     versions = subprocess.run(
@@ -402,7 +406,4 @@ def test_make_wheelhouse_then_an_offline_install(tmp_path):
         check=True,
         timeout=60,
     ).stdout.split()
-    assert versions == [
-        expected["iniconfig"],
-        tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"],
-    ]
+    assert versions == [expected["iniconfig"], cam_utils.__version__]

@@ -54,7 +54,7 @@ def reference_tokens(model, x, module_name, prefix_tokens, class_idx):
     """(A, G): the block's patch tokens and ∂y^c/∂tokens, folded to (N, C, h, w) after a plain backward."""
     tokens, gradients, logits = token_gradients(model, x, module_name, class_idx)
     batch, num_tokens, channels = tokens.shape
-    side = int(round((num_tokens - prefix_tokens) ** 0.5))
+    side = round((num_tokens - prefix_tokens) ** 0.5)
 
     def fold(values):  # (N, P + h·w, C) -> (N, C, h, w)
         return values[:, prefix_tokens:].transpose(1, 2).reshape(batch, channels, side, side)
@@ -107,7 +107,7 @@ def test_deit_distilled_has_two_prefix_tokens(images):
     maps = grad_cam(deit, images, "blocks.10", 5, reshape=reshape)
     assert maps.shape == (2, 14, 14)
     assert_maps_close(maps, expected)
-    with pytest.raises(ValueError, match="197 patch tokens remain, which is not a square grid.*vit_reshape_for"):
+    with pytest.raises(ValueError, match=r"197 patch tokens remain, which is not a square grid.*vit_reshape_for"):
         grad_cam(deit, images, "blocks.10", reshape=vit_reshape)  # one prefix token assumed: wrong here
 
 
@@ -141,7 +141,7 @@ def test_gradients_flow_only_through_the_kept_tokens(vit, images):
 def test_blocks_output_without_reshape_explains_tokens(vit, images):
     with pytest.raises(ValueError, match=r"outputs shape \(2, 197, 192\): tokens.*reshape=vit_reshape.*14×14 grid"):
         grad_cam(vit, images, "blocks.10")
-    with pytest.raises(ValueError, match="tokens.*reshape="):
+    with pytest.raises(ValueError, match=r"tokens.*reshape="):
         score_cam(vit, images, "blocks.10")
 
 
@@ -182,7 +182,7 @@ def test_model_untouched_in_train_mode(images):
     give_existing_grads(vit)
     snapshot = ModelSnapshot.take(vit)
     grad_cam(vit, images[:1], "blocks.10", reshape=vit_reshape)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="194 patch tokens remain, which is not a square grid"):
         grad_cam(vit, images[:1], "blocks.10", reshape=functools.partial(vit_reshape, prefix_tokens=3))
     snapshot.assert_unchanged(vit)
 
@@ -207,7 +207,7 @@ def test_vit_reshape_checks_its_input():
     tokens = torch.randn(2, 1 + 6 * 4, 8)
     assert vit_reshape(tokens, grid_size=(6, 4)).shape == (2, 8, 6, 4)
     assert torch.equal(vit_reshape(tokens, grid_size=(6, 4))[1, :, 2, 3], tokens[1, 1 + 2 * 4 + 3])
-    with pytest.raises(ValueError, match="24 patch tokens remain, which is not a square grid.*grid_size"):
+    with pytest.raises(ValueError, match=r"24 patch tokens remain, which is not a square grid.*grid_size"):
         vit_reshape(tokens)
     with pytest.raises(ValueError, match=r"grid_size=\(5, 5\) holds 25 patches"):
         vit_reshape(tokens, grid_size=(5, 5))

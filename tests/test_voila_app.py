@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 
 from tests.browser import (
     CHROMIUM_ARGS,
@@ -31,6 +32,8 @@ from tests.browser import (
     wait_for_new_pixels,
     wait_for_picture,
 )
+
+pytestmark = [pytest.mark.browser, pytest.mark.course, pytest.mark.slow]
 
 APP = REPO_ROOT / "apps" / "explorer.ipynb"
 APP_LOAD_TIMEOUT_S = 120  # a kernel start, the model and the first map, on a busy 2-core machine

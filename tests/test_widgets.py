@@ -537,7 +537,12 @@ def test_the_shapes_networks_and_the_vit_are_explored_like_the_others(name):
         explorer.layer.value = layer
         for method in ("Grad-CAM", "HiResCAM", "Score-CAM"):
             explorer.method.value = method
-            assert_shows_fresh_computation(explorer)
+            if (name, layer, method) == ("shapes_vit", "blocks.2", "HiResCAM"):
+                # At the ViT's block output HiResCAM cancels to noise (next test): the fresh computation warns.
+                with pytest.warns(RuntimeWarning, match="HiResCAM cancels at this layer"):
+                    assert_shows_fresh_computation(explorer)
+            else:
+                assert_shows_fresh_computation(explorer)
     with pytest.raises(ValueError, match="circle, square, triangle, cross, ring"):
         explore(net, "cat")
 

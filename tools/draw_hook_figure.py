@@ -27,7 +27,7 @@ from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tools/ is not a package
-from draw_diagrams import save_svg  # noqa: E402  (one reproducible SVG writer for every figure)
+from draw_diagrams import save_svg  # one reproducible SVG writer for every figure
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OUTPUT_PATH = REPO_ROOT / "docs" / "images" / "hooks_diagram.svg"

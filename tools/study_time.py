@@ -98,7 +98,7 @@ def notebook_load(path: Path) -> tuple[Load, Load]:
     """(main path, optional sections) of the notebook at ``path``."""
     notebook = nbformat.read(path, as_version=4)
     main, optional = Load(), Load()
-    for cell, is_optional in zip(notebook.cells, optional_flags(notebook)):
+    for cell, is_optional in zip(notebook.cells, optional_flags(notebook), strict=True):
         part = optional if is_optional else main
         if cell.cell_type == "markdown":
             if cell.source.startswith("## References"):
