@@ -83,7 +83,7 @@ class Claims:
         """
         try:
             yield
-        except Exception as error:  # noqa: BLE001 - a learner's parameters may break any check
+        except Exception as error:  # a learner's parameters may break any check
             detail = str(error).strip() or type(error).__name__
             if not isinstance(error, AssertionError):
                 detail = f"{type(error).__name__}: {detail}"

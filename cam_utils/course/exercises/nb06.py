@@ -17,6 +17,7 @@ from cam_utils.gradcam import grad_cam_from_forward
 from cam_utils.hooks import LayerForward, forward_with_features
 from cam_utils.images import sample_image
 from cam_utils.models import LoadedModel
+
 from ._student_code import call_student, known_mistake
 from .feedback import CheckResult, diagnose_tensor, report
 
@@ -42,7 +43,7 @@ def _typical_mistakes(forward: LayerForward, class_idx: int) -> dict[str, torch.
     }
 
 
-def check_signed_grad_cam(function: Callable[["MapRequest"], torch.Tensor], loaded: LoadedModel) -> CheckResult:
+def check_signed_grad_cam(function: Callable[[MapRequest], torch.Tensor], loaded: LoadedModel) -> CheckResult:
     """Coding exercise 1: ``function(request)`` returns Σ_k α_k^c A^k with its signs, shape (1, h, w).
 
     Runs ``function`` on two hidden (photo, layer, class) cases, each time for two classes from one
