@@ -18,8 +18,20 @@ import torch
 from torch import nn
 
 # Re-exported: the class index and layer checks live in their own modules.
-from ._classes import ClassIndex, resolve_class_idx  # noqa: F401
-from ._layers import resolve_layer  # noqa: F401
+from ._classes import ClassIndex, resolve_class_idx
+from ._layers import resolve_layer
+
+__all__ = [
+    "ClassIndex",
+    "check_feature_maps",
+    "check_finite",
+    "check_finite_maps",
+    "check_input",
+    "check_layer_tensor",
+    "check_logits",
+    "resolve_class_idx",
+    "resolve_layer",
+]
 
 
 def check_input(x: Any, model: nn.Module) -> None:

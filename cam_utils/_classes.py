@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
-from typing import Any, Union
+from typing import Any
 
 import torch
 
 # What a user may pass as ``class_idx`` (see ``resolve_class_idx``).
-ClassIndex = Union[None, int, Sequence[int], torch.Tensor]
+ClassIndex = None | int | Sequence[int] | torch.Tensor
 
 
-def _as_index_list(class_idx: Any, batch_size: int) -> list[int] | None:
-    """Turn an int or a sequence of ints into a list of length N; ``None`` for a tensor."""
+def _as_index_list(class_idx: Any, batch_size: int) -> list[int]:
+    """Turn an int or a sequence of ints (anything but a tensor) into a list of length N."""
     if isinstance(class_idx, (bool, float)) or (
         isinstance(class_idx, numbers.Number) and not isinstance(class_idx, numbers.Integral)
     ):
@@ -27,8 +27,6 @@ def _as_index_list(class_idx: Any, batch_size: int) -> list[int] | None:
         )
     if isinstance(class_idx, numbers.Integral):
         return [int(class_idx)] * batch_size
-    if isinstance(class_idx, torch.Tensor):
-        return None
     if isinstance(class_idx, (str, bytes)) or not hasattr(class_idx, "__len__"):
         raise TypeError(f"class_idx must be None, an int, or a sequence of N ints, got {type(class_idx).__name__}.")
     indices = list(class_idx)
@@ -59,8 +57,8 @@ def resolve_class_idx(class_idx: ClassIndex, logits: torch.Tensor) -> torch.Tens
     if class_idx is None:
         return logits.detach().argmax(dim=1)  # (N,)
 
-    indices = _as_index_list(class_idx, batch_size)
-    if indices is not None:
+    if not isinstance(class_idx, torch.Tensor):
+        indices = _as_index_list(class_idx, batch_size)
         bad = [index for index in indices if not 0 <= index < num_classes]
         if bad:
             raise ValueError(_out_of_range_message(bad[0], num_classes))

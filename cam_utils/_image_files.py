@@ -22,12 +22,14 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps
 
-ImageSource = Union[str, os.PathLike, bytes, bytearray, BinaryIO]
+from .errors import CamUtilsError
+
+ImageSource = str | os.PathLike[str] | bytes | bytearray | BinaryIO
 
 #: The formats :func:`cam_utils.load_image` opens (Pillow's names), and their file signatures.
 ACCEPTED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP")
@@ -56,7 +58,7 @@ BYTES_PER_PIXEL_BOUND = 12
 _STRIP_PIXELS = 1 << 20
 
 
-class ImageLoadError(ValueError):
+class ImageLoadError(CamUtilsError, ValueError):
     """The file could not be turned into an RGB image; the message says why and what to do."""
 
 

@@ -15,10 +15,15 @@ import os
 import shutil
 import tempfile
 import urllib.error
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
+from PIL import Image
 from torch import nn
+
+#: A model's preprocessing: a PIL image -> a normalised tensor (3, H, W).
+Transform = Callable[[Image.Image], torch.Tensor]
 
 __all__ = ["WeightsDownloadError", "WeightsError"]
 
@@ -98,9 +103,10 @@ def map_lite0_state_dict(
     return mapped
 
 
-def build_efficientnet_lite0(pretrained: bool) -> tuple[nn.Module, Callable]:
+def build_efficientnet_lite0(pretrained: bool) -> tuple[nn.Module, Transform]:
     import timm
-    from timm.data import create_transform, resolve_data_config
+    from timm.data.config import resolve_data_config
+    from timm.data.transforms_factory import create_transform
 
     model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
     if pretrained:
@@ -140,7 +146,7 @@ def _download_once(name: str, url: str, cached_file: str) -> None:
         raise WeightsDownloadError(name, url, cached_file, reason) from error
 
 
-def build_torchvision(name: str, pretrained: bool) -> tuple[nn.Module, Callable]:
+def build_torchvision(name: str, pretrained: bool) -> tuple[nn.Module, Transform]:
     """A torchvision classifier (weights read from the cache, downloaded there once) and its preprocessing."""
     from torchvision import models
 

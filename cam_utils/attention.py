@@ -30,8 +30,8 @@ projections. Nothing of the model changes: eval behaviour during the call, hooks
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeGuard
 
 import torch
 from torch import Tensor, nn
@@ -49,7 +49,15 @@ def attention_layers(model: nn.Module) -> list[str]:
     return [name for name, module in model.named_modules() if _is_attention(module)]
 
 
-def _is_attention(module: nn.Module) -> bool:
+class _TimmAttention(Protocol):
+    """What :func:`attention_weights` reads of a timm ``Attention`` module (``q_norm``/``k_norm``: if present)."""
+
+    qkv: nn.Linear
+    num_heads: int
+    scale: float
+
+
+def _is_attention(module: nn.Module) -> TypeGuard[_TimmAttention]:
     return (
         isinstance(getattr(module, "qkv", None), nn.Linear)
         and hasattr(module, "num_heads")
@@ -57,15 +65,16 @@ def _is_attention(module: nn.Module) -> bool:
     )
 
 
-def _weights_from_input(attention: nn.Module, tokens: Tensor) -> Tensor:
+def _weights_from_input(attention: _TimmAttention, tokens: Tensor) -> Tensor:
     """A = softmax(q kᵀ · scale) of a timm ``Attention`` module for its input ``tokens`` (N, T, C): (N, heads, T, T)."""
     batch, num_tokens, _ = tokens.shape
     heads = attention.num_heads
     head_width = attention.qkv.out_features // (3 * heads)
     qkv = attention.qkv(tokens)  # (N, T, 3·heads·d)
     qkv = qkv.reshape(batch, num_tokens, 3, heads, head_width).permute(2, 0, 3, 1, 4)  # (3, N, heads, T, d)
-    queries = attention.q_norm(qkv[0]) if hasattr(attention, "q_norm") else qkv[0]  # (N, heads, T, d)
-    keys = attention.k_norm(qkv[1]) if hasattr(attention, "k_norm") else qkv[1]
+    q_norm, k_norm = getattr(attention, "q_norm", None), getattr(attention, "k_norm", None)
+    queries = qkv[0] if q_norm is None else q_norm(qkv[0])  # (N, heads, T, d)
+    keys = qkv[1] if k_norm is None else k_norm(qkv[1])
     # A^h_ij = softmax_j(q^h_i · k^h_j / √d)   (timm's scale is 1/√d)
     return (queries @ keys.transpose(-2, -1) * attention.scale).softmax(dim=-1)  # (N, heads, T, T)
 
@@ -96,19 +105,22 @@ def attention_weights(model: nn.Module, x: Tensor, layers: Sequence[str] | None 
         layers = [layers]  # one name, not its characters
     names = attention_layers(model) if layers is None else list(layers)
     modules = dict(model.named_modules())
+    attentions: dict[str, _TimmAttention] = {}
     for name in names:
-        if name not in modules or not _is_attention(modules[name]):
+        module = modules.get(name)
+        if module is None or not _is_attention(module):
             raise ValueError(
                 f"{name!r} is not a self-attention module of this model (one with qkv, num_heads and scale, as timm's "
                 f"Attention). Its attention modules: {attention_layers(model)[:4]}… (attention_layers(model))."
             )
+        attentions[name] = module
     if not names:
         raise ValueError("The model has no self-attention module with qkv, num_heads and scale (timm's Attention).")
     recorded: dict[str, Tensor] = {}
 
-    def recorder(name: str) -> Any:
-        def record(module: nn.Module, args: tuple) -> None:
-            recorded[name] = _weights_from_input(module, args[0])
+    def recorder(name: str) -> Callable[[nn.Module, tuple[Any, ...]], None]:
+        def record(module: nn.Module, args: tuple[Any, ...]) -> None:
+            recorded[name] = _weights_from_input(attentions[name], args[0])  # attentions[name] is module
 
         return record
 

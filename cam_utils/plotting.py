@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import math
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import torch
+from matplotlib.axes import Axes
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
@@ -96,7 +97,7 @@ def _to_unit_range(cam: torch.Tensor, value_range: tuple[float, float] | None) -
     return ((cam - low) / (high - low)).clamp(0.0, 1.0)
 
 
-def _hide_axis(axis) -> None:
+def _hide_axis(axis: Axes) -> None:
     """No frame, no ticks. Emptying the tick lists first makes drawing much faster: matplotlib
     otherwise still builds tick labels to place the title, even on an axis that is switched off."""
     axis.set_xticks([])
@@ -110,7 +111,7 @@ def _note_own_scale(figure: Figure, width_inches: float) -> None:
     figure.supxlabel(textwrap.fill(_OWN_SCALE_NOTE, characters_per_line), fontsize="small")
 
 
-def _colorbar(figure: Figure, axes, value_range: tuple[float, float], cmap: str, label: str) -> None:
+def _colorbar(figure: Figure, axes: Iterable[Axes], value_range: tuple[float, float], cmap: str, label: str) -> None:
     """A colorbar in the maps' own units, for panels drawn on one scale."""
     mappable = ScalarMappable(norm=Normalize(*value_range), cmap=cmap)
     figure.colorbar(mappable, ax=axes, shrink=0.85, label=label)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from torch import Tensor
 
 from cam_utils._checks import check_finite_maps
@@ -21,8 +23,10 @@ def _check_maps(saliency: Tensor, name: str = "saliency") -> Tensor:
     return saliency.float()
 
 
-def _resize(saliency: Tensor, size: tuple[int, int]) -> Tensor:
-    """Bilinearly resize (N, h, w) maps to (N, H, W) with :func:`cam_utils.postprocess.upsample`."""
-    if tuple(saliency.shape[-2:]) == tuple(size):
+def _resize(saliency: Tensor, size: Sequence[int]) -> Tensor:
+    """Bilinearly resize (N, h, w) maps to ``size`` (H, W), e.g. ``masks.shape[-2:]``, with
+    :func:`cam_utils.postprocess.upsample`."""
+    height, width = size
+    if tuple(saliency.shape[-2:]) == (height, width):
         return saliency
-    return upsample(saliency, tuple(size), mode="bilinear")
+    return upsample(saliency, (height, width), mode="bilinear")

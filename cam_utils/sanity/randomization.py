@@ -114,7 +114,7 @@ def estimating_batchnorm(model: nn.Module, layers: Sequence[_BatchNorm], x: Tens
         finally:
             state["active"], state["done"] = False, True
 
-    def start(module: nn.Module, args: tuple) -> None:
+    def start(module: nn.Module, args: tuple[Any, ...]) -> None:
         if state["done"] or state["active"]:
             return
         if args and args[0] is x:
@@ -122,11 +122,11 @@ def estimating_batchnorm(model: nn.Module, layers: Sequence[_BatchNorm], x: Tens
         else:
             estimate_now()  # another input: estimate on x first
 
-    def finish(module: nn.Module, args: tuple, output: Any) -> None:
+    def finish(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
         if state["active"]:
             state["active"], state["done"] = False, True
 
-    def estimate(layer: nn.Module, args: tuple) -> None:
+    def estimate(layer: _BatchNorm, args: tuple[Any, ...]) -> None:
         if state["active"]:
             _set_statistics_from_input(layer, args[0])
         elif not state["done"]:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Sequence, Union
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from .cascade import SanityStage
 
-Runs = Union[Sequence[SanityStage], Sequence[Sequence[SanityStage]]]
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs  # typing.TypeIs from Python 3.13
+
+Runs = Sequence[SanityStage] | Sequence[Sequence[SanityStage]]
 """One result of :func:`cascading_randomization`, or several (e.g. one per seed) with the same stages."""
 
 FIELDS = ("scale_ratio", "spearman", "spearman_abs", "ssim", "hog")
@@ -23,13 +27,17 @@ _HEADINGS = {
 }
 
 
+def _is_one_run(runs: Runs) -> TypeIs[Sequence[SanityStage]]:
+    return bool(runs) and isinstance(runs[0], SanityStage)
+
+
 def _as_runs(runs: Runs) -> list[list[SanityStage]]:
-    if runs and isinstance(runs[0], SanityStage):
-        return [list(runs)]  # type: ignore[list-item]
-    runs = [list(run) for run in runs]  # type: ignore[union-attr]
-    if not runs or any([row.stage for row in run] != [row.stage for row in runs[0]] for run in runs):
+    if _is_one_run(runs):
+        return [list(runs)]
+    as_lists = [list(run) for run in runs]
+    if not as_lists or any([row.stage for row in run] != [row.stage for row in as_lists[0]] for run in as_lists):
         raise ValueError("Pass one or more results of cascading_randomization with the same stages.")
-    return runs
+    return as_lists
 
 
 def collect(runs: Runs, field: str) -> tuple[list[str], Tensor]:

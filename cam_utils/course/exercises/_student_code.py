@@ -7,13 +7,13 @@ typical wrong answers, which the check computes itself, and returns the matching
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 
 
-def call_student(function: Callable[..., Any], *args: Any, name: str, called_as: str = "") -> tuple[Any, str | None]:
+def call_student(function: object, *args: Any, name: str, called_as: str = "") -> tuple[Any, str | None]:
     """Call ``function(*args)``; return ``(result, None)``, or ``(None, hint)`` when it cannot be run.
 
     Args:

@@ -11,14 +11,14 @@ from collections.abc import Callable, Sequence
 import torch
 
 from ._student_code import call_student, known_mistake
-from .feedback import diagnose_tensor, report
+from .feedback import CheckResult, diagnose_tensor, report
 
 __all__ = ["check_flip_left_right", "check_group_probability"]
 
 _BATCH_AXES = ("image", "colour channel", "row", "column")
 
 
-def check_flip_left_right(flip_left_right: Callable[[torch.Tensor], torch.Tensor]) -> bool:
+def check_flip_left_right(flip_left_right: Callable[[torch.Tensor], torch.Tensor]) -> CheckResult:
     """Run ``flip_left_right(batch)`` on a hidden N x 3 x H x W batch; print ✓ or a hint.
 
     The right answer mirrors every image left to right: column j becomes column W - 1 - j
@@ -54,7 +54,7 @@ def check_flip_left_right(flip_left_right: Callable[[torch.Tensor], torch.Tensor
     return report(problem, "flip_left_right mirrors every image left to right, and only that.")
 
 
-def check_group_probability(group_probability: Callable[[torch.Tensor, Sequence[int]], torch.Tensor]) -> bool:
+def check_group_probability(group_probability: Callable[[torch.Tensor, Sequence[int]], torch.Tensor]) -> CheckResult:
     """Run ``group_probability(logits, class_indices)`` on hidden logits; print ✓ or a hint.
 
     The right answer, for logits of shape N x classes: p = softmax(logits) over the classes

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import torch
 
 from ._student_code import call_student, known_mistake
-from .feedback import diagnose_tensor, report
+from .feedback import CheckResult, diagnose_tensor, report
 
 __all__ = ["check_batch_cam", "check_channel_contributions"]
 
@@ -30,7 +30,7 @@ def _hidden_weights(*shape: int) -> torch.Tensor:
 
 def check_channel_contributions(
     channel_contributions: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-) -> bool:
+) -> CheckResult:
     """Run ``channel_contributions(feature_maps, class_weights)`` on hidden inputs; print ✓ or a hint.
 
     Inputs: feature maps A of one image, K x h x w, and the class's weights w^c, shape K.
@@ -65,7 +65,7 @@ def check_channel_contributions(
     return report(problem, "channel_contributions returns w_k^c F^k for every channel k.")
 
 
-def check_batch_cam(batch_cam: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]) -> bool:
+def check_batch_cam(batch_cam: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]) -> CheckResult:
     """Run ``batch_cam(feature_maps, weight, class_idx)`` on hidden inputs; print ✓ or a hint.
 
     Inputs: A of shape N x K x h x w, the classifier weight W (classes x K) and one class index

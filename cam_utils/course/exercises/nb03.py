@@ -21,7 +21,7 @@ from torch import nn
 
 from cam_utils.hooks import forward_with_features
 from ._student_code import call_student, known_mistake
-from .feedback import diagnose_tensor, report
+from .feedback import CheckResult, diagnose_tensor, report
 
 __all__ = ["check_gradients_for_classes", "check_record_stages"]
 
@@ -92,7 +92,7 @@ def _usage_problem(model: nn.Module, forward_calls: int, name: str) -> str | Non
 
 def check_record_stages(
     record_stages: Callable[[nn.Module, torch.Tensor, Sequence[str]], dict[str, torch.Tensor]],
-) -> bool:
+) -> CheckResult:
     """Run ``record_stages(model, x, layer_names)`` on a hidden network; print ✓ or a hint.
 
     The right answer: a dict ``{name: output of that layer}`` for every name, recorded in ONE forward
@@ -102,8 +102,8 @@ def check_record_stages(
     model, x = _hidden_network()
     names = ["conv1", "conv2"]
     with torch.no_grad():
-        reference = {"conv1": model.conv1(x)}  # 1 x 4 x 4 x 4, before the in-place ReLU
-        reference["conv2"] = model.conv2(torch.relu(reference["conv1"]))  # 1 x 5 x 4 x 4
+        reference = {"conv1": model.get_submodule("conv1")(x)}  # 1 x 4 x 4 x 4, before the in-place ReLU
+        reference["conv2"] = model.get_submodule("conv2")(torch.relu(reference["conv1"]))  # 1 x 5 x 4 x 4
     with _counting_forwards(model) as calls:
         result, problem = call_student(record_stages, model, x.clone(), list(names), name="record_stages")
     if problem is None:
@@ -133,7 +133,7 @@ def check_record_stages(
 
 def check_gradients_for_classes(
     gradients_for_classes: Callable[[nn.Module, torch.Tensor, nn.Module, Sequence[int]], torch.Tensor],
-) -> bool:
+) -> CheckResult:
     """Run ``gradients_for_classes(model, x, layer, class_indices)`` on a hidden network; print ✓ or a hint.
 
     The right answer, for one image x (1 x 3 x H x W): one forward pass, then ∂y^c/∂A of the raw
@@ -141,7 +141,7 @@ def check_gradients_for_classes(
     len(class_indices) x C x h x w; no ``.grad`` written, no hook left.
     """
     model, x = _hidden_network()
-    layer = model.conv2
+    layer = model.get_submodule("conv2")
     classes = [2, 5]
     split = forward_with_features(model, x, layer)
     per_class = [torch.autograd.grad(split.logits[0, c], split.feature_maps, retain_graph=True)[0][0] for c in classes]

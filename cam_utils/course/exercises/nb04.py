@@ -17,7 +17,7 @@ from torch import nn
 from cam_utils.gradcam import grad_cam
 from cam_utils.hooks import forward_with_features
 from ._student_code import call_student, known_mistake
-from .feedback import diagnose_tensor, report
+from .feedback import CheckResult, diagnose_tensor, report
 
 MapFunction = Callable[[nn.Module, torch.Tensor, str, int], torch.Tensor]
 
@@ -32,21 +32,26 @@ def _hidden_network() -> tuple[nn.Module, torch.Tensor]:
     """
     with torch.random.fork_rng(devices=[]):
         generator = torch.Generator().manual_seed(1)
+        conv = nn.Conv2d(3, 6, 3, padding=1)
+        features = nn.Conv2d(6, 8, 3, padding=1)  # A: 1 x 8 x 6 x 6
+        head = nn.Linear(8 * 6 * 6, 5)  # the score depends on *where* a feature is
         model = nn.Sequential(
             OrderedDict(
-                conv=nn.Conv2d(3, 6, 3, padding=1),
+                conv=conv,
                 relu=nn.ReLU(),
-                features=nn.Conv2d(6, 8, 3, padding=1),  # A: 1 x 8 x 6 x 6
+                features=features,
                 act=nn.ReLU(inplace=True),
                 flatten=nn.Flatten(),
-                head=nn.Linear(8 * 6 * 6, 5),  # the score depends on *where* a feature is
+                head=head,
             )
         )
+        layers: tuple[nn.Conv2d | nn.Linear, ...] = (conv, features, head)
         with torch.no_grad():
-            for module in (model.conv, model.features, model.head):
+            for module in layers:
                 fan_in = module.weight[0].numel()  # scale 1/sqrt(fan_in): moderate logits, no saturated softmax
                 module.weight.copy_(torch.randn(module.weight.shape, generator=generator) / fan_in**0.5)
-                module.bias.copy_(0.1 * torch.randn(module.bias.shape, generator=generator))
+                if module.bias is not None:  # all three have one
+                    module.bias.copy_(0.1 * torch.randn(module.bias.shape, generator=generator))
         x = torch.randn(1, 3, 6, 6, generator=generator)
     return model.eval(), x
 
@@ -77,7 +82,7 @@ def _check_on_hidden_network(
     reference: Callable[[nn.Module, torch.Tensor, int], torch.Tensor],
     hint: Callable[[torch.Tensor, nn.Module, torch.Tensor, int], str | None],  # for a map of the right shape
     success: str,
-) -> bool:
+) -> CheckResult:
     """Run ``function`` on the hidden network for each class; report ✓ or the first hint."""
     model, x = _hidden_network()
     for class_idx in classes:
@@ -100,7 +105,7 @@ def _check_on_hidden_network(
     return report(None, success)
 
 
-def check_grad_cam_by_hand(function: MapFunction) -> bool:
+def check_grad_cam_by_hand(function: MapFunction) -> CheckResult:
     """Coding exercise 2: ``function(model, x, layer, class_idx)`` computes Grad-CAM (1, h, w) by hand.
 
     Prints ✓ or a hint (shape, missing ReLU, sum instead of mean, gradient not averaged, ...).
@@ -142,7 +147,7 @@ def _grad_cam_hint(result: torch.Tensor, model: nn.Module, x: torch.Tensor, clas
     )
 
 
-def check_probability_grad_cam(function: MapFunction) -> bool:
+def check_probability_grad_cam(function: MapFunction) -> CheckResult:
     """Coding exercise 1: ``function(model, x, layer, class_idx)`` is Grad-CAM of the softmax probability p_c.
 
     Prints ✓ or a hint (the logit's map, a softmax over the wrong axis, missing ReLU, ...).

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch
 
 from ._student_code import call_student
-from .feedback import report
+from .feedback import CheckResult, report
 
 # EfficientNet-Lite0's preprocessing (``load_model().transform``): the shorter side is resized
 # to 256 pixels, then the centre 224 x 224 is cut out.
@@ -37,7 +37,7 @@ def _number(value: object) -> float | None:
     return None
 
 
-def check_rank_and_probability(function: Callable[[torch.Tensor, int], tuple]) -> bool:
+def check_rank_and_probability(function: Callable[[torch.Tensor, int], tuple[int, float]]) -> CheckResult:
     """Coding exercise 1: ``function(logits, class_idx)`` returns (rank, probability) of one class.
 
     ``logits`` has shape (1, num_classes), as the model returns it; rank 1 is the most probable class.
@@ -94,7 +94,7 @@ def _crop_box_reference(width: int, height: int) -> tuple[float, float, float, f
     return left, top, left + side, top + side
 
 
-def check_crop_box(function: Callable[[int, int], tuple]) -> bool:
+def check_crop_box(function: Callable[[int, int], tuple[float, float, float, float]]) -> CheckResult:
     """Coding exercise 2: ``function(width, height)`` returns the box the network sees, in photo pixels.
 
     Tried on landscape, portrait and square photo sizes; a box within 1.5 pixels is right.
@@ -116,8 +116,8 @@ def _close_box(box: tuple[float, ...], reference: tuple[float, ...]) -> bool:
 def _crop_box_hint(answer: object, width: int, height: int) -> str | None:
     if not isinstance(answer, (tuple, list)) or len(answer) != 4:
         return "return four numbers (left, top, right, bottom)."
-    box = tuple(_number(value) for value in answer)
-    if any(value is None for value in box):
+    box = tuple(number for number in (_number(value) for value in answer) if number is not None)
+    if len(box) != 4:
         return "each of left, top, right, bottom should be a number."
     reference = _crop_box_reference(width, height)
     if _close_box(box, reference):

@@ -16,7 +16,7 @@ from torch import nn
 from cam_utils.postprocess import normalize, upsample
 from ._hidden_classifier import IMAGE_SIZE, HiddenClassifier
 from ._student_code import call_student, known_mistake
-from .feedback import diagnose_tensor, report
+from .feedback import CheckResult, diagnose_tensor, report
 
 __all__ = ["check_increase_of_confidence"]
 
@@ -46,7 +46,8 @@ def _weights(
     channel_softmax: bool = False,
 ) -> torch.Tensor:
     """The weights with one typical mistake switched on: (C,)."""
-    size = tuple(image.shape[-2:])
+    height, width = image.shape[-2:]
+    size = (height, width)
     if normalise == "after":
         masks = normalize(upsample(feature_maps, size, mode=mode))
     elif normalise == "before":
@@ -61,7 +62,7 @@ def _weights(
     return torch.softmax(weights, dim=0) if channel_softmax else weights
 
 
-def check_increase_of_confidence(increase_of_confidence: Callable[..., torch.Tensor]) -> bool:
+def check_increase_of_confidence(increase_of_confidence: Callable[..., torch.Tensor]) -> CheckResult:
     """Run ``increase_of_confidence(model, image, feature_maps, class_idx, baseline)`` on hidden inputs.
 
     Hidden inputs: a small classifier, a 1 x 3 x 16 x 16 normalised image, 5 feature maps of 4 x 4, a class that is

@@ -23,7 +23,7 @@ from cam_utils.models import LoadedModel
 from cam_utils.postprocess import normalize, upsample
 from ._hidden_classifier import IMAGE_SIZE, HiddenClassifier
 from ._student_code import call_student, known_mistake
-from .feedback import diagnose_tensor, report
+from .feedback import CheckResult, diagnose_tensor, report
 
 __all__ = ["check_deletion_scores", "check_other_class_deletion"]
 
@@ -68,7 +68,7 @@ def _deletion_variant(
     return torch.stack(scores)
 
 
-def check_deletion_scores(deletion_scores: Callable[..., torch.Tensor]) -> bool:
+def check_deletion_scores(deletion_scores: Callable[..., torch.Tensor]) -> CheckResult:
     """Run ``deletion_scores(model, image, saliency, class_idx, steps)`` on hidden inputs; print ✓ or a hint.
 
     Hidden inputs: a small classifier, a 1 x 3 x 16 x 16 normalised image, an 8 x 8 map, a class
@@ -217,7 +217,7 @@ def check_other_class_deletion(
     own_curve: object,
     class_map_curve: object,
     pixels_per_step: int,
-) -> bool:
+) -> CheckResult:
     """Check the other-class control of notebook 08; print ✓ or a hint.
 
     Args:

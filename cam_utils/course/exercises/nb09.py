@@ -18,9 +18,9 @@ from torch import nn
 
 from cam_utils.gradcam import grad_cam
 from cam_utils.sanity import SanityStage, cascading_randomization, reestimate_batchnorm
-from .feedback import diagnose_tensor, report
+from .feedback import CheckResult, diagnose_tensor, report
 
-IndependentTest = Callable[[nn.Module, torch.Tensor, str, Sequence[str], torch.Tensor], list]
+IndependentTest = Callable[[nn.Module, torch.Tensor, str, Sequence[str], torch.Tensor], list[SanityStage]]
 
 _LAYER = "block2"  # the explained layer of the hidden network
 _STAGES = ("fc", "block1", "block2")  # deliberately not in the forward order
@@ -91,7 +91,7 @@ def _problem(result: object, reference: list[SanityStage], on_x: list[SanityStag
     return None
 
 
-def check_independent_test(function: IndependentTest) -> bool:
+def check_independent_test(function: IndependentTest) -> CheckResult:
     """Coding exercise 1: ``function(model, x, layer, stages, reference)`` runs the independent randomisation test.
 
     Prints ✓ or a hint; returns whether the answer is right.

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from .feedback import diagnose_tensor, report
+from .feedback import CheckResult, diagnose_tensor, report
 
 TokensToMaps = Callable[[torch.Tensor, int, int, int], torch.Tensor]
 WeightedRollout = Callable[[Sequence[torch.Tensor], float], torch.Tensor]
@@ -76,7 +76,7 @@ def _tokens_problem(function: TokensToMaps, tokens: torch.Tensor, prefix: int, h
     )
 
 
-def check_tokens_to_maps(function: TokensToMaps) -> bool:
+def check_tokens_to_maps(function: TokensToMaps) -> CheckResult:
     """Coding exercise 1: ``function(tokens, prefix_tokens, height, width)`` folds tokens (N, P + h·w, C) into (N, C, h, w).
 
     Prints ✓ or a hint; returns whether the answer is right.
@@ -139,7 +139,7 @@ def _rollout_mistakes(attentions: Sequence[torch.Tensor], residual_weight: float
     }
 
 
-def check_weighted_rollout(function: WeightedRollout) -> bool:
+def check_weighted_rollout(function: WeightedRollout) -> CheckResult:
     """Coding exercise 2: ``function(attentions, residual_weight)``: rollout with Ã = (1 − λ) Ā + λ I, (N, T, T).
 
     Prints ✓ or a hint; returns whether the answer is right.

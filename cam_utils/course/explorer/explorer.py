@@ -284,15 +284,15 @@ class Explorer(widgets.VBox):
             self.class_search.value = ""  # the search text belonged to the previous photo
         self._render()
 
-    def _on_image_change(self, change: dict) -> None:
+    def _on_image_change(self, change: dict[str, Any]) -> None:
         if not self._quiet:
             self._load_current_image()
 
-    def _on_setting_change(self, change: dict) -> None:
+    def _on_setting_change(self, change: dict[str, Any]) -> None:
         if not self._quiet:
             self._render()
 
-    def _on_upload(self, change: dict) -> None:
+    def _on_upload(self, change: dict[str, Any]) -> None:
         """Load an uploaded file; a bad file only shows a message, the explorer keeps its image."""
         if not change["new"]:
             return  # the upload was cleared (by us, below)
@@ -312,7 +312,7 @@ class Explorer(widgets.VBox):
         finally:
             self.upload.value = ()  # ready for the next file, also the same one again
 
-    def _on_class_search(self, change: dict) -> None:
+    def _on_class_search(self, change: dict[str, Any]) -> None:
         """Select the class named in the search box ("281 tabby cat" or "tabby cat"), by the rule of
         ``cam_utils.class_names.find_class`` (the command line's): whole names only, since the user is typing."""
         try:
