@@ -7,16 +7,20 @@ Checked mechanically, against the notebooks of this checkout:
   as soon as it is there;
 * every pointer ``[NN · Heading](../notebooks/NN_name.ipynb)`` names a heading of that notebook (for the title,
   its first heading without the ``NN · `` prefix); a coding exercise is matched by its title;
-* the table of notebooks: titles, study times and prerequisites as each notebook's header states them, and the
-  totals; one learning-outcomes section per notebook;
+* the table of notebooks (read as a table, by its column names): titles and prerequisites as each notebook's
+  header states them, study times as ``tools/study_time.py`` computes them, and the totals; one learning-outcomes
+  section per notebook;
 * the 90-minute lab and the two sessions: contiguous times that add up to their totals;
 * the homework: every exercise named exists, and the table of exercises lists every coding exercise;
-* the quiz: at least 15 questions, numbered, each with an answer and a pointer; every decimal number of an answer
-  is printed or written in a notebook it points to;
-* the misconceptions of issue 11, each with its section, pointers or an explicit "not taught" and a
-  demonstration, and what to say; the demonstrations run (they assert what the guide says about them);
-* ``make wheelhouse`` downloads at the lock's versions, and an offline install from the wheelhouse works, on a
-  tiny scale (two small wheels, and this project built with the wheelhouse's setuptools).
+* the quiz: numbered questions, each with an answer and a pointer; every decimal number of an answer is printed
+  or written in a notebook it points to;
+* the misconceptions of issue 11, each with its section, pointers or a demonstration; the demonstrations run
+  (they assert what the guide says about them);
+* ``make wheelhouse`` downloads at the lock's versions what the environment's installs take (``make -n``), and
+  (marked slow: it downloads) an offline install from the wheelhouse works, on a tiny scale (two small wheels,
+  and this project built with the wheelhouse's setuptools).
+
+How the guide words or lays out a section is not checked: only what it says about the notebooks and the tools.
 """
 
 from __future__ import annotations
@@ -31,7 +35,12 @@ import tomllib
 from functools import cache
 from pathlib import Path
 
+import pytest
+
 import cam_utils
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+import study_time  # tools/ is not a package: found through the sys.path entry above
 
 ROOT = Path(__file__).resolve().parents[1]
 GUIDE = ROOT / "docs" / "teaching.md"
@@ -40,8 +49,6 @@ NOTEBOOK_DIR = ROOT / "notebooks"
 POINTER = re.compile(r"\[(\d\d) · ([^\]]+)\]\(([^)\s]+)\)")
 NOTEBOOK_LINK = re.compile(r"\]\((\.\./notebooks/[^)#\s]+)\)")
 EXERCISE = re.compile(r"^Coding exercise(?: (\d+))?: (.+)$")
-STUDY_TIME = re.compile(r"\*\*Study time:\*\*\s*about (\d+) minutes")
-TIMING_ROW = re.compile(r"^\| (\d+)–(\d+) \| (\d+) \| (\w+) \| (.+?) \| (.+?) \|$", re.M)
 DECIMAL = re.compile(r"\d+\.\d+")
 MISCONCEPTIONS = {  # issue 11, item 2: each must have its section in the guide
     "softmax vs logit as the target": r"softmax vs logit",
@@ -152,6 +159,31 @@ def section(heading: str, level: int = 2, text: str | None = None) -> str:
     return match.group(1)
 
 
+def tables(text: str) -> list[list[dict[str, str]]]:
+    """Every Markdown table of ``text``: one {column name: cell} per row (the header row names the columns)."""
+    found, lines = [], text.splitlines()
+    for i in range(len(lines) - 1):
+        if lines[i].startswith("|") and re.fullmatch(r"\|(\s*:?-+:?\s*\|)+", lines[i + 1].strip()):
+            if i > 0 and lines[i - 1].startswith("|"):
+                continue  # not a header: a row of a table above
+            names = [cell.strip() for cell in lines[i].strip().strip("|").split("|")]
+            rows = []
+            for line in lines[i + 2 :]:
+                if not line.startswith("|"):
+                    break
+                rows.append(
+                    dict(zip(names, (cell.strip() for cell in line.strip().strip("|").split("|")), strict=True))
+                )
+            found.append(rows)
+    return found
+
+
+def table_with(columns: set[str], text: str) -> list[dict[str, str]]:
+    """The one table of ``text`` that has (at least) these columns."""
+    (rows,) = [rows for rows in tables(text) if rows and columns <= set(rows[0])]
+    return rows
+
+
 def pointers(text: str) -> list[tuple[str, str, str]]:
     return POINTER.findall(text)
 
@@ -199,15 +231,17 @@ def test_the_table_of_exercises_lists_every_coding_exercise():
 
 # --- the notebooks at a glance, learning outcomes ----------------------------------------------------------------
 def glance_rows() -> list[tuple[str, str, int, str]]:
-    rows = re.findall(
-        r"^\| \[(\d\d) · ([^\]]+)\]\([^)]+\) \| (\d+) min \| ([^|]+?) \|$",
-        section("The notebooks at a glance"),
-        flags=re.M,
-    )
-    return [(number, name, int(minutes), builds_on) for number, name, minutes, builds_on in rows]
+    """(number, title, study minutes, builds on) of each row of the table of notebooks."""
+    rows = []
+    for row in table_with({"Notebook", "Study time", "Builds on"}, section("The notebooks at a glance")):
+        ((number, name, _),) = pointers(row["Notebook"])
+        rows.append(
+            (number, name, int(re.fullmatch(r"(\d+) min(utes)?", row["Study time"]).group(1)), row["Builds on"])
+        )
+    return rows
 
 
-def test_study_times_titles_and_prerequisites_agree_with_the_notebook_headers():
+def test_study_times_are_computed_and_titles_and_prerequisites_agree_with_the_notebooks():
     rows = glance_rows()
     assert [number for number, *_ in rows] == [f"{n:02d}" for n in range(1, len(rows) + 1)]
     assert set(notebooks()) <= {number for number, *_ in rows}, "every notebook has its row"
@@ -217,9 +251,10 @@ def test_study_times_titles_and_prerequisites_agree_with_the_notebook_headers():
             assert missing_notebook_allowed(number)
             continue
         assert name == title(path), f"{path.name}: title"
-        stated = STUDY_TIME.search(header(path))
-        if stated is not None:  # every notebook states it (issue 10); one that does not yet cannot be compared
-            assert minutes == int(stated.group(1)), f"{path.name}: study time {minutes} vs {stated.group(1)}"
+        computed = study_time.notebook_load(path)[0].rounded_minutes  # the main path's, as in the header
+        assert minutes == computed, (
+            f"{path.name}: the guide says {minutes} min, tools/study_time.py computes {computed}"
+        )
         named = prerequisites(path)
         if named:
             assert set(re.findall(r"\d\d", builds_on)) == named, f"{path.name}: prerequisites {builds_on}"
@@ -239,18 +274,34 @@ def test_each_notebook_has_its_learning_outcomes():
     outcomes = section("Learning outcomes")
     for number, name, _, _ in glance_rows():
         text = section(f"{number} · {name}", level=3, text=outcomes)
-        assert len(re.findall(r"^\* ", text, flags=re.M)) >= 3, f"{number}: at least three outcomes"
+        assert re.search(r"^[*-] ", text, flags=re.M), f"{number}: no learning outcome"
 
 
 # --- the lab and the sessions --------------------------------------------------------------------------------------
+TIMING_COLUMNS = {"Time", "Min", "Who", "What", "Where"}
+
+
 def timing_tables() -> dict[str, tuple[int, list[tuple]]]:
-    """Heading -> (its total in minutes, rows) for every timed plan."""
+    """Heading -> (its total in minutes, rows (start, end, minutes, who, what, where)) for every timed plan."""
     plans = {}
     # a heading that names minutes, and its own text, up to the next heading of any level
     for match in re.finditer(r"^#{2,3} ([^\n]*?(\d+)[- ]minutes?\b[^\n]*)\n(.*?)(?=^#|\Z)", guide(), flags=re.M | re.S):
         heading, total, text = match.group(1), int(match.group(2)), match.group(3)
-        if "| Time | Min | Who | What | Where |" in text:
-            plans[heading] = (total, TIMING_ROW.findall(text))
+        for rows in tables(text):
+            if rows and TIMING_COLUMNS <= set(rows[0]):
+                plans[heading] = (
+                    total,
+                    [
+                        (
+                            *re.fullmatch(r"(\d+)\s*[–-]\s*(\d+)", r["Time"]).groups(),
+                            r["Min"],
+                            r["Who"],
+                            r["What"],
+                            r["Where"],
+                        )
+                        for r in rows
+                    ],
+                )
     return plans
 
 
@@ -273,12 +324,11 @@ def test_the_lab_and_the_sessions_add_up_to_their_totals():
 # --- the quiz ------------------------------------------------------------------------------------------------------
 def test_the_quiz_has_numbered_questions_with_answers_and_pointers():
     questions = quiz_questions()
-    assert len(questions) >= 15 and sorted(questions) == list(range(1, len(questions) + 1))
-    assert f"{len(questions)} questions" in section("Quiz")
+    assert questions and sorted(questions) == list(range(1, len(questions) + 1))
     for number, body in questions.items():
         answer = re.search(r"^\*Answer\.\*(.+?)(?=^\*Section:\*)", body, flags=re.M | re.S)
         where = re.search(r"^\*Section:\*(.+)$", body, flags=re.M)
-        assert answer and len(answer.group(1).split()) >= 10, f"Q{number}: answer"
+        assert answer and answer.group(1).strip(), f"Q{number}: answer"
         assert where and pointers(where.group(1)), f"Q{number}: the section it tests"
         present = [notebooks()[n] for n, _, _ in pointers(where.group(1)) if n in notebooks()]
         for decimal in DECIMAL.findall(answer.group(1)):
@@ -295,11 +345,7 @@ def test_every_misconception_has_its_section():
         matching = [part for part in parts if re.search(pattern, part.splitlines()[0], flags=re.I)]
         assert len(matching) == 1, f"misconception '{name}': {len(matching)} sections"
         part = matching[0]
-        assert "*What to say:*" in part, name
-        if "*Not taught in any notebook.*" in part:
-            assert "```python" in part, f"{name}: not taught, so the guide must show it"
-        else:
-            assert re.search(r"\*Taught (and shown )?in\*", part) and pointers(part), name
+        assert pointers(part) or "```python" in part, f"{name}: neither a notebook that teaches it nor a demonstration"
 
 
 def test_the_demonstrations_run():
@@ -335,7 +381,7 @@ def _make(*arguments: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_make_wheelhouse_takes_the_lock_and_what_the_environment_installs():
+def test_make_wheelhouse_takes_the_lock_and_what_the_environment_installs(tmp_path):
     shown = _make("-n", "wheelhouse", f"PYTHON={sys.executable}")
     assert shown.returncode == 0, shown.stderr
     command = shown.stdout.strip().splitlines()[-1]
@@ -343,10 +389,13 @@ def test_make_wheelhouse_takes_the_lock_and_what_the_environment_installs():
     build_requirements = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]
     assert all(f'"{requirement}"' in command for requirement in build_requirements)
     wheelhouse_extras = set(re.search(r'"\.\[([\w,]+)\]"', command).group(1).split(","))
-    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    # what the targets install into a fresh environment, as make would run it
+    targets = ("lab", "test", "site", "student", "explorer", "bench")
+    shown = _make("-n", *targets, f"VENV={tmp_path / 'venv'}")
+    assert shown.returncode == 0, shown.stderr
     installed = {
         extra
-        for extras in re.findall(r'^\t\$\(PIP_INSTALL\) -e "\.\[([\w,]+)\]"', makefile, flags=re.M)
+        for extras in re.findall(r' -m pip install .* -e "\.\[([\w,]+)\]"', shown.stdout)
         for extra in extras.split(",")
     }
     # bench: grad-cam has no wheel; lint: the contributors' tools (make lint), not the classroom's
@@ -354,6 +403,7 @@ def test_make_wheelhouse_takes_the_lock_and_what_the_environment_installs():
     assert "wheelhouse/" in (ROOT / ".gitignore").read_text().splitlines()
 
 
+@pytest.mark.slow  # downloads two wheels from the package index
 def test_make_wheelhouse_then_an_offline_install(tmp_path):
     """The guide's recipe on a tiny scale: download two small wheels, then install offline into a fresh venv."""
     wheelhouse = tmp_path / "wheelhouse"
