@@ -23,11 +23,15 @@ _PUBLIC_NAMES = {
     "sample_image_names": "images",
     "load_image": "images",
     "ImageLoadError": "images",
+    # errors with fields: problem, value, suggestion
+    "CamUtilsError": "errors",
+    "CamUtilsWarning": "errors",
     # hooks and the model's state
     "explaining": "model_state",
     "record_output": "hooks",
     "LayerForward": "hooks",
     "forward_with_features": "hooks",
+    "probe_layers": "probe",
     # vision transformers: tokens as feature maps (reshape=)
     "vit_reshape": "tokens",
     "vit_reshape_for": "tokens",

@@ -1,15 +1,34 @@
 """Finding the layer to explain, by module or dotted name (internal).
 
-``resolve_layer`` returns the module and its name (for messages); an unknown name gets the
-closest existing names as a suggestion. ``unwrap_compiled`` hands the explaining functions the
-original module of a ``torch.compile`` wrapper.
+``walk_modules`` is the package's one walk over a model's modules. ``resolve_layer`` returns the
+module and its name (for messages); an unknown name gets the closest existing names as a suggestion.
+``unwrap_compiled`` hands the explaining functions the original module of a ``torch.compile`` wrapper.
 """
 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterator
 
 from torch import nn
+
+
+def walk_modules(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
+    """Every module of ``model`` with its dotted name (``""`` for ``model``), breadth first, each module once.
+
+    The same modules as ``model.named_modules()`` and as cheap to stop early: a feature layer is usually
+    near the top of the tree (``layer4``, ``bn2``). A module shared by two parents comes once (under its
+    first name), a module registered inside itself (a cycle) does not loop, an empty child slot
+    (``register_module(name, None)``) is skipped.
+    """
+    queue: list[tuple[str, nn.Module]] = [("", model)]
+    seen = {id(model)}
+    for prefix, module in queue:  # the list grows while it is read
+        yield prefix, module
+        for child_name, child in module._modules.items():
+            if child is not None and id(child) not in seen:
+                seen.add(id(child))
+                queue.append((f"{prefix}.{child_name}" if prefix else child_name, child))
 
 
 #: The attribute under which ``torch.compile(model)`` keeps the original module.
@@ -22,8 +41,11 @@ def unwrap_compiled(model: nn.Module) -> nn.Module:
     Compiled code does not run hooks registered after compiling, so the explaining functions run
     the original module eagerly: same parameters and buffers, so the same outputs.
     """
-    while type(model).__name__ == "OptimizedModule" and isinstance(model._modules.get(COMPILED_PREFIX), nn.Module):
-        model = model._modules[COMPILED_PREFIX]
+    while type(model).__name__ == "OptimizedModule":
+        original = model._modules.get(COMPILED_PREFIX)
+        if not isinstance(original, nn.Module):
+            break
+        model = original
     return model
 
 
@@ -40,7 +62,7 @@ def contains_compiled_code(model: nn.Module) -> bool:
     """True if a module of ``model`` is a ``torch.compile`` wrapper or was compiled in place (``.compile()``)."""
     return any(
         type(module).__name__ == "OptimizedModule" or getattr(module, "_compiled_call_impl", None) is not None
-        for module in model.modules()
+        for _, module in walk_modules(model)
     )
 
 
@@ -77,7 +99,7 @@ def resolve_layer(model: nn.Module, layer: nn.Module | str) -> tuple[nn.Module, 
             raise ValueError(f"The model has no layer named {layer!r}. {hint}") from None
         return module, layer
     if isinstance(layer, nn.Module):
-        name = _name_of(model, layer)
+        name = next((name for name, module in walk_modules(model) if module is layer), None)
         if name is not None:
             return layer, name or "<the model itself>"
         raise ValueError(
@@ -85,21 +107,3 @@ def resolve_layer(model: nn.Module, layer: nn.Module | str) -> tuple[nn.Module, 
             "Pass a module taken from this model (e.g. model.layer4) or its dotted name (e.g. 'layer4')."
         )
     raise TypeError(f"layer must be an nn.Module of the model or its dotted name (str), got {type(layer).__name__}.")
-
-
-def _name_of(model: nn.Module, layer: nn.Module) -> str | None:
-    """The dotted name of ``layer`` inside ``model`` ("" for the model itself), None if absent.
-
-    Breadth first, stopping at the match: a feature layer is usually near the top of the tree
-    (``layer4``, ``bn2``), so this is much cheaper than walking ``named_modules()`` to the end.
-    """
-    queue: list[tuple[str, nn.Module]] = [("", model)]
-    seen = {id(model)}
-    for prefix, module in queue:  # the list grows while it is read
-        if module is layer:
-            return prefix
-        for child_name, child in module._modules.items():
-            if child is not None and id(child) not in seen:
-                seen.add(id(child))
-                queue.append((f"{prefix}.{child_name}" if prefix else child_name, child))
-    return None

@@ -7,19 +7,24 @@ line. Warnings of other libraries are passed on unchanged, as Python would have 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 _PACKAGE_FOLDER = str(Path(__file__).parent)
 
 
+def _one_line(warning: Warning | str) -> str:
+    return " ".join(str(warning).split())
+
+
 @contextmanager
-def library_warnings() -> Iterator[list[str]]:
+def library_warnings(describe: Callable[[Warning | str], str] = _one_line) -> Iterator[list[str]]:
     """Collect the messages (each on one line) of the warnings this package raises during the block.
 
     The list is filled when the block ends, also when it raises. Every occurrence is collected (no
-    "once per place" filtering), so a cached result can keep its warning.
+    "once per place" filtering), so a cached result can keep its warning. ``describe`` turns each
+    warning into its line (default: its own message; the command line says it with its options).
     """
     messages: list[str] = []
     caught: list[warnings.WarningMessage] = []
@@ -32,6 +37,6 @@ def library_warnings() -> Iterator[list[str]]:
         # append to `caught` while the loop reads it).
         for warning in caught:
             if warning.filename.startswith(_PACKAGE_FOLDER):
-                messages.append(" ".join(str(warning.message).split()))
+                messages.append(describe(warning.message))
             else:
                 warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)

@@ -18,18 +18,16 @@ end in GAP + one linear layer. For the others use ``grad_cam``.
 
 from __future__ import annotations
 
-from typing import Literal, Union
+from typing import Literal
 
 import torch
 from torch import nn
 
 from ._checks import ClassIndex, resolve_class_idx, resolve_layer
 from ._layers import unwrap_compiled_layer
+from .errors import NotGapNetworkError
 from .hooks import forward_recording
 from .tokens import Reshape
-
-#: The last sentence of the "not a GAP network" errors (the command line says it in its own terms).
-OTHER_NETWORKS_ADVICE = "Use grad_cam(model, x, target_layer) for other networks."
 
 
 def cam_from_features(
@@ -61,20 +59,25 @@ def _check_gap_classifier(
     logits: torch.Tensor,
 ) -> None:
     """Check that ``logits == GAP(A) · Wᵀ + b``, i.e. that CAM is exact for this model."""
-    advice = (
-        "CAM needs a network whose feature layer is followed by global average pooling and "
-        f"one linear layer (the classifier). {OTHER_NETWORKS_ADVICE}"
-    )
+
+    def not_gap(problem: str) -> NotGapNetworkError:
+        return NotGapNetworkError(
+            f"{problem} CAM needs a network whose feature layer is followed by global average pooling and "
+            "one linear layer (the classifier).",
+            value=classifier_name,
+            suggestion="Use grad_cam(model, x, target_layer) for other networks.",
+        )
+
     num_channels = feature_maps.shape[1]
     if classifier.in_features != num_channels:
-        raise ValueError(
+        raise not_gap(
             f"Classifier '{classifier_name}' takes {classifier.in_features} inputs but the feature "
-            f"layer has {num_channels} channels. {advice}"
+            f"layer has {num_channels} channels."
         )
     if classifier.out_features != logits.shape[1]:
-        raise ValueError(
+        raise not_gap(
             f"Classifier '{classifier_name}' has {classifier.out_features} outputs but the model "
-            f"returns {logits.shape[1]} class scores. {advice}"
+            f"returns {logits.shape[1]} class scores."
         )
     # One small matmul: y ≈ GAP(A) · Wᵀ + b ?
     pooled = feature_maps.mean(dim=(2, 3))  # (N, C)
@@ -83,9 +86,8 @@ def _check_gap_classifier(
     eps = torch.finfo(logits.dtype).eps
     tolerance = 1e4 * eps * (1.0 + float(logits.abs().max()))  # float32: ~1e-3 relative
     if float((reconstructed - logits).abs().max()) > tolerance:
-        raise ValueError(
-            f"The model's class scores are not GAP(feature maps) passed through classifier "
-            f"'{classifier_name}'. {advice}"
+        raise not_gap(
+            f"The model's class scores are not GAP(feature maps) passed through classifier '{classifier_name}'."
         )
 
 
@@ -94,7 +96,7 @@ def class_activation_map(
     x: torch.Tensor,
     feature_layer: nn.Module | str,
     classifier: nn.Linear | str,
-    class_idx: Union[ClassIndex, Literal["all"]] = None,
+    class_idx: ClassIndex | Literal["all"] = None,
     *,
     reshape: Reshape | None = None,
 ) -> torch.Tensor:
@@ -102,24 +104,22 @@ def class_activation_map(
 
     Args:
         model: a network ending in global average pooling + one linear layer.
-        x: (N, 3, H, W) float batch on the model's device.
+        x, reshape: as for :func:`~cam_utils.gradcam.grad_cam`. CAM is exact for a ViT that
+            averages its patch tokens into the classifier (``global_pool="avg"``).
         feature_layer: the last convolutional layer (module or dotted name), whose output A
             is average-pooled into the classifier.
         classifier: the ``nn.Linear`` after the pooling (module or dotted name).
-        class_idx: None (each image's top-1), an int, one index per image, or ``"all"``.
-        reshape: for a layer that outputs tokens (a vision transformer): a callable to
-            (N, C, h, w), e.g. ``vit_reshape`` (see ``forward_with_features``). CAM is exact for
-            a ViT that averages its patch tokens into the classifier (``global_pool="avg"``).
+        class_idx: as for ``grad_cam``, or ``"all"``.
 
     Returns:
         (N, h, w) on x's device; for ``class_idx="all"`` (N, num_classes, h, w), computed from
         one forward pass. Identity: ``y^c = M_c.mean() + b_c``.
 
-    The model is left untouched; calls from several threads on one model take turns.
+    The model is left untouched, also from several threads (see :mod:`cam_utils.model_state`).
 
     Raises:
-        ValueError: if ``classifier`` is not the linear layer applied to GAP(A) (checked
-            numerically); use ``grad_cam`` for such networks.
+        NotGapNetworkError (a ValueError): if ``classifier`` is not the linear layer applied to GAP(A)
+            (checked numerically); use ``grad_cam`` for such networks.
     """
     if isinstance(class_idx, str) and class_idx != "all":
         raise ValueError(

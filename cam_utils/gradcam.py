@@ -121,9 +121,8 @@ def grad_cam(
             callable to (N, C, h, w) that selects and rearranges entries, e.g. ``vit_reshape``
             (drops the class token, folds the patch tokens onto their grid); see ``cam_utils.tokens``.
 
-    The model is left untouched (weights, buffers, train/eval flags, hooks, ``.grad``,
-    grad mode); a model in train mode is explained at inference behaviour. Safe to call from
-    several threads on one model: the calls take turns (a per-model lock), results unchanged.
+    The other explaining functions take these arguments too and refer to this list. The model is left
+    untouched, also from several threads (see :mod:`cam_utils.model_state`).
     """
     forward = forward_with_features(model, x, target_layer, reshape)
     return _grad_cam_from_forward(forward, class_idx, counterfactual, retain_graph=False)  # one map: free the graph

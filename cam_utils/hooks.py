@@ -49,7 +49,8 @@ from torch import nn
 
 from ._checks import check_feature_maps, check_input, check_layer_tensor, check_logits, resolve_layer
 from ._layers import contains_compiled_code, unwrap_compiled_layer
-from .model_state import eval_behaviour, model_lock
+from .errors import LayerError
+from .model_state import explaining, model_lock
 from .tokens import Reshape, TokenLayout
 
 
@@ -122,14 +123,16 @@ class LayerForward:
     layer_name: str = ""
 
 
-def gradient_path_cut(layer_name: str) -> RuntimeError:
+def gradient_path_cut(layer_name: str) -> LayerError:
     """The error for class scores that are computed from the layer's output without a gradient path."""
-    return RuntimeError(
+    return LayerError(
         f"The class scores are computed from layer '{layer_name}' without a gradient path back to its output: "
         "something after the layer cuts it (a .detach() or .data in the model's forward, a forward hook that "
         "returns a detached tensor, a NumPy round trip), or the layer only feeds a branch that does not reach "
-        "the scores (an auxiliary head). Gradient-based maps need that path: remove the cut, or choose a layer "
-        "after it (CAM needs no gradient)."
+        "the scores (an auxiliary head).",
+        value=layer_name,
+        suggestion="Gradient-based maps need that path: remove the cut, or choose a layer after it (CAM needs no "
+        "gradient).",
     )
 
 
@@ -141,23 +144,19 @@ def forward_with_features(
     Layers before ``layer`` run without building an autograd graph; ``layer``'s output
     is replaced, for the rest of the forward, by a graph-tracked copy of a fresh leaf
     (see the module docstring), so an in-place activation after it neither corrupts
-    the recorded A nor raises. The model is left exactly as it was: weights, buffers,
-    train/eval flags, hooks, ``requires_grad`` flags, ``.grad`` and the grad mode. Calls on one
-    model from several threads take turns (``model_state.model_lock``).
+    the recorded A nor raises. The model is left untouched, also from several threads (see
+    :mod:`cam_utils.model_state`).
 
     Args:
-        model: the classifier; its forward must return raw class scores (N, num_classes).
-        x: (N, 3, H, W) float batch on the model's device.
-        layer: the target layer, a submodule of ``model`` or its dotted name (``"layer4"``).
-        reshape: for layers that do not output N×C×H×W maps (a transformer's tokens
-            (N, tokens, C)): a callable from the layer's output to (N, C, h, w) that only
-            selects and rearranges entries, e.g. ``vit_reshape``. ``feature_maps`` is then
-            the reshaped A, and gradients reach it through the kept tokens only.
+        model, x, reshape: as for :func:`~cam_utils.gradcam.grad_cam`. With ``reshape``,
+            ``feature_maps`` is the reshaped A, and gradients reach it through the kept tokens only.
+        layer: the target layer (``grad_cam``'s ``target_layer``).
 
     Raises:
         TypeError / ValueError: invalid ``x``, ``layer`` or ``reshape`` (the message names the fix).
-        RuntimeError: inside ``torch.inference_mode()``; ``layer`` not called, or called
-            twice, during the forward; logits that do not depend on ``layer``.
+        RuntimeError: inside ``torch.inference_mode()``.
+        LayerError (a RuntimeError): ``layer`` not called, or called twice, during the forward;
+            logits that do not depend on ``layer``.
     """
     if torch.is_inference_mode_enabled():
         raise RuntimeError(
@@ -227,9 +226,11 @@ class _SplitHook:
         self.in_inference_mode = torch.is_inference_mode_enabled()  # e.g. @torch.inference_mode on forward
         self.in_reentrant_checkpoint = _inside_reentrant_checkpoint()
         if "feature_maps" in captured:
-            raise RuntimeError(
+            raise LayerError(
                 f"Layer '{layer_name}' ran twice in one forward pass (a module used in two places), "
-                "so its output is not one well-defined A. Choose a layer that runs once."
+                "so its output is not one well-defined A.",
+                value=layer_name,
+                suggestion="Choose a layer that runs once.",
             )
         if reshape is None:
             check_feature_maps(output, layer_name)
@@ -280,7 +281,7 @@ def _split_forward_locked(
     split_here = _SplitHook(module, layer_name, reshape, track_after_layer)
     handle = module.register_forward_hook(split_here)
     try:
-        with eval_behaviour(model), torch.no_grad():
+        with explaining(model, report_mode_change=True), torch.no_grad():
             logits = model(x)  # (N, num_classes)
     finally:
         handle.remove()
@@ -288,33 +289,41 @@ def _split_forward_locked(
     captured = split_here.captured
     if "feature_maps" not in captured:
         if contains_compiled_code(model):
-            raise RuntimeError(
+            raise LayerError(
                 f"Layer '{layer_name}' ran inside code compiled by torch.compile, which does not run hooks "
-                "added after compiling, so its feature maps cannot be read. Explain the model before "
-                "compiling it (the same module object, uncompiled); torch.compile(model) itself is unwrapped "
-                "automatically, model.compile() and compiled submodules are not."
+                "added after compiling, so its feature maps cannot be read.",
+                value=layer_name,
+                suggestion="Explain the model before compiling it (the same module object, uncompiled); "
+                "torch.compile(model) itself is unwrapped automatically, model.compile() and compiled submodules "
+                "are not.",
             )
-        raise RuntimeError(
-            f"Layer '{layer_name}' was never called during model(x), so it has no feature maps. "
-            "Choose a layer that model.forward actually uses (see model.named_modules())."
+        raise LayerError(
+            f"Layer '{layer_name}' was never called during model(x), so it has no feature maps.",
+            value=layer_name,
+            suggestion="Choose a layer that model.forward actually uses (see model.named_modules()).",
         )
     check_logits(logits)
     if track_after_layer and not logits.requires_grad:
         if split_here.in_inference_mode:
-            raise RuntimeError(
+            raise LayerError(
                 f"Layer '{layer_name}' ran inside torch.inference_mode() (the model's forward, or a decorator "
-                "on it, switches it on), which switches autograd off, so there is no gradient to its output. "
-                "Remove inference_mode from the model's forward (torch.no_grad() is fine outside), or use CAM."
+                "on it, switches it on), which switches autograd off, so there is no gradient to its output.",
+                value=layer_name,
+                suggestion="Remove inference_mode from the model's forward (torch.no_grad() is fine outside), or "
+                "use CAM.",
             )
         if split_here.in_reentrant_checkpoint:
-            raise RuntimeError(
+            raise LayerError(
                 f"Layer '{layer_name}' runs inside activation checkpointing with use_reentrant=True "
                 "(torch.utils.checkpoint), which computes its segment without autograd, so there is no gradient "
-                "to its output. Switch checkpointing off while explaining (timm: model.set_grad_checkpointing("
-                "False)), or pass use_reentrant=False."
+                "to its output.",
+                value=layer_name,
+                suggestion="Switch checkpointing off while explaining (timm: model.set_grad_checkpointing(False)), "
+                "or pass use_reentrant=False.",
             )
-        raise RuntimeError(
-            f"The class scores do not depend on layer '{layer_name}' (no gradient path from its "
-            "output to the logits). Choose a layer on the main path of the network."
+        raise LayerError(
+            f"The class scores do not depend on layer '{layer_name}' (no gradient path from its output to the logits).",
+            value=layer_name,
+            suggestion="Choose a layer on the main path of the network.",
         )
     return captured["feature_maps"], logits, layer_name

@@ -11,7 +11,7 @@ import numbers
 import os
 import threading
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -33,6 +33,7 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "MAX_ASPECT_RATIO",
     "ImageLoadError",
+    "ImageTooLargeError",
     "check_aspect_ratio",
     "load_image",
     "sample_image",
@@ -49,8 +50,18 @@ DEFAULT_MAX_PIXELS = 89_478_485
 #: 2 GB while resizing); at 50:1 the resized copy stays below 10 MB.
 MAX_ASPECT_RATIO = 50
 
-#: The end of the "too large" error (the command line says it in its own terms).
-LARGER_LIMIT_ADVICE = "pass a larger max_pixels if you trust it"
+
+class ImageTooLargeError(ImageLoadError):
+    """The image has more pixels than ``max_pixels`` (``value``): perhaps a decompression bomb."""
+
+    def __init__(self, origin: str, max_pixels: int, size: str = "") -> None:
+        super().__init__(
+            f"The image in {origin} is too large to open safely (more than {max_pixels:,} pixels{size}); "
+            "it could be a decompression bomb.",
+            value=max_pixels,
+            suggestion="Resize it first, or pass a larger max_pixels if you trust it.",
+        )
+
 
 # Pillow's decompression-bomb limit is a module global; load_image lifts it (to max_pixels) only
 # while it opens a file, one call at a time.
@@ -215,7 +226,7 @@ def _open_and_decode(data: bytes, max_pixels: int, max_aspect_ratio: float) -> I
             image = open_accepted(data)  # the header only, and only ACCEPTED_FORMATS
             width, height = image.size
             if width * height > max_pixels:
-                raise _TooManyPixels(f"Its size is {width} x {height}.")
+                raise _TooManyPixels(f"; its size is {width} x {height}")
             check_aspect_ratio(image.size, max_aspect_ratio)
             image.load()  # decodes the pixels: truncated or corrupt data fails here
             return upright(image)  # the EXIF rotation: a corrupt EXIF block fails here too
@@ -258,25 +269,21 @@ def load_image(
     max_pixels = _check_max_pixels(max_pixels)
     max_aspect_ratio = _check_max_aspect_ratio(max_aspect_ratio)
     data, origin = read_image_bytes(source, check_max_bytes(max_bytes))
-    too_large = (
-        f"The image in {origin} is too large to open safely (more than {max_pixels:,} pixels); "
-        f"it could be a decompression bomb. Resize it first, or {LARGER_LIMIT_ADVICE}."
-    )
     try:
         image = _open_and_decode(data, max_pixels, max_aspect_ratio)
     except _TooManyPixels as error:
-        raise ImageLoadError(f"{too_large} {error}") from None
+        raise ImageTooLargeError(origin, max_pixels, str(error)) from None
     except ImageLoadError:
         raise
     except Image.DecompressionBombError as error:
-        raise ImageLoadError(too_large) from error
+        raise ImageTooLargeError(origin, max_pixels) from error
     except UnidentifiedImageError as error:
         raise ImageLoadError(
             f"{origin} is not an image Pillow can read. Pass a PNG, JPEG, BMP, GIF, TIFF or WebP file."
         ) from error
     except MemoryError:
         raise ImageLoadError(f"Decoding the image in {origin} ran out of memory. Resize it first.") from None
-    except Exception as error:  # noqa: BLE001 - corrupt data raises anything from Pillow's plugins
+    except Exception as error:  # corrupt data raises anything from Pillow's plugins
         raise ImageLoadError(
             f"The image in {origin} is truncated or corrupt ({type(error).__name__}: {error}). "
             "Re-export or re-download the file."
@@ -285,7 +292,7 @@ def load_image(
         return _to_rgb(image)
     except ImageLoadError:
         raise
-    except Exception as error:  # noqa: BLE001 - a corrupt palette or colour profile fails here
+    except Exception as error:  # a corrupt palette or colour profile fails here
         raise ImageLoadError(
             f"The image in {origin} could not be converted to RGB ({type(error).__name__}: "
             f"{error}). Re-export the file."

@@ -17,6 +17,15 @@ explaining functions register their hooks under the same lock: calls on one mode
 threads run one after the other, with exactly the results of sequential calls. Different models
 run in parallel. What is and is not safe to do from other threads meanwhile is docs/DESIGN.md's
 "Concurrency" section.
+
+What every explaining function guarantees (``grad_cam`` and its variants, ``score_cam``,
+``class_activation_map``, ``forward_with_features``...; their docstrings point here):
+
+* the model is left untouched: weights, buffers (BatchNorm statistics), train/eval flags, hooks,
+  ``requires_grad`` flags, ``.grad`` and the grad mode are as before the call, also when it raises;
+* a model in train mode is explained at inference behaviour (eval), inside ``explaining``;
+* calls on one model from several threads take turns (``model_lock``), with the results of
+  sequential calls.
 """
 
 from __future__ import annotations
@@ -29,10 +38,12 @@ from contextlib import contextmanager
 
 from torch import nn
 
-__all__ = ["all_modules", "eval_behaviour", "explaining", "model_lock"]
+from ._layers import walk_modules
+
+__all__ = ["explaining", "model_lock"]
 
 # model -> its lock. Weak keys: the entry goes away with the model; nothing is stored on the model.
-_LOCKS: "weakref.WeakKeyDictionary[nn.Module, threading.RLock]" = weakref.WeakKeyDictionary()
+_LOCKS: weakref.WeakKeyDictionary[nn.Module, threading.RLock] = weakref.WeakKeyDictionary()
 _LOCKS_GUARD = threading.Lock()
 
 
@@ -56,89 +67,48 @@ def model_lock(model: nn.Module) -> threading.RLock:
     return lock
 
 
-def all_modules(model: nn.Module, only_training: bool = False) -> list[nn.Module]:
-    """Every module of ``model`` (itself included), breadth first; with ``only_training``, those in
-    training mode only. A module shared by two parents may appear twice (harmless for flags).
-
-    The same modules as ``model.modules()``, several times faster (no names, no memo set, the flag
-    test in the same pass): this walk is the main fixed cost of an explaining call on a deep
-    network, so it is done once per call.
-    """
-    found, kept = [model], []
-    for module in found:  # the list grows while it is read
-        if module is None:  # a child slot may hold None (register_module(name, None))
-            continue
-        if module.training or not only_training:
-            kept.append(module)
-        found.extend(module._modules.values())
-        if len(found) > _MAX_MODULES:  # a module registered inside itself: use PyTorch's memoised walk
-            return [module for module in model.modules() if module.training or not only_training]
-    return kept
-
-
-#: More modules than this in the walk means a cycle (a module registered inside itself, which PyTorch's
-#: own recursive walks cannot handle either): stop growing the list instead of filling the memory.
-_MAX_MODULES = 1_000_000
-
-
 @contextmanager
-def eval_behaviour(model: nn.Module) -> Iterator[nn.Module]:
-    """Internal ``explaining`` for the explaining functions: one walk, and only switched flags restored.
+def explaining(model: nn.Module, *, report_mode_change: bool = False) -> Iterator[nn.Module]:
+    """During the block: eval behaviour (BatchNorm uses running stats, dropout off).
 
-    Same lock and same eval behaviour as ``explaining``; after the block, the modules that were in
-    training mode are put back into it. Unlike ``explaining``, flags that the block itself changes are
-    not undone (the explaining functions change none), which saves a second pass over the modules.
+    After the block (also on error): every module's ``.training`` flag restored exactly, also a flag
+    the block itself changed. The block holds ``model_lock(model)``: other threads explaining the same
+    model wait.
 
-    A mode change from another thread during the block cannot be told apart from the block's own, so it
-    is detected where it matters: a module switched back to training mode while the block ran (another
-    thread's ``model.train()``) means the forward may have run in training mode, with BatchNorm updating
-    its statistics; the block then raises instead of returning a map that may be wrong.
+    Example::
+
+        with explaining(model):
+            logits = model(x)   # BatchNorm running stats untouched, dropout off
+
+    Args:
+        model: the network; its flags are read once, in one walk over its modules.
+        report_mode_change: for blocks that change no flag (the package's explaining functions): a module
+            in training mode when the block ends was switched by someone else, most likely another thread's
+            ``model.train()``, so the block's forward passes may have run in training mode (BatchNorm
+            updating its statistics). Then, after the flags are restored, RuntimeError is raised instead of
+            returning a map that may be wrong.
     """
     with model_lock(model):
-        training_modules = all_modules(model, only_training=True)
-        if not training_modules:  # the common case: a model already in eval mode
-            yield model
-            return
-        model.eval()
-        changed_meanwhile = False
+        # One walk over the modules; only the flags are saved (no copy of weights).
+        modules = [module for _, module in walk_modules(model)]
+        switched = [module for module in modules if module.training]
+        for module in switched:  # none when the model is in eval mode: the common case, and the fast one
+            module.training = False  # model.eval(), flag by flag: also for a module registered inside itself
         try:
             yield model
         finally:
-            changed_meanwhile = any(module.training for module in training_modules)
-            for module in training_modules:
+            # Set each module's own flag: module.train(flag) would recurse into children and overwrite
+            # flags that differed from their parent's. Only changed flags are written (nn.Module's
+            # attribute assignment costs ~1 µs each).
+            training_now = [module for module in modules if module.training]
+            for module in training_now:
+                module.training = False
+            for module in switched:
                 module.training = True
-        if changed_meanwhile:
+        if training_now and report_mode_change:  # not reached when the block raised: that error comes first
             raise RuntimeError(
                 "The model was switched to training mode (model.train()) while it was being explained, "
                 "probably from another thread: the explaining forward may have run in training mode, so the "
                 "map is not reliable, and BatchNorm may have updated its running statistics. Do not change "
                 "the model's mode while explaining it (docs/DESIGN.md, 'Concurrency')."
             )
-
-
-@contextmanager
-def explaining(model: nn.Module) -> Iterator[nn.Module]:
-    """During the block: eval behaviour (BatchNorm uses running stats, dropout off).
-
-    After the block (also on error): every module's ``.training`` flag restored exactly.
-    The block holds ``model_lock(model)``: other threads explaining the same model wait.
-
-    Example::
-
-        with explaining(model):
-            logits = model(x)   # BatchNorm running stats untouched, dropout off
-    """
-    with model_lock(model):
-        # Only the flags are saved (no copy of weights), in one walk over the modules.
-        saved_flags = [(module, module.training) for module in all_modules(model)]
-        try:
-            if any(was_training for _, was_training in saved_flags):
-                model.eval()  # skipped when already in eval mode: the common case, and the fast one
-            yield model
-        finally:
-            # Set each module's own flag: module.train(flag) would recurse into children and
-            # overwrite flags that differed from their parent's. Only changed flags are written,
-            # because nn.Module's attribute assignment is slow-ish (~1 µs each).
-            for module, was_training in saved_flags:
-                if module.training != was_training:
-                    module.training = was_training

@@ -20,7 +20,7 @@ from torch import nn
 from ._checks import ClassIndex, resolve_class_idx
 from ._layers import unwrap_compiled_layer
 from .hooks import forward_recording
-from .model_state import eval_behaviour
+from .model_state import explaining
 from .postprocess import normalize, upsample
 from .tokens import Reshape
 
@@ -125,20 +125,14 @@ def score_cam(
     inference behaviour.
 
     Args:
-        model: an image classifier returning raw class scores (N, num_classes).
-        x: (N, 3, H, W) float batch, preprocessed, on the model's device.
-        target_layer: a convolutional layer of ``model`` or its dotted name.
-        class_idx: None (each image's top-1), an int, or one index per image.
+        model, x, target_layer, class_idx, reshape: as for :func:`~cam_utils.gradcam.grad_cam`.
         batch_size: masked images per forward pass (the result is the same). 16 is the fastest on
             a 2-core CPU (smaller batches stay in the cache; benchmarks/bench_scorecam.py) and the
             lightest; raise it on a GPU.
         progress: True prints a one-line progress report to stderr; None prints it only when
             there are more than ``PROGRESS_AUTO_MIN_BATCHES`` batches; False (default) is silent.
-        reshape: for a layer that outputs tokens (a vision transformer): a callable to
-            (N, C, h, w), e.g. ``vit_reshape``; see ``grad_cam``.
 
-    The model is left untouched (weights, BatchNorm statistics, flags, hooks, ``.grad``); calls
-    from several threads on one model take turns.
+    The model is left untouched, also from several threads (see :mod:`cam_utils.model_state`).
     """
     batch_size = _check_batch_size(batch_size)
     if progress is not None and not isinstance(progress, bool):
@@ -185,7 +179,7 @@ def masked_scores(
     grad_context = torch.inference_mode() if settings.inference_mode else torch.no_grad()
     memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
     batches_done = 0
-    with eval_behaviour(model), grad_context:
+    with explaining(model, report_mode_change=True), grad_context:
         for image, channels in enumerate(channel_lists):
             for start in range(0, len(channels), batch_size):
                 batch = channels[start : start + batch_size]  # (B,) channel indices

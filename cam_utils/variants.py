@@ -18,9 +18,7 @@ Conventions (as for ``grad_cam``):
 
 * maps are (N, h, w) at the layer's resolution, on x's device, *not* normalised;
 * y^c is the raw class score (logit); ``class_idx`` is None (top-1), an int or one per image;
-* the model is left untouched (weights, buffers, train/eval flags, hooks, ``.grad``,
-  ``requires_grad``, grad mode), also when an error is raised.
-* safe to call from several threads on one model (a per-model lock: the calls take turns).
+* the model is left untouched, also from several threads (see :mod:`cam_utils.model_state`).
 
 The gradient-based variants also come as ``*_from_forward(forward, class_idx)``: they reuse
 a ``forward_with_features`` result, so switching class costs one backward pass only.
@@ -35,6 +33,7 @@ import torch
 from torch import nn
 
 from ._checks import ClassIndex, resolve_class_idx
+from .errors import CancelledMapWarning
 from .gradcam import class_gradients
 from .hooks import LayerForward, forward_with_features
 from .scorecam import PROGRESS_AUTO_MIN_BATCHES, score_cam
@@ -130,15 +129,9 @@ def grad_cam_plus_plus(
     paper's eq. 19 (see ``grad_cam_plus_plus_alpha``). Not normalised or resized.
 
     Args:
-        model: an image classifier returning raw class scores (N, num_classes).
-        x: (N, 3, H, W) float batch, preprocessed, on the model's device.
-        target_layer: a convolutional layer of ``model`` or its dotted name, e.g. ``"layer4"``.
-        class_idx: None (each image's top-1), an int (same class for all images),
-            or a sequence / 1-D tensor with one class per image.
-        reshape: for a layer that outputs tokens (a vision transformer): a callable to
-            (N, C, h, w), e.g. ``vit_reshape``; see ``grad_cam``.
+        model, x, target_layer, class_idx, reshape: as for :func:`~cam_utils.gradcam.grad_cam`.
 
-    The model is left untouched; it is explained at inference behaviour (eval).
+    The model is left untouched (see :mod:`cam_utils.model_state`).
     """
     forward = forward_with_features(model, x, target_layer, reshape)
     return grad_cam_plus_plus_from_forward(forward, class_idx=class_idx)
@@ -170,11 +163,6 @@ def hires_cam_from_forward(forward: LayerForward, class_idx: ClassIndex = None, 
 
 #: A map whose total size is below this fraction of the total size of its terms is numerical noise.
 _CANCELLED = 1e-4
-#: What to do instead (the command line says the same with its options).
-CANCELLED_ADVICE = (
-    "Explain the normalisation's output instead (e.g. 'blocks.3.norm1' rather than 'blocks.2'), "
-    "or use grad_cam at this layer."
-)
 
 
 def _first_frame_outside_this_module() -> int:
@@ -201,11 +189,15 @@ def _warn_if_cancelled(hires_map: torch.Tensor, terms: torch.Tensor) -> None:
     if bool(cancelled.any()):
         ratio = float((map_size[cancelled] / term_size[cancelled]).max())
         warnings.warn(
-            f"HiResCAM cancels at this layer for {int(cancelled.sum())} of {len(cancelled)} images: "
-            f"Σ_k ∂y^c/∂A^k · A^k is at most {ratio:.0e} of the size of its terms, numerical noise. "
-            "The class score ignores the scale of the features here (e.g. a transformer block's output, "
-            f"read only through the next block's LayerNorm). {CANCELLED_ADVICE}",
-            RuntimeWarning,
+            CancelledMapWarning(
+                f"HiResCAM cancels at this layer for {int(cancelled.sum())} of {len(cancelled)} images: "
+                f"Σ_k ∂y^c/∂A^k · A^k is at most {ratio:.0e} of the size of its terms, numerical noise. "
+                "The class score ignores the scale of the features here (e.g. a transformer block's output, "
+                "read only through the next block's LayerNorm).",
+                value=int(cancelled.sum()),
+                suggestion="Explain the normalisation's output instead (e.g. 'blocks.3.norm1' rather than "
+                "'blocks.2'), or use grad_cam at this layer.",
+            ),
             stacklevel=_first_frame_outside_this_module(),
         )
 
@@ -232,15 +224,10 @@ def hires_cam(
     ReLU before normalising; ``relu=True`` gives their map. Not normalised or resized.
 
     Args:
-        model: an image classifier returning raw class scores (N, num_classes).
-        x: (N, 3, H, W) float batch, preprocessed, on the model's device.
-        target_layer: a convolutional layer of ``model`` or its dotted name.
-        class_idx: None (each image's top-1), an int, or one index per image.
+        model, x, target_layer, class_idx, reshape: as for :func:`~cam_utils.gradcam.grad_cam`.
         relu: apply ReLU to the map.
-        reshape: for a layer that outputs tokens (a vision transformer): a callable to
-            (N, C, h, w), e.g. ``vit_reshape``; see ``grad_cam``.
 
-    The model is left untouched; it is explained at inference behaviour (eval).
+    The model is left untouched (see :mod:`cam_utils.model_state`).
     """
     forward = forward_with_features(model, x, target_layer, reshape)
     return hires_cam_from_forward(forward, class_idx=class_idx, relu=relu)

@@ -174,16 +174,48 @@ def test_layer_and_method_errors_name_the_options(cat_jpg, tmp_path, capsys, cac
     assert "model.named_modules" not in error and "grad_cam(" not in error
 
 
-def test_library_advice_is_translated_to_options():
+def test_library_advice_is_said_with_options_from_the_errors_fields():
+    """The command line words a library error from its fields (problem + its own suggestion), not by
+    rewording the library's sentence: the library can reword its suggestion freely."""
     model = TinyGapNet().eval()
     model.extra = torch.nn.Linear(7, 5)  # not the classifier after GAP
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ValueError, match="takes 7 inputs") as info:
         class_activation_map(model, torch.randn(1, 3, 16, 16), "act", "extra")
     assert "grad_cam(model, x, target_layer)" in str(info.value)
-    assert cli_checks.in_cli_terms(str(info.value)).endswith("Use --method gradcam for other networks and layers.")
-    with pytest.raises(ValueError) as info:
+    said = cli_checks.in_cli_terms(info.value)
+    assert said == f"{info.value.problem} Use --method gradcam for other networks and layers."
+    info.value.suggestion = "Some rewording of the library's advice."
+    assert cli_checks.in_cli_terms(info.value) == said
+    with pytest.raises(ValueError, match="too large") as info:
         load_image(png_bytes(Image.new("RGB", (20, 20))), max_pixels=100)
-    assert "or pass a larger --max-pixels if you trust it." in cli_checks.in_cli_terms(str(info.value))
+    assert cli_checks.in_cli_terms(info.value).endswith("or pass a larger --max-pixels if you trust it.")
+    plain = cli.CommandLineError("--layer is empty.")
+    assert cli_checks.in_cli_terms(plain) == str(plain) == "--layer is empty."
+
+
+def test_debug_adds_the_traceback_to_a_user_error(tmp_path, capsys, no_model):
+    photo = tmp_path / "notes.jpg"
+    photo.write_text("these are not pixels")
+    assert cli.main([str(photo), "-o", str(tmp_path / "out.png"), "--debug"]) == 1
+    error = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in error and "ImageLoadError" in error
+    assert error.strip().splitlines()[-1].startswith("error: ") and "not an image" in error
+
+
+@pytest.mark.parametrize("bug", [ZeroDivisionError("division by zero"), ValueError("a library check misfired")])
+def test_a_bug_is_reported_as_an_internal_error_not_as_the_users_mistake(monkeypatch, cat_jpg, tmp_path, capsys, bug):
+    def run_with_a_bug(args):
+        raise bug
+
+    monkeypatch.setattr(cli, "run", run_with_a_bug)
+    argv = [str(cat_jpg), "-o", str(tmp_path / "figure.png")]
+    assert cli.main(argv) == cli.EXIT_INTERNAL_ERROR != cli.EXIT_ERROR
+    error = capsys.readouterr().err
+    assert_one_line_error(error, "internal error", type(bug).__name__, str(bug), "--debug", "report")
+    assert cli.main([*argv, "--debug"]) == cli.EXIT_INTERNAL_ERROR
+    error = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in error and "run_with_a_bug" in error
+    assert error.strip().splitlines()[-1].startswith("error: internal error")
 
 
 @pytest.mark.parametrize(

@@ -328,3 +328,73 @@ def test_a_cut_gradient_path_is_named_by_its_cause(cut, fragment):
         with pytest.raises(RuntimeError, match=re.escape(fragment)) as error:
             grad_cam(model, x, "conv2")
     assert "allow_unused" not in str(error.value) and "'conv2'" in str(error.value)
+
+
+# --- structured errors (cam_utils.errors): problem, offending value, suggestion --------------------
+
+
+def test_structured_errors_keep_their_built_in_bases():
+    from cam_utils.errors import CamUtilsError, CamUtilsWarning, CancelledMapWarning, LayerError, NotGapNetworkError
+    from cam_utils.images import ImageLoadError, ImageTooLargeError
+
+    assert issubclass(NotGapNetworkError, ValueError) and issubclass(NotGapNetworkError, CamUtilsError)
+    assert issubclass(LayerError, RuntimeError) and issubclass(LayerError, CamUtilsError)
+    assert issubclass(ImageTooLargeError, ImageLoadError) and issubclass(ImageLoadError, ValueError)
+    assert issubclass(ImageLoadError, CamUtilsError)
+    assert issubclass(CancelledMapWarning, RuntimeWarning) and issubclass(CancelledMapWarning, CamUtilsWarning)
+
+
+def test_a_non_gap_classifier_error_carries_the_classifier_and_the_suggestion(model, x):
+    from cam_utils.errors import NotGapNetworkError
+
+    model.extra = nn.Linear(7, 5)  # not the classifier after GAP
+    with pytest.raises(ValueError, match="global average pooling") as info:
+        class_activation_map(model, x, "act", "extra")
+    error = info.value
+    assert isinstance(error, NotGapNetworkError) and error.value == "extra"
+    assert error.suggestion == "Use grad_cam(model, x, target_layer) for other networks."
+    assert str(error) == f"{error.problem} {error.suggestion}" and "takes 7 inputs" in error.problem
+
+
+def test_a_too_large_image_carries_the_limit():
+    import io
+
+    from PIL import Image
+
+    from cam_utils.images import ImageTooLargeError, load_image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (20, 20)).save(buffer, format="PNG")
+    with pytest.raises(ImageTooLargeError) as info:
+        load_image(buffer.getvalue(), max_pixels=100)
+    assert info.value.value == 100 and "20 x 20" in info.value.problem
+    assert "max_pixels" in info.value.suggestion and str(info.value).endswith(info.value.suggestion)
+
+
+def test_a_layer_that_runs_twice_is_a_layer_error_naming_it(x):
+    from cam_utils.errors import LayerError
+
+    torch.manual_seed(0)
+    shared = nn.Conv2d(3, 3, 1)
+    model = nn.Sequential(shared, shared, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 2)).eval()
+    with pytest.raises(RuntimeError, match="ran twice") as info:
+        grad_cam(model, x, "0")
+    assert isinstance(info.value, LayerError) and info.value.value == "0"
+    assert info.value.suggestion == "Choose a layer that runs once."
+
+
+def test_structured_errors_and_warnings_survive_pickling():
+    """A DataLoader worker sends its exception to the main process by pickling it."""
+    import pickle
+
+    from cam_utils.errors import CancelledMapWarning, LayerError
+    from cam_utils.images import ImageTooLargeError
+
+    for original in (
+        LayerError("Layer 'x' ran twice.", value="x", suggestion="Choose another."),
+        ImageTooLargeError("photo.png", 100, "; its size is 20 x 20"),
+        CancelledMapWarning("HiResCAM cancels.", value=2, suggestion="Use grad_cam."),
+    ):
+        copy = pickle.loads(pickle.dumps(original))
+        assert type(copy) is type(original) and str(copy) == str(original)
+        assert (copy.problem, copy.value, copy.suggestion) == (original.problem, original.value, original.suggestion)

@@ -13,29 +13,38 @@ from typing import Any
 import torch
 
 from cam_utils._layers import close_names
-from cam_utils.cam import OTHER_NETWORKS_ADVICE
-from cam_utils.images import LARGER_LIMIT_ADVICE
+from cam_utils.errors import CamUtilsError, CamUtilsWarning, CancelledMapWarning, NotGapNetworkError
+from cam_utils.images import ImageTooLargeError
 from cam_utils.models import LoadedModel, WeightsDownloadError, load_model
-from cam_utils.variants import CANCELLED_ADVICE
+from cam_utils.probe import LayerProbe, probe_layers
 
-#: Library advice -> the same advice for the command line (the keys are the library's own constants).
-_IN_CLI_TERMS = {
-    OTHER_NETWORKS_ADVICE: "Use --method gradcam for other networks and layers.",
-    LARGER_LIMIT_ADVICE: "pass a larger --max-pixels if you trust it",
-    CANCELLED_ADVICE: "Pass the normalisation's output as --layer instead (e.g. --layer blocks.3.norm1 rather than "
-    "blocks.2), or use --method gradcam.",
+#: The suggestion of a library error or warning, said with the command's options (by class, most specific first).
+_CLI_SUGGESTIONS: dict[type, str] = {
+    NotGapNetworkError: "Use --method gradcam for other networks and layers.",
+    ImageTooLargeError: "Resize it first, or pass a larger --max-pixels if you trust it.",
+    CancelledMapWarning: "Pass the normalisation's output as --layer instead (e.g. --layer blocks.3.norm1 rather "
+    "than blocks.2), or use --method gradcam.",
 }
 
 
-class CommandLineError(Exception):
+class CommandLineError(CamUtilsError):
     """A problem with the command's arguments; the message is shown as ``error: <message>``."""
 
 
-def in_cli_terms(message: str) -> str:
-    """A library error message with its Python advice replaced by the command-line options."""
-    for python_advice, cli_advice in _IN_CLI_TERMS.items():
-        message = message.replace(python_advice, cli_advice)
-    return message
+def in_cli_terms(problem: BaseException | str) -> str:
+    """The message of a library error or warning, on one line, its suggestion said with the command's options.
+
+    Built from the fields of :class:`~cam_utils.errors.CamUtilsError` (or ``CamUtilsWarning``): the
+    problem, then the command line's own suggestion for that class of problem, else the library's.
+    """
+    if isinstance(problem, (CamUtilsError, CamUtilsWarning)):
+        suggestion = next(
+            (_CLI_SUGGESTIONS[kind] for kind in type(problem).__mro__ if kind in _CLI_SUGGESTIONS), problem.suggestion
+        )
+        text = f"{problem.problem} {suggestion}" if suggestion else problem.problem
+    else:
+        text = str(problem)
+    return " ".join(text.split()) or type(problem).__name__
 
 
 #: The figure formats the command line writes (matplotlib's names). Others need extra programs (.pgf: LaTeX).
@@ -139,33 +148,22 @@ def resolve_layer_option(net: LoadedModel, layer: str | None) -> str:
     return layer
 
 
-def classify_and_probe(net: LoadedModel, x: torch.Tensor, layer: str) -> tuple[torch.Tensor, Any]:
-    """One gradient-free forward: the logits (1, classes), and the shape of ``layer``'s output (None: not run)."""
-    from cam_utils.model_state import explaining
-
-    seen: dict[str, Any] = {}
-
-    def probe(module: torch.nn.Module, inputs: Any, output: Any) -> None:
-        seen.setdefault("shape", tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__)
-
-    with explaining(net.model):  # holds the model's lock: the hook lives only during this forward
-        handle = net.model.get_submodule(layer).register_forward_hook(probe)
-        try:
-            with torch.no_grad():
-                logits = net.model(x)  # (1, classes)
-        finally:
-            handle.remove()
-    return logits, seen.get("shape")
+def classify_and_probe(net: LoadedModel, x: torch.Tensor, layer: str) -> tuple[torch.Tensor, LayerProbe]:
+    """One gradient-free forward: the logits (1, classes), and what ``layer`` output."""
+    logits, seen = probe_layers(net.model, x, [layer])
+    return logits, seen[layer]
 
 
-def check_layer_output(net: LoadedModel, layer: str, shape: Any, method: str) -> None:
+def check_layer_output(net: LoadedModel, probe: LayerProbe, method: str) -> None:
     """The layer must output feature maps (or tokens, for a transformer); CAM only at the feature layer."""
+    layer, shape = probe.layer, probe.shape
     suggestion = f"choose one of {net.name}'s stages: {_stages(net)}"
-    if shape is None:
+    if not probe.ran:
         raise CommandLineError(f"--layer {layer} is not used when {net.name} classifies an image; {suggestion}.")
-    tokens = net.reshape is not None and isinstance(shape, tuple) and len(shape) == 3
-    if not (isinstance(shape, tuple) and len(shape) == 4) and not tokens:
-        raise CommandLineError(f"--layer {layer} outputs {shape}, not feature maps (1, C, h, w); {suggestion}.")
+    tokens = net.reshape is not None and shape is not None and len(shape) == 3
+    if not (shape is not None and len(shape) == 4) and not tokens:
+        shown = shape if shape is not None else probe.output_type
+        raise CommandLineError(f"--layer {layer} outputs {shown}, not feature maps (1, C, h, w); {suggestion}.")
     if method == "cam" and not net.gap_head:
         raise CommandLineError(
             f"--method cam needs a classifier that reads the global average of the feature maps (M_c = Σ_k "

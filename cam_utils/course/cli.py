@@ -6,9 +6,10 @@ the four-panel figure of ``plot_steps``: image → raw map → resized map → o
 
 Every expected problem (a missing, unreadable or truncated image, an unknown class or layer,
 an output path that cannot be written or that is the input photo) ends with one line
-``error: ...`` on stderr and exit status 1, never a traceback, and says which option to change
-(``_cli_checks``); the options are checked before the computation. ``main(argv)`` can also be
-called from Python (the tests do).
+``error: ...`` on stderr and exit status 1, no traceback, and says which option to change
+(``_cli_checks`` words the library's structured errors, :mod:`cam_utils.errors`, with the options);
+the options are checked before the computation. Anything else is a bug: one line that says so, exit
+status 70. ``--debug`` adds the traceback. ``main(argv)`` can also be called from Python (the tests do).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import argparse
 import os
 import re
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -35,8 +37,9 @@ from ._cli_checks import (
 from cam_utils._warnings import library_warnings
 from cam_utils.cam import class_activation_map
 from cam_utils.class_names import ClassNameError, find_class
+from cam_utils.errors import CamUtilsError
 from cam_utils.gradcam import grad_cam
-from cam_utils.images import DEFAULT_MAX_PIXELS, ImageLoadError, load_image
+from cam_utils.images import DEFAULT_MAX_PIXELS, load_image
 from cam_utils.models import LoadedModel, model_names, model_view
 from cam_utils.tokens import Reshape
 from cam_utils.variants import grad_cam_plus_plus, hires_cam, score_cam
@@ -149,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
         "shapes_gapnet (GAP head), shapes_mlpnet (no GAP), shapes_vit (a tiny vision transformer))",
     )
     parser.add_argument("--method", default="gradcam", choices=list(METHODS), help="map to compute (default: gradcam)")
+    parser.add_argument("--debug", action="store_true", help="on an error, print the full traceback (to report a bug)")
     parser.add_argument(
         "--max-pixels",
         type=_positive_int,
@@ -196,9 +200,9 @@ def run(args: argparse.Namespace) -> None:
     chosen_class = None if args.class_name is None else resolve_class(args.class_name, net.categories)
 
     x = net.preprocess(image)  # (1, 3, 224, 224)
-    logits, layer_shape = classify_and_probe(net, x, layer)  # (1, 1000); the shape of the layer's output
-    check_layer_output(net, layer, layer_shape, args.method)  # before the (maybe slow) map
-    reshape = net.reshape if len(layer_shape) == 3 else None  # a transformer's tokens -> maps
+    logits, probe = classify_and_probe(net, x, layer)  # (1, 1000); what the layer output
+    check_layer_output(net, probe, args.method)  # before the (maybe slow) map
+    reshape = net.reshape if probe.shape is not None and len(probe.shape) == 3 else None  # tokens -> maps
     top5 = net.top_k(logits[0], k=5)
     say(f"top-5 classes ({net.name}):")
     for rank, (index, name, probability) in enumerate(top5, start=1):
@@ -221,26 +225,45 @@ def run(args: argparse.Namespace) -> None:
     )
 
 
+#: Exit statuses besides 0 (success), 2 (invalid arguments: argparse's usage line) and 130 (interrupted).
+EXIT_ERROR = 1  # a problem with the input or the environment: one line ``error: ...``
+EXIT_INTERNAL_ERROR = 70  # a bug in cam_utils (EX_SOFTWARE of sysexits.h)
+
+#: What the user can fix (the input, an option, the machine); any other exception is a bug of the package.
+_USER_ERRORS = (CamUtilsError, OSError, MemoryError)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``); returns the exit status.
 
-    0: success; 1: an error, reported as one line ``error: ...`` on stderr; 2: invalid
-    arguments (reported by argparse with the usage line).
+    0: success; 1 (``EXIT_ERROR``): a problem with the input or the environment, reported as one line
+    ``error: ...`` on stderr that says what to change; 2: invalid arguments (argparse, with the usage line);
+    70 (``EXIT_INTERNAL_ERROR``): an unexpected exception, i.e. a bug, reported as such in one line;
+    130: interrupted. ``--debug`` prints the traceback before the line.
     """
     args = build_parser().parse_args(argv)
     messages: list[str] = []
     try:
         try:
-            with library_warnings() as messages:
+            with library_warnings(describe=in_cli_terms) as messages:
                 run(args)
         finally:
             for message in messages:  # e.g. HiResCAM cancelling at the chosen layer
-                print(f"warning: {in_cli_terms(message)}", file=sys.stderr)
-    except (CommandLineError, ImageLoadError, ValueError, TypeError, RuntimeError, OSError) as error:
-        message = in_cli_terms(" ".join(str(error).split())) or type(error).__name__  # always one line
-        print(f"error: {message}", file=sys.stderr)
-        return 1
+                print(f"warning: {message}", file=sys.stderr)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except Exception as error:  # noqa: BLE001 - every failure ends in one line; --debug shows where
+        if args.debug:
+            traceback.print_exc()
+        if isinstance(error, _USER_ERRORS):
+            print(f"error: {in_cli_terms(error)}", file=sys.stderr)
+            return EXIT_ERROR
+        print(
+            f"error: internal error ({type(error).__name__}: {in_cli_terms(error)}). This is a bug in cam_utils, "
+            "not a problem with your input: run the same command with --debug for the traceback, and report it "
+            "with that output to the course's maintainers.",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL_ERROR
     return 0

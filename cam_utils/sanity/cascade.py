@@ -5,10 +5,8 @@ from __future__ import annotations
 import copy
 import math
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -16,6 +14,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from .._checks import ClassIndex, resolve_class_idx
 from ..model_state import model_lock
+from ..probe import probing
 from . import randomization
 from .randomization import feature_scale, randomize_parameters
 from .similarity import centred_ranks, correlation_of_ranks, hog_correlation, map_ssim
@@ -92,37 +91,9 @@ def default_randomization_stages(model: nn.Module) -> list[str]:
     return stages
 
 
-@contextmanager
-def _scale_while_explaining(model: nn.Module, x: Tensor, layer_name: str | None) -> Iterator[dict[str, Tensor]]:
-    """Record feature_scale at ``layer_name`` during the first forward of ``model`` on ``x`` itself.
-
-    The explanation usually runs ``model(x)`` anyway: measuring there costs nothing. Forwards on
-    other inputs (e.g. Score-CAM's masked images) are ignored. If no forward on ``x`` happened,
-    one is run afterwards.
-    """
-    record: dict[str, Any] = {}
-    if layer_name is None:
-        yield record
-        return
-
-    def arm(module: nn.Module, args: tuple) -> None:
-        record["armed"] = bool(args) and args[0] is x and "scale" not in record
-
-    def measure(module: nn.Module, inputs: Any, output: Any) -> None:
-        if record.get("armed") and isinstance(output, Tensor) and output.dim() == 4:
-            record["scale"] = feature_scale(output)  # computed now: later in-place ops cannot change it
-            record["armed"] = False
-
-    handles = [model.register_forward_pre_hook(arm), model.get_submodule(layer_name).register_forward_hook(measure)]
-    try:
-        yield record
-        if "scale" not in record:
-            record["armed"] = True
-            with torch.no_grad():
-                model(x)
-    finally:
-        for handle in handles:
-            handle.remove()
+def _scale_or_none(output: Tensor) -> Tensor | None:
+    """``feature_scale`` of a layer's output, None if it is not feature maps (N, C, h, w)."""
+    return feature_scale(output) if output.dim() == 4 else None
 
 
 def cascading_randomization(
@@ -201,15 +172,22 @@ def cascading_randomization(
         if batchnorm_images is not None and batchnorms:  # a separate set: one forward pass on it first
             randomization.reestimate_batchnorm(network, batchnorms, batchnorm_images)
             batchnorms = []
+        # The feature-map scale is measured during the explanation's own forward pass on x (free), else in
+        # one more forward pass; forwards on other inputs (Score-CAM's masked images) are not measured.
+        layers = [feature_layer] if feature_layer else []
         with (
             randomization.estimating_batchnorm(network, batchnorms, x),
-            _scale_while_explaining(network, x, feature_layer) as record,
+            probing(network, layers, measure=_scale_or_none, on_input=x) as seen,
         ):
             maps = explain(network, x, classes)
+            if layers and feature_layer not in seen:
+                with torch.no_grad():
+                    network(x)
         if not isinstance(maps, Tensor) or maps.dim() != 3 or maps.shape[0] != x.shape[0]:
             shape = tuple(maps.shape) if isinstance(maps, Tensor) else type(maps).__name__
             raise ValueError(f"explain returned {shape}; it must return one map per image, shape ({x.shape[0]}, h, w).")
-        scale = record.get("scale", torch.full((x.shape[0],), math.nan, dtype=torch.float64))
+        measured = seen[feature_layer].measured if feature_layer else None
+        scale = torch.full((x.shape[0],), math.nan, dtype=torch.float64) if measured is None else measured
         return maps.detach(), scale.cpu()
 
     def compare(stage: str, randomised: tuple[str, ...], maps: Tensor, scale: Tensor) -> SanityStage:

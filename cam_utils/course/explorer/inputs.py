@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import io
 import math
-from contextlib import ExitStack
 
 import torch
 from PIL import Image
 
-from cam_utils.hooks import record_output
-from cam_utils.model_state import explaining
 from cam_utils.models import LoadedModel
+from cam_utils.probe import probe_layers
 
 #: Uploaded (or passed) photos are shrunk so that their longer side is at most this many pixels.
 MAX_IMAGE_SIDE = 1024
@@ -37,24 +35,20 @@ def png_bytes(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def layer_shapes(net: LoadedModel, x: torch.Tensor) -> dict[str, tuple[int, int, int]]:
-    """(C, h, w) of every stage's feature map, from one gradient-free forward pass.
+def layer_shapes(net: LoadedModel, x: torch.Tensor) -> dict[str, tuple[int, ...]]:
+    """(C, h, w) of every stage's feature map, from one gradient-free forward pass (:func:`~cam_utils.probe.probe_layers`).
 
-    A transformer's stages output tokens: ``net.reshape`` lays them out as maps first. The
-    hooks live inside ``explaining``, which holds the model's lock: another thread explaining
-    the same model waits instead of running into them.
+    A transformer's stages output tokens: ``net.reshape`` lays them out as maps first.
     """
-    modules = dict(net.model.named_modules())
-    with explaining(net.model), ExitStack() as stack:
-        recordings = {name: stack.enter_context(record_output(modules[name])) for name in net.stages}
-        with torch.no_grad():
-            net.model(x)
+    _, seen = probe_layers(net.model, x, net.stages, reshape=net.reshape)
     shapes = {}
-    for name, recording in recordings.items():
-        output = recording.output
-        if output.dim() == 3 and net.reshape is not None:
-            output = net.reshape(output)  # tokens (1, P + h·w, C) -> maps (1, C, h, w)
-        shapes[name] = tuple(output.shape[-3:])
+    for name, probe in seen.items():
+        if probe.maps_shape is None:
+            raise ValueError(
+                f"Stage {name!r} of {net.name} output {probe.shape or probe.output_type or 'nothing'}, not feature "
+                "maps (N, C, h, w): list layers that output maps (or tokens, with a reshape) as its stages."
+            )
+        shapes[name] = probe.maps_shape[1:]
     return shapes
 
 
