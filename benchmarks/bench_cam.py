@@ -41,7 +41,8 @@ from cam_utils.gradcam import grad_cam
 from cam_utils.images import sample_image
 from cam_utils.models import load_model
 from cam_utils.postprocess import normalize, upsample
-from cam_utils.variants import grad_cam_plus_plus, hires_cam, score_cam
+from cam_utils.scorecam import score_cam
+from cam_utils.variants import grad_cam_plus_plus, hires_cam
 
 
 def time_interleaved(

@@ -54,7 +54,8 @@ from cam_utils.course.shapes import (
     localisation_benchmark,
     make_shapes,
 )
-from cam_utils.variants import grad_cam_plus_plus, hires_cam, score_cam
+from cam_utils.scorecam import score_cam
+from cam_utils.variants import grad_cam_plus_plus, hires_cam
 
 ExplainFn = Callable[[nn.Module, Tensor, Tensor], Tensor]
 

@@ -15,8 +15,10 @@ __version__ = "0.1.0"
 _PUBLIC_NAMES = {
     # models and photos
     "load_model": "models",
-    "LoadedModel": "models",
+    "LoadedModel": "loaded_model",
     "model_names": "models",
+    "ModelSpec": "models",
+    "register_model": "models",
     "WeightsError": "models",
     "WeightsDownloadError": "models",
     "sample_image": "images",
@@ -37,6 +39,11 @@ _PUBLIC_NAMES = {
     "vit_reshape_for": "tokens",
     "attention_map": "attention",
     "attention_rollout": "attention",
+    # the methods by name (the command line's --method, the explorer's menu)
+    "CamMethod": "methods",
+    "register_method": "methods",
+    "get_method": "methods",
+    "method_names": "methods",
     # CAM, Grad-CAM and variants
     "class_activation_map": "cam",
     "cam_from_features": "cam",
@@ -47,7 +54,7 @@ _PUBLIC_NAMES = {
     "grad_cam_plus_plus_from_forward": "variants",
     "hires_cam": "variants",
     "hires_cam_from_forward": "variants",
-    "score_cam": "variants",
+    "score_cam": "scorecam",
     # post-processing and pictures
     "upsample": "postprocess",
     "normalize": "postprocess",
@@ -56,7 +63,7 @@ _PUBLIC_NAMES = {
     "show_maps": "plotting",
     "shared_scale": "plotting",
     "explore": "course.explorer",
-    "model_view": "models",
+    "model_view": "loaded_model",
     # can we trust the heatmap?
     "deletion_curve": "metrics",
     "insertion_curve": "metrics",

@@ -1,6 +1,6 @@
 """Score-CAM (Wang et al., CVPR-W 2020): each channel as a mask on the input, no gradients.
 
-Re-exported by ``cam_utils.variants`` (with Grad-CAM++ and HiResCAM). The masked forward
+Its one home (``from cam_utils import score_cam`` or ``cam_utils.scorecam``). The masked forward
 passes dominate the cost (one per channel: 1280 for EfficientNet-Lite0's last layer), so they
 run in the configuration that ``benchmarks/bench_scorecam.py`` found fastest on a 2-core CPU
 with the same maps, bit for bit (see ``ScoreCamSettings``).
@@ -160,7 +160,7 @@ def masked_scores(
     Internal (the benchmark calls it with other ``settings``); ``score_cam`` is the public entry.
     """
     num_images, num_channels = feature_maps.shape[:2]
-    input_size = tuple(x.shape[2:])  # (H, W)
+    input_size = (int(x.shape[2]), int(x.shape[3]))  # (H, W)
     # Every forward pass gets the same batch shape, min(batch_size, C) images, as when every channel is
     # sent: a shorter batch may take other kernels in PyTorch, with other roundings. So a short batch is
     # padded with zero images; skipping constant channels then changes no other channel's weight.

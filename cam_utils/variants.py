@@ -1,7 +1,8 @@
-"""Three variants of Grad-CAM, each with ``grad_cam``'s signature and guarantees.
+"""Two gradient variants of Grad-CAM, each with ``grad_cam``'s signature and guarantees.
 
-All three combine the feature maps A^k of one layer (k = 1..C, each h×w) into one map;
-they differ in how much each channel, or each position, counts:
+Both combine the feature maps A^k of one layer (k = 1..C, each h×w) into one map;
+they differ in how much each position counts (Score-CAM, the third variant of notebook 07,
+needs no gradient: it lives in :mod:`cam_utils.scorecam`):
 
 * **Grad-CAM++** (Chattopadhay et al., WACV 2018): like Grad-CAM, but each position's
   gradient gets its own weight α_k^{ij}, so several separate objects of the same class
@@ -11,8 +12,6 @@ they differ in how much each channel, or each position, counts:
   If a single linear layer follows the layer, the map adds up to y^c − b_c, each position's
   exact share of the score (the paper's sense of "faithful"); deeper inside a network it is
   gradient × activation.
-* **Score-CAM** (Wang et al., CVPR-W 2020): no gradients. Each channel is used as a mask
-  on the input; the class probability of the masked image is the channel's weight.
 
 Conventions (as for ``grad_cam``):
 
@@ -36,17 +35,14 @@ from ._checks import ClassIndex, resolve_class_idx
 from .errors import CancelledMapWarning
 from .gradcam import class_gradients
 from .hooks import LayerForward, forward_with_features
-from .scorecam import PROGRESS_AUTO_MIN_BATCHES, score_cam
 from .tokens import Reshape
 
 __all__ = [
-    "PROGRESS_AUTO_MIN_BATCHES",
     "grad_cam_plus_plus",
     "grad_cam_plus_plus_alpha",
     "grad_cam_plus_plus_from_forward",
     "hires_cam",
     "hires_cam_from_forward",
-    "score_cam",
 ]
 
 

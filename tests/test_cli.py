@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import sys
 import time
 import urllib.error
 import warnings
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -27,7 +27,7 @@ from cam_utils.gradcam import grad_cam
 from cam_utils.images import load_image, sample_image
 from cam_utils.models import load_model
 from cam_utils.tokens import vit_reshape
-from cam_utils.variants import score_cam
+from cam_utils.scorecam import score_cam
 from tests.helpers import TinyGapNet
 
 CAT_CLASSES = ("tabby", "tiger cat", "Egyptian cat", "Persian cat", "Siamese cat")
@@ -332,14 +332,19 @@ def test_methods_and_class_by_name(cat_jpg, tmp_path, capsys, cached_model, plot
     assert f"{label} map (7, 7) for class 285" in capsys.readouterr().out
 
 
-def test_scorecam_choice_computes_score_cam_with_progress(capsys):
-    torch.manual_seed(0)
-    model = TinyGapNet().eval()
-    net = SimpleNamespace(model=model, classifier=model.fc, reshape=None)
-    x = torch.randn(1, 3, 16, 16)
-    result = cli.METHODS["scorecam"].compute(net, x, "act", 2)
-    torch.testing.assert_close(result, score_cam(model, x, "act", 2))
-    assert "Score-CAM: 1/1 batches" in capsys.readouterr().err
+def test_scorecam_choice_computes_score_cam_with_progress(tmp_path, capsys, plotted):
+    """--method scorecam: the method table's Score-CAM, its progress on stderr (one forward pass per channel)."""
+    from cam_utils.course.shapes import shape_samples
+
+    picture = tmp_path / "ring.png"
+    shape_samples()["ring"].save(picture)
+    output = tmp_path / "scorecam.png"
+    assert cli.main([str(picture), "--model", "shapes_gapnet", "--method", "scorecam", "-o", str(output)]) == 0
+    net = load_model("shapes_gapnet")
+    expected = score_cam(net.model, net.preprocess(Image.open(picture)), "features", net.categories.index("ring"))
+    torch.testing.assert_close(plotted["cam"], expected[0])
+    progress = re.findall(r"Score-CAM: (\d+)/(\d+) batches", capsys.readouterr().err)
+    assert progress[0][0] == "1" and progress[-1][0] == progress[-1][1]  # from the first batch to the last
 
 
 def test_a_vision_transformer_gets_its_token_maps(cat_jpg, tmp_path, capsys, monkeypatch, plotted):

@@ -304,7 +304,7 @@ def test_vit_b_16_is_a_token_model():
     maps = grad_cam(loaded.model, x, loaded.feature_layer_name, reshape=loaded.reshape)
     assert maps.shape == (1, 14, 14) and bool(maps.gt(0).any())
     for cnn in FEATURE_SHAPES:
-        assert models._ARCHITECTURES[cnn].get("reshape") is None
+        assert models.model_spec(cnn).reshape is None
 
 
 def test_top_k_returns_softmax_probabilities(lite0):

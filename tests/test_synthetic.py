@@ -113,9 +113,7 @@ def test_registry_names_every_architecture_and_its_files():
         assert architecture.name == name and shapes_architecture(name) is architecture
         model = architecture.build()
         modules = dict(model.named_modules())
-        assert architecture.feature_layer in modules and isinstance(
-            modules[architecture.classifier_layer], torch.nn.Linear
-        )
+        assert architecture.feature_layer in modules and isinstance(modules[architecture.classifier], torch.nn.Linear)
         assert all(stage in modules for stage in architecture.stages)
         assert architecture.weights_path.is_file() and architecture.weights_path.stat().st_size < 1_000_000
     with pytest.raises(ValueError, match=r"Unknown shapes model 'no_such_net'.*gapnet"):
@@ -138,8 +136,12 @@ def test_a_new_architecture_is_one_registry_entry(tmp_path, monkeypatch, capsys)
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.classifier(self.features(x).flatten(1))
 
-    monkeypatch.setattr("cam_utils.course.shapes.registry.SHAPES_MODELS", dict(SHAPES_MODELS))
     import cam_utils.course.shapes.registry as registry
+    from cam_utils import models
+
+    models.model_names()  # the shapes networks are in the library's registry now: "tiny" joins them there
+    monkeypatch.setattr(registry, "SHAPES_MODELS", dict(SHAPES_MODELS))
+    monkeypatch.setattr(models, "_MODELS", dict(models._MODELS))
 
     register_shapes_model(
         ShapesArchitecture(
@@ -147,7 +149,7 @@ def test_a_new_architecture_is_one_registry_entry(tmp_path, monkeypatch, capsys)
             build=TinyNet,
             weights_file="shapes_tiny.pt",
             feature_layer="features",
-            classifier_layer="classifier",
+            classifier="classifier",
             stages=("features",),
             description="a test entry",
             n_train=64,
@@ -160,6 +162,8 @@ def test_a_new_architecture_is_one_registry_entry(tmp_path, monkeypatch, capsys)
     torch.save(model.state_dict(), out)
     loaded = load_shapes_model("tiny", weights=out)
     assert isinstance(loaded.model, TinyNet) and loaded.feature_layer is loaded.model.features
+    by_name = models.load_model("shapes_tiny", pretrained=False)  # one entry: load_model knows it too
+    assert isinstance(by_name.model, TinyNet) and by_name.gap_head is False and by_name.categories == list(CLASS_NAMES)
     with pytest.raises(FileNotFoundError, match="--model tiny"):
         load_shapes_model("tiny")  # no shipped weights for it
 

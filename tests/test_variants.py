@@ -19,8 +19,8 @@ from cam_utils.variants import (
     grad_cam_plus_plus_from_forward,
     hires_cam,
     hires_cam_from_forward,
-    score_cam,
 )
+from cam_utils.scorecam import score_cam
 from tests.helpers import ModelSnapshot, TinyGapNet, give_existing_grads, randomize_batchnorm
 
 

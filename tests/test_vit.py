@@ -65,7 +65,7 @@ def test_registry_entry():
     modules = dict(model.named_modules())
     assert entry.feature_layer == "blocks.2" and entry.feature_layer in modules
     assert all(stage in modules for stage in entry.stages)
-    assert isinstance(modules[entry.classifier_layer], torch.nn.Linear)
+    assert isinstance(modules[entry.classifier], torch.nn.Linear)
     assert 0 < entry.weights_path.stat().st_size <= MAX_WEIGHTS_BYTES
 
 

@@ -19,8 +19,7 @@ import os
 import re
 import sys
 import traceback
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import torch
 
@@ -35,53 +34,14 @@ from ._cli_checks import (
     save_figure_whole,
 )
 from cam_utils._warnings import library_warnings
-from cam_utils.cam import class_activation_map
 from cam_utils.class_names import ClassNameError, find_class
 from cam_utils.errors import CamUtilsError
-from cam_utils.gradcam import grad_cam
 from cam_utils.images import DEFAULT_MAX_PIXELS, load_image
-from cam_utils.models import LoadedModel, model_names, model_view
-from cam_utils.tokens import Reshape
-from cam_utils.variants import grad_cam_plus_plus, hires_cam, score_cam
+from cam_utils.methods import get_method, method_names, registered_methods
+from cam_utils.models import model_names, model_view
 
-__all__ = ["METHODS", "CommandLineError", "MethodChoice", "build_parser", "main", "resolve_class", "run"]
+__all__ = ["CommandLineError", "build_parser", "main", "resolve_class", "run"]
 
-
-@dataclass(frozen=True)
-class MethodChoice:
-    """One value of ``--method``: a label for the figure and how to compute the raw map.
-
-    ``compute(net, x, layer, class_idx, reshape=None)`` -> (1, h, w); ``reshape`` for token layers.
-    """
-
-    label: str
-    compute: Callable[..., torch.Tensor]
-
-
-def _method(label: str, function: Callable[..., torch.Tensor], **options: object) -> MethodChoice:
-    """A method with grad_cam's signature, called on the loaded model."""
-
-    def compute(
-        net: LoadedModel, x: torch.Tensor, layer: str, class_idx: int, reshape: Reshape | None = None
-    ) -> torch.Tensor:
-        return function(net.model, x, layer, class_idx, reshape=reshape, **options)
-
-    return MethodChoice(label, compute)
-
-
-METHODS: dict[str, MethodChoice] = {
-    "gradcam": _method("Grad-CAM", grad_cam),
-    "cam": MethodChoice(
-        "CAM",
-        lambda net, x, layer, c, reshape=None: class_activation_map(
-            net.model, x, layer, net.classifier, c, reshape=reshape
-        ),
-    ),
-    "gradcam++": _method("Grad-CAM++", grad_cam_plus_plus),
-    "hirescam": _method("HiResCAM", hires_cam),
-    # Score-CAM runs one forward pass per channel (1280 for EfficientNet-Lite0): show progress.
-    "scorecam": _method("Score-CAM", score_cam, progress=True),
-}
 
 _EXAMPLES = """\
 examples:
@@ -96,10 +56,23 @@ examples:
   python -m cam_utils cat.jpg --model vit_b_16 -o cat_vit.png
       a vision transformer: its patch tokens are laid out on their 14x14 grid (downloads once)
 
-Methods: gradcam (default), cam, gradcam++, hirescam, scorecam. cam and hirescam maps are
-signed (no ReLU); every map is min-max normalised for the figure. scorecam needs one forward
-pass per non-constant channel of the layer (bn2: up to 1280, under a minute on a 2-core CPU).
 """
+
+_METHOD_NOTES = """\
+cam and hirescam maps are signed (no ReLU); every map is min-max normalised for the figure.
+scorecam needs one forward pass per non-constant channel of the layer (bn2: up to 1280, under a
+minute on a 2-core CPU).
+"""
+
+
+def _methods_epilog() -> str:
+    """The --method values, one line each, from the library's method table (cam_utils.methods)."""
+    width = max(len(name) for name in method_names())
+    lines = [
+        f"  {method.name:<{width}}  {method.label}" + (f" ({method.paper})" if method.paper else "")
+        for method in registered_methods()
+    ]
+    return "methods (--method, default gradcam):\n" + "\n".join(lines) + "\n" + _METHOD_NOTES
 
 
 def _positive_int(text: str) -> int:
@@ -117,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
             "the top-5 classes, and save the four-panel figure (image, raw heatmap at the feature "
             "resolution, heatmap resized to the image, overlay) for one class."
         ),
-        epilog=_EXAMPLES,
+        epilog=_EXAMPLES + "\n" + _methods_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("image", metavar="IMAGE", help="the photo to explain (PNG, JPEG, BMP, GIF, TIFF, WebP)")
@@ -151,7 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
         "the shapes_* models are the small networks trained on cam_utils.course.shapes's shapes, offline: "
         "shapes_gapnet (GAP head), shapes_mlpnet (no GAP), shapes_vit (a tiny vision transformer))",
     )
-    parser.add_argument("--method", default="gradcam", choices=list(METHODS), help="map to compute (default: gradcam)")
+    parser.add_argument(
+        "--method",
+        default="gradcam",
+        choices=method_names(),
+        help="map to compute (default: gradcam; the list below says what each one is)",
+    )
     parser.add_argument("--debug", action="store_true", help="on an error, print the full traceback (to report a bug)")
     parser.add_argument(
         "--max-pixels",
@@ -210,8 +188,8 @@ def run(args: argparse.Namespace) -> None:
 
     class_idx = top5[0][0] if chosen_class is None else chosen_class
     probability = float(torch.softmax(logits[0], dim=0)[class_idx])
-    method = METHODS[args.method]
-    raw_map = method.compute(net, x, layer, class_idx, reshape=reshape)  # (1, h, w)
+    method = get_method(args.method)
+    raw_map = method.compute(net, x, layer, class_idx, reshape=reshape, progress=True)  # (1, h, w)
 
     title = (
         f"{method.label} for class {class_idx} '{net.categories[class_idx]}' (p = {probability:.1%}), "

@@ -18,8 +18,8 @@ How it stays responsive (every control answers within 100 ms of kernel time on a
 
 The modules:
 
-* :mod:`~cam_utils.course.explorer.methods`: the method menu, a registry :data:`METHODS`
-  (name → :class:`Method`); adding a variant is one entry there;
+* :mod:`~cam_utils.course.explorer.methods`: the method menu :data:`METHODS`, the library's one method
+  table (:mod:`cam_utils.methods`) by label; ``METHODS["My CAM"] = Method(my_cam)`` adds one;
 * :mod:`~cam_utils.course.explorer.explorer`: the :class:`Explorer` widget and :func:`explore`;
 * :mod:`~cam_utils.course.explorer.appearance`: control sizes that survive a narrow window, the style
   sheet, and the still picture shown where no widget can run.
@@ -30,6 +30,7 @@ from __future__ import annotations
 from cam_utils.models import (
     model_view,  # its home is cam_utils.models; kept here for code written for 0.1.0
 )
+
 from .explorer import COLORMAPS, INTERPOLATIONS, Explorer, explore
 from .methods import METHODS, MapRequest, Method
 

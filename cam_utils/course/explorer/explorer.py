@@ -23,7 +23,7 @@ from cam_utils.models import LoadedModel, load_model, model_view
 from cam_utils.postprocess import normalize, overlay, upsample
 from . import appearance
 from .inputs import display_size, downscaled, layer_shapes, png_bytes
-from .methods import METHODS, MapRequest
+from .methods import METHODS, MapRequest, compute_map
 
 __all__ = ["COLORMAPS", "INTERPOLATIONS", "Explorer", "explore"]
 
@@ -102,7 +102,7 @@ class Explorer(widgets.VBox):
 
         # Method, and layer: each layer's option shows the resolution of its maps.
         # CAM (a feature-layer-only method) needs a GAP head: other networks do not offer it.
-        offered = [name for name, method in METHODS.items() if net.gap_head or not method.feature_layer_only]
+        offered = [name for name, method in METHODS.items() if net.gap_head or not method.needs_gap_head]
         self.method = widgets.ToggleButtons(
             options=offered, value="Grad-CAM", description="Method", style={"button_width": "auto"}
         )
@@ -259,7 +259,7 @@ class Explorer(widgets.VBox):
         if key not in self._raw_maps:
             request = MapRequest(self.net, self._x, layer, self._forward(layer), class_idx)
             with library_warnings() as messages:
-                raw_map = METHODS[method_name].compute(request)[0].detach()  # (h, w)
+                raw_map = compute_map(METHODS[method_name], request)[0].detach()  # (h, w)
             self._raw_maps[key] = (raw_map, " ".join(messages))
         return self._raw_maps[key]
 
@@ -336,7 +336,7 @@ class Explorer(widgets.VBox):
         layer, method_name, class_idx = self.layer.value, self.method.value, self.class_select.value
         channels, height, width = self._map_shapes[layer]
         note = ""
-        if METHODS[method_name].feature_layer_only and layer != self.net.feature_layer_name:
+        if METHODS[method_name].needs_gap_head and layer != self.net.feature_layer_name:
             # CAM's weights w_k^c belong to the channels of the feature layer only.
             picture = self._shown_image
             note = (

@@ -1,29 +1,33 @@
-"""The explorer's method menu: a registry name -> :class:`Method`; adding a variant is one entry.
+"""The explorer's method menu: the library's one method table (:mod:`cam_utils.methods`), by label.
 
-A method receives a :class:`MapRequest` (the model, the image, the layer, the cached forward pass
-split at that layer, the class) and returns the raw map (1, h, w) at that layer, before any
-normalisation. Methods computed from the cached forward (``*_from_forward``) answer as fast as
-Grad-CAM: no forward pass of their own.
+:data:`METHODS` is a live view of that table, keyed by what the menu shows (``"Grad-CAM"``): it holds no
+list of its own, so a method registered with :func:`cam_utils.methods.register_method` is in the menu of
+every new explorer, and one written here (``METHODS["My CAM"] = Method(my_cam)``) is a ``--method`` of the
+command line too.
+
+A method written for the explorer receives a :class:`MapRequest` (the model, the image, the layer, the
+cached forward pass split at that layer, the class) and returns the raw map (1, h, w) at that layer, before
+any normalisation. Methods computed from the cached forward answer as fast as Grad-CAM: no forward pass of
+their own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
-from cam_utils.cam import cam_from_features
-from cam_utils.gradcam import grad_cam_from_forward
-from cam_utils.hooks import LayerForward
+from cam_utils._classes import ClassIndex
+from cam_utils.errors import RegistryError
+from cam_utils.hooks import LayerForward, forward_with_features
+from cam_utils.methods import CamMethod, register_method, registered_methods, unregister_method
 from cam_utils.models import LoadedModel
-from cam_utils.variants import (
-    grad_cam_plus_plus_from_forward,
-    hires_cam_from_forward,
-    score_cam,
-)
+from cam_utils.tokens import Reshape
 
-__all__ = ["METHODS", "MapRequest", "Method"]
+__all__ = ["METHODS", "MapRequest", "Method", "compute_map"]
 
 
 @dataclass(frozen=True)
@@ -45,56 +49,110 @@ class MapRequest:
     class_idx: int
 
 
+def compute_map(method: CamMethod, request: MapRequest) -> torch.Tensor:
+    """The raw map (1, h, w) of ``method`` for ``request``: from the cached forward when the method can
+    use it (``from_forward``), otherwise by its own ``compute`` (Score-CAM: one forward pass per channel)."""
+    if method.from_forward is not None:
+        return method.from_forward(request.net, request.x, request.layer, request.forward, request.class_idx)
+    return method.compute(request.net, request.x, request.layer, request.class_idx, reshape=request.net.reshape)
+
+
 @dataclass(frozen=True)
 class Method:
-    """One entry of the method menu.
+    """A method written for the explorer: ``compute(request) -> (1, h, w)``, put in the menu with
+    ``METHODS["Label"] = Method(compute)``.
 
     Attributes:
         compute: MapRequest -> raw map (1, h, w) at the request's layer (not normalised).
         feature_layer_only: True when the method only exists at the model's feature layer, and only for a
-            network with a GAP head (CAM: its class weights act on that layer's channels).
-        slow: True for methods that run their own forward passes (Score-CAM: one per channel),
-            which take seconds rather than milliseconds at deep layers. The explorer says so
-            while it computes.
+            network with a GAP head (like CAM: its class weights act on that layer's channels).
+        slow: True for methods that run their own forward passes; the explorer says so while it computes.
     """
 
     compute: Callable[[MapRequest], torch.Tensor]
     feature_layer_only: bool = False
     slow: bool = False
 
+    def as_cam_method(self, label: str) -> CamMethod:
+        """This method as an entry of the library's table, shown as ``label`` (``--method`` is its slug)."""
+        name = re.sub(r"[^a-z0-9+]+", "-", label.lower()).strip("-")
+        if not name or not name[0].isalpha():
+            name = "m-" + name
+        function = self.compute
 
-def _cam(request: MapRequest) -> torch.Tensor:
-    """CAM on the cached feature maps: M_c = Σ_k w_k^c A^k (no forward, no gradient)."""
-    feature_maps = request.forward.feature_maps.detach()  # (1, C, h, w), A
-    class_weights = request.net.classifier.weight.detach()[request.class_idx].unsqueeze(0)  # (1, C), w^c
-    return cam_from_features(feature_maps, class_weights)  # (1, h, w)
+        def from_forward(
+            net: LoadedModel, x: torch.Tensor, layer: str, forward: LayerForward, class_idx: ClassIndex
+        ) -> torch.Tensor:
+            if not isinstance(class_idx, int):
+                raise TypeError(f"{label} explains one class at a time: class_idx must be an int, got {class_idx!r}.")
+            return function(MapRequest(net, x, layer, forward, class_idx))
+
+        def compute(
+            net: LoadedModel,
+            x: torch.Tensor,
+            layer: nn.Module | str,
+            class_idx: ClassIndex,
+            *,
+            reshape: Reshape | None = None,
+            progress: bool = False,
+        ) -> torch.Tensor:
+            if not isinstance(layer, str):
+                raise TypeError(f"{label} takes the layer by its dotted name, got {type(layer).__name__}.")
+            forward = forward_with_features(net.model, x, layer, reshape)
+            return from_forward(net, x, layer, forward, class_idx)
+
+        return CamMethod(
+            name=name,
+            label=label,
+            compute=compute,
+            description=(self.compute.__doc__ or "").strip().split("\n")[0] or f"{label}, written for the explorer",
+            needs_gap_head=self.feature_layer_only,
+            slow=self.slow,
+            from_forward=from_forward,
+        )
 
 
-def _grad_cam(request: MapRequest) -> torch.Tensor:
-    """Grad-CAM on the cached forward: one backward pass from y^c to A."""
-    return grad_cam_from_forward(request.forward, class_idx=request.class_idx)  # (1, h, w)
+class MethodMenu(MutableMapping[str, CamMethod]):
+    """The library's method table keyed by label, in its order (the explorer's menu). Setting a label
+    registers a method (a :class:`Method` or a :class:`~cam_utils.methods.CamMethod`), deleting one
+    unregisters it."""
+
+    def __getitem__(self, label: str) -> CamMethod:
+        for method in registered_methods():
+            if method.label == label:
+                return method
+        raise KeyError(f"No method labelled {label!r}; the menu has: {', '.join(self)}.")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([method.label for method in registered_methods()])
+
+    def __len__(self) -> int:
+        return len(registered_methods())
+
+    def __setitem__(self, label: str, method: Method | CamMethod) -> None:
+        if isinstance(method, Method):
+            method = method.as_cam_method(label)
+        elif not isinstance(method, CamMethod) or method.label != label:
+            raise TypeError(
+                f"METHODS[{label!r}] takes a Method(compute) or a CamMethod labelled {label!r}, "
+                f"got {type(method).__name__}."
+            )
+        for other in registered_methods():
+            if other.name == method.name and other.label != label:
+                raise RegistryError(
+                    f"METHODS[{label!r}]: its --method name {method.name!r} is taken by {other.label!r}.",
+                    value=label,
+                    suggestion="Choose another label.",
+                )
+        register_method(method, replace=True)  # re-running a notebook cell replaces the method of that label
+
+    def __delitem__(self, label: str) -> None:
+        unregister_method(self[label].name)
+
+    def __repr__(self) -> str:
+        return f"METHODS({list(self)})"
 
 
-def _counterfactual_grad_cam(request: MapRequest) -> torch.Tensor:
-    """Grad-CAM with negated gradients: where the evidence *against* class c lies."""
-    return grad_cam_from_forward(request.forward, class_idx=request.class_idx, counterfactual=True)
-
-
-#: The method menu, in display order: name -> Method. A variant is one line. A function with
-#: grad_cam's signature also works, e.g. ``Method(lambda r: my_cam(r.net.model, r.x, r.layer, r.class_idx))``,
-#: at the price of its own forward pass(es). Score-CAM is such a method: it needs one forward
-#: pass per channel of the layer (seconds at Lite0's 1280-channel bn2), so it is marked slow;
-#: its maps are cached like the others, so a second visit is instant.
-METHODS: dict[str, Method] = {
-    "CAM": Method(_cam, feature_layer_only=True),
-    "Grad-CAM": Method(_grad_cam),
-    "Counterfactual Grad-CAM": Method(_counterfactual_grad_cam),
-    "Grad-CAM++": Method(lambda request: grad_cam_plus_plus_from_forward(request.forward, request.class_idx)),
-    "HiResCAM": Method(lambda request: hires_cam_from_forward(request.forward, request.class_idx)),
-    "Score-CAM": Method(
-        lambda request: score_cam(
-            request.net.model, request.x, request.layer, request.class_idx, reshape=request.net.reshape
-        ),
-        slow=True,
-    ),
-}
+#: The method menu, in display order: label -> :class:`~cam_utils.methods.CamMethod` (a view of
+#: :mod:`cam_utils.methods`). ``METHODS["My CAM"] = Method(my_cam)`` adds one.
+METHODS = MethodMenu()

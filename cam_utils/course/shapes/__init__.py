@@ -10,7 +10,8 @@ Real photos have no per-pixel answer to "where is the object?", so we draw our o
 3. ``mlpnet.py``: :class:`ShapesMLPNet`, the same kind of conv layers with a head CAM cannot read
    (flatten + a hidden linear layer): the case Grad-CAM exists for.
 4. ``registry.py``: the architectures by name (class, weights file, layers, training recipe);
-   a new network is one more :func:`register_shapes_model` entry.
+   a new network is one more :func:`register_shapes_model` entry, which is also
+   ``cam_utils.load_model("shapes_NAME")`` (the package's entry point registers them there).
 5. ``training.py``: :func:`train_shapes_model` trains a registered architecture deterministically
    on the CPU; :func:`load_shapes_model` loads the weights that ship with the package.
 6. ``benchmark.py``: :func:`localisation_benchmark` scores explanation methods (pointing game,

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
@@ -27,7 +27,7 @@ BATCH_SIZE = 64
 MIN_ACCURACY = 0.5
 
 
-def _at_least(minimum: int):
+def _at_least(minimum: int) -> Callable[[str], int]:
     """An argparse type: an integer >= minimum, with a message that says so."""
 
     def parse(text: str) -> int:

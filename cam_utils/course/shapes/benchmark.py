@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
 from cam_utils.metrics import energy_share, mask_iou, pointing_game
+
 from .data import IMAGE_SIZE, make_shapes
 from .training import load_shapes_model
 
 if TYPE_CHECKING:  # only for type hints; imported lazily at run time
-    import matplotlib.pyplot as plt
+    from matplotlib.axes import Axes
 
 # ----------------------------------------------------------------------------------------------
 # The benchmark
@@ -134,7 +136,7 @@ def format_benchmark_table(rows: Sequence[BenchmarkRow]) -> str:
     return "\n".join(lines)
 
 
-def plot_benchmark(rows: Sequence[BenchmarkRow], ax: "plt.Axes | None" = None) -> "plt.Axes":
+def plot_benchmark(rows: Sequence[BenchmarkRow], ax: Axes | None = None) -> Axes:
     """Grouped bar chart: one group per metric, one bar per method. Returns the Axes."""
     import matplotlib.pyplot as plt
 

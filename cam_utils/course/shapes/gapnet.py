@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from torch import Tensor, nn
 
 from .data import CLASS_NAMES
@@ -50,9 +52,9 @@ class ShapesGapNet(nn.Module):
         categories: the class names, CLASS_NAMES.
     """
 
-    feature_layer = "features"
-    classifier_layer = "classifier"
-    categories = list(CLASS_NAMES)
+    feature_layer: ClassVar[str] = "features"
+    classifier_layer: ClassVar[str] = "classifier"
+    categories: ClassVar[list[str]] = list(CLASS_NAMES)
 
     def __init__(self, num_classes: int = len(CLASS_NAMES)) -> None:
         super().__init__()

@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import nn
 
 from cam_utils.model_state import explaining
-from .data import (
-    CLASS_NAMES,
-    IMAGE_SIZE,
-    SHAPES_MEAN,
-    SHAPES_STD,
-    ShapesData,
-    make_shapes,
-    shape_samples,
-)
+
+from .data import ShapesData, make_shapes
 from .registry import SHAPES_MODELS, shapes_architecture
 
-if TYPE_CHECKING:  # only for type hints; imported lazily at run time
-    from PIL import Image
-
+if TYPE_CHECKING:  # only for type hints
     from cam_utils.models import LoadedModel
 
 WEIGHTS_PATH = SHAPES_MODELS["gapnet"].weights_path
@@ -110,26 +102,7 @@ def train_shapes_model(
     return network.eval()
 
 
-class _ShapesTransform:
-    """PIL image -> (3, 64, 64) tensor normalised like :func:`make_shapes` (a LoadedModel's transform).
-
-    ``mean`` and ``std`` say how it normalises, so that :func:`cam_utils.model_view` can turn a
-    model input back into the picture the model sees.
-    """
-
-    mean = SHAPES_MEAN
-    std = SHAPES_STD
-
-    def __call__(self, image: "Image.Image") -> Tensor:
-        from torchvision.transforms import functional as TF
-
-        pixels = TF.to_tensor(image.convert("RGB").resize((IMAGE_SIZE, IMAGE_SIZE)))  # (3, 64, 64) in [0, 1]
-        return TF.normalize(pixels, self.mean, self.std)
-
-
-def load_shapes_model(
-    name: str = "gapnet", weights: str | Path | None = None, pretrained: bool = True
-) -> "LoadedModel":
+def load_shapes_model(name: str = "gapnet", weights: str | Path | None = None, pretrained: bool = True) -> LoadedModel:
     """A trained shapes network, ready to be explained, as a :class:`cam_utils.models.LoadedModel`.
 
     ``cam_utils.load_model("shapes_NAME")`` gives the same model, so the command line and the
@@ -140,7 +113,7 @@ def load_shapes_model(
             layer), "mlpnet" (:class:`ShapesMLPNet`, flatten + hidden layer), "vit"
             (:class:`ShapesViT`), or any other registered one (``python -m cam_utils.course.shapes list``).
         weights: a state_dict saved by ``python -m cam_utils.course.shapes train --model NAME``; None
-            loads the weights that ship with the package (``cam_utils/data/shapes_NAME.pt``).
+            loads the weights that ship with the package (``cam_utils/course/shapes/data/shapes_NAME.pt``).
         pretrained: False gives the architecture with its random initial weights (``weights`` unused).
 
     Returns:
@@ -149,29 +122,4 @@ def load_shapes_model(
         ``reshape`` (the ViT's tokens -> maps), ``gap_head`` (whether CAM applies), a ``transform``
         from PIL images to normalised 64x64 tensors, and ``samples`` (one picture per class).
     """
-    from cam_utils.models import LoadedModel
-
-    architecture = shapes_architecture(name)
-    model = architecture.build()
-    if pretrained:
-        path = Path(weights) if weights is not None else architecture.weights_path
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"No weights at {path}. Train them with "
-                f"`python -m cam_utils.course.shapes train --model {name} --out {path}` (about a minute on a CPU)."
-            )
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    model.eval()
-    return LoadedModel(
-        name=f"shapes_{name}",
-        model=model,
-        transform=_ShapesTransform(),
-        categories=list(CLASS_NAMES),
-        feature_layer_name=architecture.feature_layer,
-        feature_layer=model.get_submodule(architecture.feature_layer),
-        classifier=model.get_submodule(architecture.classifier_layer),
-        stages=list(architecture.stages),
-        reshape=architecture.reshape,  # tokens -> maps for the ViT; None for the CNNs
-        gap_head=architecture.gap_head,
-        samples=shape_samples,
-    )
+    return shapes_architecture(name).model_spec(weights).load(pretrained)

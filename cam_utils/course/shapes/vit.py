@@ -24,6 +24,8 @@ seconds). Token (i, j) still stands for patch (i, j).
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
@@ -64,9 +66,9 @@ class ShapesViT(VisionTransformer):
         categories: the class names, CLASS_NAMES.
     """
 
-    feature_layer = "blocks.2"
-    classifier_layer = "head"
-    categories = list(CLASS_NAMES)
+    feature_layer: ClassVar[str] = "blocks.2"
+    classifier_layer: ClassVar[str] = "head"
+    categories: ClassVar[list[str]] = list(CLASS_NAMES)
 
     def __init__(
         self,
