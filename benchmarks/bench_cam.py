@@ -77,10 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image", default="cat", help="sample image name (cam_utils.sample_image_names())")
     args = parser.parse_args(argv)
 
+    import pytorch_grad_cam
     from pytorch_grad_cam import GradCAM, GradCAMPlusPlus
     from pytorch_grad_cam.utils.image import scale_cam_image
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
-    import pytorch_grad_cam
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(

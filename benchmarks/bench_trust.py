@@ -35,17 +35,12 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
 
 from cam_utils.cam import class_activation_map
-from cam_utils.gradcam import grad_cam
-from cam_utils.images import sample_image, sample_image_names
-from cam_utils.metrics import average_drop_increase, deletion_curve, insertion_curve, mask_iou
-from cam_utils.models import load_model
-from cam_utils.sanity import cascading_randomization, collect, default_randomization_stages, format_sanity_table
 from cam_utils.course.shapes import (
     SHAPES_MEAN,
     accuracy,
@@ -54,6 +49,11 @@ from cam_utils.course.shapes import (
     localisation_benchmark,
     make_shapes,
 )
+from cam_utils.gradcam import grad_cam
+from cam_utils.images import sample_image, sample_image_names
+from cam_utils.metrics import average_drop_increase, deletion_curve, insertion_curve, mask_iou
+from cam_utils.models import load_model
+from cam_utils.sanity import cascading_randomization, collect, default_randomization_stages, format_sanity_table
 from cam_utils.scorecam import score_cam
 from cam_utils.variants import grad_cam_plus_plus, hires_cam
 
@@ -63,6 +63,11 @@ ExplainFn = Callable[[nn.Module, Tensor, Tensor], Tensor]
 LITE0_MEAN = LITE0_STD = SHAPES_MEAN
 # Batches of 16 images are the fastest per image on a 2-core CPU for Lite0 at 224x224.
 BATCH_SIZE = 16
+
+
+def grad_cam_at(layer: str):
+    """A localisation-benchmark method: Grad-CAM at one fixed layer."""
+    return lambda model, x, c: grad_cam(model, x, layer, c)
 
 
 def methods_at(feature_layer: str, classifier: str, score_cam_batch: int, with_score_cam: bool) -> dict[str, ExplainFn]:
@@ -101,7 +106,7 @@ def localisation_part(n_images: int, with_score_cam: bool) -> None:
     print(format_benchmark_table(rows))
 
     layer_methods = {
-        f"Grad-CAM at {layer} ({size}x{size})": (lambda layer: lambda model, x, c: grad_cam(model, x, layer, c))(layer)
+        f"Grad-CAM at {layer} ({size}x{size})": grad_cam_at(layer)
         for layer, size in [("features.1", 32), ("features.3", 16), ("features.5", 8), ("features", 8)]
     }
     rows = localisation_benchmark(layer_methods, n_images=n_images, model=shapes.model, baselines=False)
@@ -130,7 +135,7 @@ def mlp_part(n_images: int, with_score_cam: bool, held_out) -> None:
     methods = methods_at("features", "classifier", score_cam_batch=64, with_score_cam=with_score_cam)
     del methods["CAM"]  # CAM needs GAP + one linear layer: it raises a ValueError on this network
     for layer in ("features.1", "features.3", "features.5"):
-        methods[f"Grad-CAM at {layer}"] = (lambda layer: lambda model, x, c: grad_cam(model, x, layer, c))(layer)
+        methods[f"Grad-CAM at {layer}"] = grad_cam_at(layer)
     rows = localisation_benchmark(methods, n_images=n_images, model=mlp.model)
     print(f"ShapesMLPNet localisation on {n_images} images (seed 2024), true class, threshold 0.5")
     print(format_benchmark_table(rows))
@@ -147,7 +152,7 @@ def faithfulness_part(photo_names: list[str], pixels_per_step: int, with_score_c
     )
     print(
         "\nPhotos and their top-1 class: "
-        + ", ".join(f"{name} -> {net.categories[int(c)]}" for name, c in zip(photo_names, classes))
+        + ", ".join(f"{name} -> {net.categories[int(c)]}" for name, c in zip(photo_names, classes, strict=True))
     )
     n_pixels = x.shape[2] * x.shape[3]
     points = -(-n_pixels // pixels_per_step) + 1

@@ -90,7 +90,7 @@ def map_lite0_state_dict(
             f"{fix} Tensor count differs: the file has {len(package_state)}, timm expects {len(timm_state)}."
         )
     mapped: dict[str, torch.Tensor] = {}
-    for package_key, timm_key in zip(package_state, timm_state):
+    for package_key, timm_key in zip(package_state, timm_state, strict=True):
         package_tensor, timm_tensor = package_state[package_key], timm_state[timm_key]
         if package_tensor.shape != timm_tensor.shape:
             raise WeightsError(

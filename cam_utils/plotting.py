@@ -198,7 +198,7 @@ def show_maps(
     value_range = _resolve_scale(scale, list(cams.values()))
     figure = Figure(figsize=(panel_size * len(maps), panel_size), layout="constrained")
     axes = np.atleast_1d(figure.subplots(1, len(maps)))
-    for axis, (name, cam) in zip(axes, cams.items()):
+    for axis, (name, cam) in zip(axes, cams.items(), strict=True):
         axis.imshow(overlay(rgb, _to_unit_range(cam, value_range), alpha=alpha, cmap=cmap))
         axis.set_title(name)
         _hide_axis(axis)

@@ -135,7 +135,7 @@ class TokenLayout:
     output: torch.Tensor
 
     @classmethod
-    def of(cls, output: torch.Tensor, reshape: Reshape, layer_name: str) -> "TokenLayout":
+    def of(cls, output: torch.Tensor, reshape: Reshape, layer_name: str) -> TokenLayout:
         """Apply ``reshape`` to a layer's output and check that it only selects and rearranges entries."""
         output = output.detach()
         where = f"reshape (for layer '{layer_name}', output {tuple(output.shape)})"
@@ -156,7 +156,7 @@ class TokenLayout:
         index = torch.arange(output.numel(), dtype=torch.float64).view(output.shape)
         try:
             positions = reshape(index)
-        except Exception as error:  # noqa: BLE001 - the user's callable may raise anything
+        except Exception as error:
             raise ValueError(f"{where} failed on a tensor of positions ({error}). {rule}") from error
         per_image = output.numel() // output.shape[0]
         if (

@@ -26,8 +26,8 @@ from cam_utils.cam import class_activation_map
 from cam_utils.gradcam import grad_cam
 from cam_utils.images import load_image, sample_image
 from cam_utils.models import load_model
-from cam_utils.tokens import vit_reshape
 from cam_utils.scorecam import score_cam
+from cam_utils.tokens import vit_reshape
 from tests.helpers import TinyGapNet
 
 CAT_CLASSES = ("tabby", "tiger cat", "Egyptian cat", "Persian cat", "Siamese cat")
@@ -65,7 +65,7 @@ def no_model(monkeypatch):
 
 def run_module(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "cam_utils", *map(str, args)], capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "cam_utils", *map(str, args)], capture_output=True, text=True, timeout=300, check=False
     )
 
 
@@ -453,7 +453,7 @@ def test_other_libraries_warnings_are_shown_once_as_python_shows_them(monkeypatc
     """A warning from outside cam_utils (here: from this test) is passed on unchanged, once; the command goes on."""
 
     def run_that_warns(args):
-        warnings.warn("a warning from another library", UserWarning)
+        warnings.warn("a warning from another library", UserWarning, stacklevel=1)  # this test is the "other library"
 
     monkeypatch.setattr(cli, "run", run_that_warns)
     with warnings.catch_warnings(record=True) as shown:  # what Python would print
@@ -508,6 +508,7 @@ def test_bad_outputs_fail_before_the_computation(tmp_path, cat_jpg, make_output,
         capture_output=True,
         text=True,
         timeout=120,
+        check=False,
     )
     assert result.returncode == 1, result.stderr
     assert_one_line_error(result.stderr, fragment)
@@ -517,7 +518,9 @@ def test_bad_outputs_fail_before_the_computation(tmp_path, cat_jpg, make_output,
 def test_a_closed_pipe_after_the_figure_is_not_an_error(tmp_path, cat_jpg):
     output = tmp_path / "figure.png"
     command = f"{sys.executable} -m cam_utils {cat_jpg} -o {output} | head -1"
-    result = subprocess.run(["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True, timeout=300, check=False
+    )
     assert result.returncode == 0, result.stderr
     assert "Broken pipe" not in result.stderr and output.stat().st_size > 0
 

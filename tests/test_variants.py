@@ -13,6 +13,7 @@ import cam_utils
 from cam_utils.cam import class_activation_map
 from cam_utils.gradcam import grad_cam
 from cam_utils.hooks import LayerForward, forward_with_features
+from cam_utils.scorecam import score_cam
 from cam_utils.variants import (
     grad_cam_plus_plus,
     grad_cam_plus_plus_alpha,
@@ -20,7 +21,6 @@ from cam_utils.variants import (
     hires_cam,
     hires_cam_from_forward,
 )
-from cam_utils.scorecam import score_cam
 from tests.helpers import ModelSnapshot, TinyGapNet, give_existing_grads, randomize_batchnorm
 
 
@@ -157,7 +157,7 @@ def test_grad_cam_plus_plus_is_exact_for_tiny_gradients():
     model64, x64 = copy.deepcopy(model32).double(), x32.double()
     class_idx = [0, 3]
 
-    feature_maps, gradients = reference_features_and_gradients(model64, x64, class_idx)
+    _feature_maps, gradients = reference_features_and_gradients(model64, x64, class_idx)
     assert gradients.abs().max() < 1e-3  # the point of the test: tiny gradients
     expected = reference_grad_cam_plus_plus(model64, x64, class_idx)
     result = grad_cam_plus_plus(model32, x32, "features", class_idx=class_idx)

@@ -13,7 +13,7 @@ import io
 import random
 import re
 from contextlib import ExitStack
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import ipywidgets
 import numpy as np
@@ -21,8 +21,11 @@ import pytest
 import torch
 from PIL import Image
 
-from cam_utils.course import explorer as widgets
 from cam_utils.cam import class_activation_map
+from cam_utils.course import explorer as widgets
+from cam_utils.course.explorer import METHODS, Explorer, Method, explore
+from cam_utils.course.explorer import explorer as explorer_module
+from cam_utils.course.explorer.appearance import CONTROL_LAYOUTS, STYLE_SHEET, UPLOAD_LABEL
 from cam_utils.gradcam import grad_cam
 from cam_utils.hooks import forward_with_features, record_output
 from cam_utils.images import sample_image, sample_image_names
@@ -30,9 +33,6 @@ from cam_utils.models import load_model, model_view
 from cam_utils.postprocess import normalize, overlay, upsample
 from cam_utils.scorecam import score_cam
 from cam_utils.variants import grad_cam_plus_plus, hires_cam
-from cam_utils.course.explorer import METHODS, Explorer, Method, explore
-from cam_utils.course.explorer import explorer as explorer_module
-from cam_utils.course.explorer.appearance import CONTROL_LAYOUTS, STYLE_SHEET, UPLOAD_LABEL
 from tests.helpers import ModelSnapshot
 
 
@@ -114,7 +114,7 @@ def upload(explorer: Explorer, name: str, content: bytes) -> None:
             "type": "",
             "size": len(content),
             "content": memoryview(content),
-            "last_modified": datetime.now(timezone.utc),
+            "last_modified": datetime.now(UTC),
         },
     )
 

@@ -23,6 +23,13 @@ from collections.abc import Sequence
 
 import torch
 
+from cam_utils._warnings import library_warnings
+from cam_utils.class_names import ClassNameError, find_class
+from cam_utils.errors import CamUtilsError
+from cam_utils.images import DEFAULT_MAX_PIXELS, load_image
+from cam_utils.methods import get_method, method_names, registered_methods
+from cam_utils.models import model_names, model_view
+
 from ._cli_checks import (
     CommandLineError,
     check_layer_output,
@@ -33,12 +40,6 @@ from ._cli_checks import (
     resolve_layer_option,
     save_figure_whole,
 )
-from cam_utils._warnings import library_warnings
-from cam_utils.class_names import ClassNameError, find_class
-from cam_utils.errors import CamUtilsError
-from cam_utils.images import DEFAULT_MAX_PIXELS, load_image
-from cam_utils.methods import get_method, method_names, registered_methods
-from cam_utils.models import model_names, model_view
 
 __all__ = ["CommandLineError", "build_parser", "main", "resolve_class", "run"]
 

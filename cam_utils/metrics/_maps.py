@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from torch import Tensor
 
 from cam_utils._checks import check_finite_maps
-
 from cam_utils.postprocess import upsample
 
 

@@ -134,7 +134,7 @@ def map_ssim(first: Tensor, second: Tensor, size: tuple[int, int] | None = None)
     if min(size or first.shape[1:]) < 7:
         raise ValueError(f"SSIM uses a 7 x 7 window: maps of {tuple(first.shape[1:])} are too small; pass size=(H, W).")
     first_np, second_np = _shown(first, size), _shown(second, size)  # (N, H, W) in [0, 1]
-    values = [structural_similarity(a, b, data_range=1.0) for a, b in zip(first_np, second_np)]
+    values = [structural_similarity(a, b, data_range=1.0) for a, b in zip(first_np, second_np, strict=True)]
     return torch.tensor(values, dtype=torch.float64)
 
 
@@ -163,7 +163,9 @@ def hog_correlation(first: Tensor, second: Tensor, size: tuple[int, int] | None 
             f"HOG uses 24 x 24-pixel blocks: maps of {tuple(first.shape[1:])} are too small; pass size=(H, W)."
         )
     first_np, second_np = _shown(first, size), _shown(second, size)
-    features = torch.stack([torch.from_numpy(np.stack([hog(a), hog(b)])) for a, b in zip(first_np, second_np)])
+    features = torch.stack(
+        [torch.from_numpy(np.stack([hog(a), hog(b)])) for a, b in zip(first_np, second_np, strict=True)]
+    )
     centred = features - features.mean(dim=2, keepdim=True)  # (N, 2, F)
     covariance = (centred[:, 0] * centred[:, 1]).sum(dim=1)
     scale = torch.sqrt((centred[:, 0] ** 2).sum(dim=1) * (centred[:, 1] ** 2).sum(dim=1))

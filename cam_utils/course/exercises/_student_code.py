@@ -31,7 +31,7 @@ def call_student(function: object, *args: Any, name: str, called_as: str = "") -
         return function(*args), None
     except NotImplementedError:
         return None, f"{name} is not written yet (it raises NotImplementedError): replace that line with your code."
-    except Exception as error:  # the learner's bug: report it as a hint, do not crash the check
+    except Exception as error:  # noqa: BLE001 - the learner's bug: report it as a hint, do not crash the check
         called = f" It is called as {called_as}." if called_as else ""
         return None, f"{name} raised {type(error).__name__}: {str(error).rstrip('.')}.{called}"
 

@@ -12,14 +12,14 @@ recorded tensor overwritten in place, ``.grad`` written on the parameters.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Iterator
 
 import torch
 from torch import nn
 
 from cam_utils.hooks import forward_with_features
+
 from ._student_code import call_student, known_mistake
 from .feedback import CheckResult, diagnose_tensor, report
 

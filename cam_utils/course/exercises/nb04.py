@@ -16,6 +16,7 @@ from torch import nn
 
 from cam_utils.gradcam import grad_cam
 from cam_utils.hooks import forward_with_features
+
 from ._student_code import call_student, known_mistake
 from .feedback import CheckResult, diagnose_tensor, report
 

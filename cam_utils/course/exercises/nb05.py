@@ -110,7 +110,7 @@ def check_crop_box(function: Callable[[int, int], tuple[float, float, float, flo
 
 
 def _close_box(box: tuple[float, ...], reference: tuple[float, ...]) -> bool:
-    return all(abs(got - want) <= 1.5 for got, want in zip(box, reference))
+    return len(box) == len(reference) and all(abs(got - want) <= 1.5 for got, want in zip(box, reference, strict=True))
 
 
 def _crop_box_hint(answer: object, width: int, height: int) -> str | None:

@@ -64,7 +64,7 @@ def check_signed_grad_cam(function: Callable[[MapRequest], torch.Tensor], loaded
             for c in classes
         ]
         mistakes = [_typical_mistakes(forward, c) for c in classes]
-        for class_idx, signed, class_mistakes in zip(classes, signed_maps, mistakes):
+        for class_idx, signed, class_mistakes in zip(classes, signed_maps, mistakes, strict=True):
             request = MapRequest(loaded, x, layer, forward, class_idx=class_idx)
             yours, problem = call_student(function, request, name="signed_grad_cam")
             if problem is not None:

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from cam_utils.postprocess import normalize, upsample
+
 from ._hidden_classifier import IMAGE_SIZE, HiddenClassifier
 from ._student_code import call_student, known_mistake
 from .feedback import CheckResult, diagnose_tensor, report

@@ -21,6 +21,7 @@ from cam_utils.hooks import forward_with_features
 from cam_utils.metrics import deletion_curve
 from cam_utils.models import LoadedModel
 from cam_utils.postprocess import normalize, upsample
+
 from ._hidden_classifier import IMAGE_SIZE, HiddenClassifier
 from ._student_code import call_student, known_mistake
 from .feedback import CheckResult, diagnose_tensor, report

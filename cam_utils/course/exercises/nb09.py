@@ -18,6 +18,7 @@ from torch import nn
 
 from cam_utils.gradcam import grad_cam
 from cam_utils.sanity import SanityStage, cascading_randomization, reestimate_batchnorm
+
 from .feedback import CheckResult, diagnose_tensor, report
 
 IndependentTest = Callable[[nn.Module, torch.Tensor, str, Sequence[str], torch.Tensor], list[SanityStage]]
@@ -77,12 +78,12 @@ def _problem(result: object, reference: list[SanityStage], on_x: list[SanityStag
     problem = diagnose_tensor(result[0].maps, reference[0].maps, name="the trained model's maps", atol=1e-5, rtol=1e-4)
     if problem is not None:
         return f"{problem} They should be Grad-CAM at `layer` for each image's top-1 class."
-    if all(torch.allclose(row.maps, other.maps, atol=1e-5, rtol=1e-4) for row, other in zip(result, on_x)):
+    if all(torch.allclose(row.maps, other.maps, atol=1e-5, rtol=1e-4) for row, other in zip(result, on_x, strict=True)):
         return (
             "your BatchNorm statistics were re-estimated on the explained images themselves: estimate them on "
             "the separate images (batchnorm_images=reference)."
         )
-    for row, want in zip(result[1:], reference[1:]):
+    for row, want in zip(result[1:], reference[1:], strict=True):
         if not torch.allclose(row.maps, want.maps, atol=1e-5, rtol=1e-4):
             return (
                 f"after randomising {row.stage!r} your maps differ from the reference: keep the default "
@@ -104,7 +105,7 @@ def check_independent_test(function: IndependentTest) -> CheckResult:
     model, x, reference = _hidden_network()
     try:
         result = function(model, x, _LAYER, list(_STAGES), reference)
-    except Exception as error:  # the learner's code: any error becomes a hint
+    except Exception as error:  # noqa: BLE001 - the learner's code: any error becomes a hint
         return report(
             f"your function raised {type(error).__name__} on the test network: {error}. It is called as "
             f'f(model, x, layer, stages, reference) with a layer name such as "{_LAYER}".',

@@ -46,7 +46,7 @@ def _tokens_problem(function: TokensToMaps, tokens: torch.Tensor, prefix: int, h
     where = f"on tokens of shape {tuple(tokens.shape)} ({prefix} prefix token(s), a {height}x{width} grid)"
     try:
         value = function(tokens.clone(), prefix, height, width)
-    except Exception as error:  # the learner's code: any error becomes a hint
+    except Exception as error:  # noqa: BLE001 - the learner's code: any error becomes a hint
         return (
             f"your function raised {type(error).__name__} {where}: {error}. Drop all prefix tokens first "
             "(tokens[:, prefix_tokens:]: they are not patches), and use height and width as given."
@@ -153,7 +153,7 @@ def check_weighted_rollout(function: WeightedRollout) -> CheckResult:
     for residual_weight in (0.2, 0.9, 0.5):
         try:
             value = function([a.clone() for a in attentions], residual_weight)
-        except Exception as error:  # the learner's code: any error becomes a hint
+        except Exception as error:  # noqa: BLE001 - the learner's code: any error becomes a hint
             return report(
                 f"your function raised {type(error).__name__} on 3 layers of attention (2 images, 3 heads, 5 tokens) "
                 f"with residual_weight={residual_weight}: {error}. It receives a list of (N, heads, T, T) tensors, "

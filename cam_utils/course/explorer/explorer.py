@@ -9,18 +9,19 @@ import html
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Union
+from typing import Any
 
 import ipywidgets as widgets
 import torch
 from PIL import Image
 
 from cam_utils._warnings import library_warnings
-from cam_utils.hooks import LayerForward, forward_with_features
 from cam_utils.class_names import ClassNameError, find_class
+from cam_utils.hooks import LayerForward, forward_with_features
 from cam_utils.images import ImageLoadError, load_image, sample_image, sample_image_names
 from cam_utils.models import LoadedModel, load_model, model_view
 from cam_utils.postprocess import normalize, overlay, upsample
+
 from . import appearance
 from .inputs import display_size, downscaled, layer_shapes, png_bytes
 from .methods import METHODS, MapRequest, compute_map
@@ -47,7 +48,7 @@ class Explorer(widgets.VBox):
     the heatmap.
     """
 
-    def __init__(self, net: LoadedModel, image: Union[Image.Image, str, None] = None) -> None:
+    def __init__(self, net: LoadedModel, image: Image.Image | str | None = None) -> None:
         super().__init__()
         self.net = net
         # The pictures the model is meant for: the shapes models bring their own, the others use the photos.
