@@ -126,8 +126,8 @@ def class_activation_map(
             f'class_idx={class_idx!r} is not a class: the only text class_activation_map accepts is "all" '
             "(lower case), for the maps of every class at once; otherwise an int, one per image, or None."
         )
-    model, classifier = unwrap_compiled_layer(model, classifier)  # torch.compile: the original module
-    classifier_module, classifier_name = resolve_layer(model, classifier)
+    model, classifier_layer = unwrap_compiled_layer(model, classifier)  # torch.compile: the original module
+    classifier_module, classifier_name = resolve_layer(model, classifier_layer)
     if not isinstance(classifier_module, nn.Linear):
         raise TypeError(
             f"classifier '{classifier_name}' is a {type(classifier_module).__name__}, but CAM reads "

@@ -42,6 +42,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any
 
 import torch
@@ -212,7 +213,7 @@ class _SplitHook:
         self.captured: dict[str, torch.Tensor] = {}
         self.in_inference_mode = self.in_reentrant_checkpoint = False
 
-    def __deepcopy__(self, memo: dict) -> Any:
+    def __deepcopy__(self, memo: dict[int, object]) -> Any:
         return _inert_hook
 
     def __reduce__(self) -> Any:
@@ -257,7 +258,7 @@ class _SplitHook:
 def _inside_reentrant_checkpoint() -> bool:
     """Is this forward running inside ``torch.utils.checkpoint(..., use_reentrant=True)``? Its segment runs
     without autograd and is recomputed during backward, so nothing inside it has a gradient path."""
-    frame = sys._getframe(2)
+    frame: FrameType | None = sys._getframe(2)
     for _ in range(60):  # a few dozen frames up are enough: the checkpoint calls the segment directly
         if frame is None:
             return False

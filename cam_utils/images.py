@@ -94,8 +94,9 @@ def _skimage_photo(function_name: str) -> Callable[[], Image.Image]:
 def _grace_hopper() -> Image.Image:
     import matplotlib.cbook
 
-    with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as file:
-        return Image.open(file).convert("RGB")
+    path = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)  # a path: no open file to close
+    with Image.open(path) as image:
+        return image.convert("RGB")
 
 
 def _cat_and_coffee() -> Image.Image:
@@ -195,7 +196,7 @@ def _check_max_aspect_ratio(max_aspect_ratio: object) -> float:
     if (
         isinstance(max_aspect_ratio, bool)
         or not isinstance(max_aspect_ratio, numbers.Real)
-        or not max_aspect_ratio >= 1
+        or not float(max_aspect_ratio) >= 1
     ):
         raise ValueError(
             f"max_aspect_ratio must be a number >= 1 (long side / short side), got {max_aspect_ratio!r}. "

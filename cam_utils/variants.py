@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+from types import FrameType
 
 import torch
 from torch import nn
@@ -164,7 +165,8 @@ _CANCELLED = 1e-4
 def _first_frame_outside_this_module() -> int:
     """The ``stacklevel`` that makes a warning raised by the caller point at the first line outside this module:
     the user's call of ``hires_cam`` or of ``hires_cam_from_forward``, however deep inside this module it warns."""
-    level, frame = 1, sys._getframe(1)  # level 1: the frame that calls warnings.warn (our caller)
+    level = 1  # level 1: the frame that calls warnings.warn (our caller)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None and frame.f_code.co_filename == __file__:
         level, frame = level + 1, frame.f_back
     return level

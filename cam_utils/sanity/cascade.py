@@ -75,7 +75,7 @@ def default_randomization_stages(model: nn.Module) -> list[str]:
     its own children. EfficientNet-Lite0 (timm) gives classifier, bn2, conv_head, blocks.6,
     ..., blocks.0, bn1, conv_stem; ResNet-18 gives fc, layer4.1, layer4.0, ..., bn1, conv1.
     """
-    stages = []
+    stages: list[str] = []
     for name, child in reversed(list(model.named_children())):
         if not any(True for _ in child.parameters()):
             continue
@@ -168,7 +168,7 @@ def cascading_randomization(
     call_order, logits = _forward_order(working, x)  # also gives the classes to explain
     classes = resolve_class_idx(class_idx, logits)  # (N,) fixed for every stage
 
-    def explain_and_measure(network: nn.Module, batchnorms: list[nn.Module]) -> tuple[Tensor, Tensor]:
+    def explain_and_measure(network: nn.Module, batchnorms: list[_BatchNorm]) -> tuple[Tensor, Tensor]:
         if batchnorm_images is not None and batchnorms:  # a separate set: one forward pass on it first
             randomization.reestimate_batchnorm(network, batchnorms, batchnorm_images)
             batchnorms = []
@@ -222,6 +222,7 @@ def cascading_randomization(
     randomised: tuple[str, ...] = ()
     for index, stage in enumerate(stages):
         if not cascade:  # back to the trained weights: one stage random at a time
+            assert trained_state is not None  # set above whenever cascade is False
             working.load_state_dict(trained_state)
             randomised = ()
         # One generator per stage: stage i's random weights are the same in both modes.
@@ -243,8 +244,8 @@ def _forward_order(model: nn.Module, x: Tensor) -> tuple[dict[str, int], Tensor]
     """
     order: dict[str, int] = {}
 
-    def recorder(name: str) -> Callable[[nn.Module, tuple], None]:
-        def record(module: nn.Module, args: tuple) -> None:
+    def recorder(name: str) -> Callable[[nn.Module, tuple[object, ...]], None]:
+        def record(module: nn.Module, args: tuple[object, ...]) -> None:
             order.setdefault(name, len(order))
 
         return record
@@ -259,7 +260,7 @@ def _forward_order(model: nn.Module, x: Tensor) -> tuple[dict[str, int], Tensor]
     return order, logits
 
 
-def _batchnorm_layers_from(model: nn.Module, stages: Sequence[str], call_order: dict[str, int]) -> list[nn.Module]:
+def _batchnorm_layers_from(model: nn.Module, stages: Sequence[str], call_order: dict[str, int]) -> list[_BatchNorm]:
     """The BatchNorm layers that run at or after the first of ``stages`` in the forward pass."""
     starts = [call_order[name] for name in stages if name in call_order]
     if not starts:
