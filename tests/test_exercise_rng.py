@@ -38,7 +38,13 @@ def _rollout_without_residual(attentions, residual_weight):
 def _other_class(request, which: str) -> tuple:
     values = request.getfixturevalue("other")
     cat, espresso = values["classes"]
-    return (values["net"], values["x"], cat, espresso, values[which], values["own"], values["cross"], PIXELS_PER_STEP)
+    answers = {
+        "other_idx": espresso,
+        "other_map": values[which],
+        "own_curve": values["own"],
+        "class_map_curve": values["cross"],
+    }
+    return (values["net"], values["x"], cat, "espresso", PIXELS_PER_STEP, answers)
 
 
 #: check name -> (request -> (a right answer's arguments, a wrong answer's arguments))

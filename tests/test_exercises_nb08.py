@@ -151,16 +151,22 @@ def other():
     }
 
 
-def _check(other, other_map, own, cross, capsys):
+def _answers(other, other_map, own, cross, other_idx=None) -> dict:
+    """The names the notebook's cell defines, as the check finds them in ``globals()``."""
+    espresso = other["classes"][1] if other_idx is None else other_idx
+    return {"other_idx": espresso, "other_map": other_map, "own_curve": own, "class_map_curve": cross}
+
+
+def _check(other, other_map, own, cross, capsys, other_idx=None):
+    answers = _answers(other, other_map, own, cross, other_idx)
     return _run(
         check_other_class_deletion,
         other["net"],
         other["x"],
-        *other["classes"],
-        other_map,
-        own,
-        cross,
+        other["classes"][0],
+        "espresso",
         PIXELS_PER_STEP,
+        answers,
         capsys=capsys,
     )
 
@@ -203,3 +209,31 @@ def test_other_class_wrong_curves_get_hints(other, capsys):
     ]:
         passed, out = _check(other, other_map, *curves, capsys)
         assert not passed and out.startswith("✗ Not yet:") and hint in out, out
+
+
+def test_other_class_names_not_defined_yet_get_a_hint_not_a_name_error(other, capsys):
+    """The student edition: the check cell runs before the learner's cell has defined anything."""
+    net, x, (cat, _) = other["net"], other["x"], other["classes"]
+    notebook_names = {"net": net, "x": x, "class_idx": cat, "OTHER_CLASS": "espresso"}
+    passed, out = _run(
+        check_other_class_deletion, net, x, cat, "espresso", PIXELS_PER_STEP, notebook_names, capsys=capsys
+    )
+    assert not passed
+    assert out.startswith("✗ Not yet: other_idx, other_map, own_curve and class_map_curve are not defined yet")
+    answers = _answers(other, other["other_map"], other["own"], other["cross"])
+    del answers["own_curve"]
+    passed, out = _run(check_other_class_deletion, net, x, cat, "espresso", PIXELS_PER_STEP, answers, capsys=capsys)
+    assert not passed and out.startswith("✗ Not yet: own_curve is not defined yet"), out
+
+
+def test_other_class_wrong_index_gets_a_hint(other, capsys):
+    cat, espresso = other["classes"]
+    for wrong_index, hint in [
+        (cat, "other_idx is the explained class"),
+        (espresso + 1, "other_idx is not the index of OTHER_CLASS"),
+        ("espresso", "other_idx should be an int"),
+    ]:
+        passed, out = _check(other, other["other_map"], other["own"], other["cross"], capsys, other_idx=wrong_index)
+        assert not passed and out.startswith("✗ Not yet:") and hint in out, out
+    passed, out = _check(other, other["other_map"], other["own"], other["cross"], capsys, torch.tensor(espresso))
+    assert passed, out

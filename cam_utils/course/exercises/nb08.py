@@ -10,7 +10,7 @@ Each check prints ✓ or a hint naming the kind of mistake, never the expected n
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -209,31 +209,68 @@ def _top1_probability(reference: dict[str, Any]) -> float:
         return float(torch.softmax(reference["model"](reference["x"]), dim=1).max())
 
 
+#: The names exercise 2 asks for, in the order the check looks at them.
+ANSWER_NAMES = ("other_idx", "other_map", "own_curve", "class_map_curve")
+
+
 def check_other_class_deletion(
     net: LoadedModel,
     x: torch.Tensor,
     class_idx: int,
-    other_idx: int,
-    other_map: torch.Tensor,
-    own_curve: object,
-    class_map_curve: object,
+    other_class: str,
     pixels_per_step: int,
+    answers: Mapping[str, Any],
 ) -> CheckResult:
     """Check the other-class control of notebook 08; print ✓ or a hint.
+
+    The learner's four values are looked up by name in ``answers`` (the notebook passes ``globals()``), so
+    that the check prints a hint, not a NameError, when the cell above has not run or not defined one yet.
 
     Args:
         net: the loaded EfficientNet-Lite0 (``load_model()``), whose ``bn2`` maps are checked.
         x: the photo, (1, 3, 224, 224) normalised.
-        class_idx: the explained class; ``other_idx``: the other object's class.
-        other_map: Grad-CAM for ``other_idx`` at bn2 on ``x``, (1, 7, 7).
-        own_curve: the deletion Curve of p(other) in the order of ``other_map``.
-        class_map_curve: the deletion Curve of p(other) in the order of the explained class's Grad-CAM map.
+        class_idx: the explained class; ``other_class``: the other object's class name.
         pixels_per_step: the pixels deleted per step (the notebook's ``PIXELS_PER_STEP``).
+        answers: a mapping with ``other_idx`` (the other class's index), ``other_map`` (Grad-CAM for it at
+            bn2 on ``x``, (1, 7, 7)), ``own_curve`` (the deletion Curve of p(other) in the order of
+            ``other_map``) and ``class_map_curve`` (the same in the order of the explained class's map).
     """
-    reference = _other_class_reference(net, x, int(class_idx), int(other_idx))
-    problem = (
-        _map_mistake(reference, other_map)
-        or _curve_mistake(reference, own_curve, "own_curve", "other_map", "class_map", pixels_per_step)
-        or _curve_mistake(reference, class_map_curve, "class_map_curve", "class_map", "other_map", pixels_per_step)
-    )
+    missing = [name for name in ANSWER_NAMES if name not in answers]
+    if missing:
+        return report(
+            f"{_listed(missing)} not defined yet: run your cell above, or compute "
+            f"{'it' if len(missing) == 1 else 'them'} there under {'this name' if len(missing) == 1 else 'these names'}.",
+            "",
+        )
+    other_idx = net.categories.index(other_class)
+    problem = _index_mistake(answers["other_idx"], other_idx, int(class_idx))
+    if problem is None:
+        reference = _other_class_reference(net, x, int(class_idx), other_idx)
+        problem = (
+            _map_mistake(reference, answers["other_map"])
+            or _curve_mistake(reference, answers["own_curve"], "own_curve", "other_map", "class_map", pixels_per_step)
+            or _curve_mistake(
+                reference, answers["class_map_curve"], "class_map_curve", "class_map", "other_map", pixels_per_step
+            )
+        )
     return report(problem, "both curves follow p(other class), each in the order of its own map.")
+
+
+def _listed(names: list[str]) -> str:
+    """``a is`` / ``a and b are`` / ``a, b and c are``."""
+    if len(names) == 1:
+        return f"{names[0]} is"
+    return f"{', '.join(names[:-1])} and {names[-1]} are"
+
+
+def _index_mistake(got: object, other_idx: int, class_idx: int) -> str | None:
+    """None when ``got`` is the other class's index, else a hint."""
+    if isinstance(got, torch.Tensor) and got.numel() == 1:
+        got = got.item()
+    if isinstance(got, bool) or not isinstance(got, int):
+        return f"other_idx should be an int, the other class's position in the model's list of class names; got {type(got).__name__}."
+    if got == class_idx:
+        return "other_idx is the explained class: it should be the other object's class (OTHER_CLASS)."
+    if got != other_idx:
+        return "other_idx is not the index of OTHER_CLASS in the model's list of class names."
+    return None
