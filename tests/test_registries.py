@@ -250,3 +250,39 @@ def test_the_shapes_networks_arrive_through_the_entry_point():
     first, second = _run(code).strip().splitlines()
     assert first == "shapes_vit True ['shapes_gapnet', 'shapes_mlpnet', 'shapes_vit']"
     assert second == "['shapes']"  # the entry point imports the shapes package only: no explorer, no CLI
+
+
+def test_a_registered_gap_head_method_gets_the_cli_checks_cam_gets(picture, tmp_path, capsys):
+    """The CLI asks the registry which methods read a GAP head's class weights, not the name "cam"."""
+    register_method(
+        CamMethod(
+            name="classweights",
+            label="Class weights",
+            compute=get_method("cam").compute,
+            description="CAM under another name",
+            needs_gap_head=True,
+        )
+    )
+    output = tmp_path / "figure.png"
+    assert cli.main([str(picture), "--model", "shapes_mlpnet", "--method", "classweights", "-o", str(output)]) == 1
+    error = capsys.readouterr().err
+    assert "--method classweights needs a classifier that reads the global average" in error
+    assert "classweights" not in error.split("Use --method", 1)[1]  # not suggested as an alternative to itself
+    assert not output.exists()
+    assert (
+        cli.main(
+            [
+                str(picture),
+                "--model",
+                "shapes_gapnet",
+                "--method",
+                "classweights",
+                "--layer",
+                "features.1",
+                "-o",
+                str(output),
+            ]
+        )
+        == 1
+    )
+    assert "--method classweights works only at shapes_gapnet's feature layer" in capsys.readouterr().err

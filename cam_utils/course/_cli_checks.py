@@ -15,6 +15,7 @@ import torch
 from cam_utils._layers import close_names
 from cam_utils.errors import CamUtilsError, CamUtilsWarning, CancelledMapWarning, NotGapNetworkError
 from cam_utils.images import ImageTooLargeError
+from cam_utils.methods import get_method, method_names
 from cam_utils.models import LoadedModel, WeightsDownloadError, load_model
 from cam_utils.probe import LayerProbe, probe_layers
 
@@ -164,14 +165,18 @@ def check_layer_output(net: LoadedModel, probe: LayerProbe, method: str) -> None
     if not (shape is not None and len(shape) == 4) and not tokens:
         shown = shape if shape is not None else probe.output_type
         raise CommandLineError(f"--layer {layer} outputs {shown}, not feature maps (1, C, h, w); {suggestion}.")
-    if method == "cam" and not net.gap_head:
+    if not get_method(method).needs_gap_head:
+        return
+    # A method that reads the class weights of a GAP head (CAM, or one registered like it).
+    others = ", ".join(name for name in method_names() if name != "gradcam" and not get_method(name).needs_gap_head)
+    if not net.gap_head:
         raise CommandLineError(
-            f"--method cam needs a classifier that reads the global average of the feature maps (M_c = Σ_k "
+            f"--method {method} needs a classifier that reads the global average of the feature maps (M_c = Σ_k "
             f"w_k^c A^k); {net.name} has another head, so its class weights do not belong to any layer's "
-            "channels. Use --method gradcam (or gradcam++, hirescam, scorecam), which need only the layer."
+            f"channels. Use --method gradcam (or {others}), which need only the layer."
         )
-    if method == "cam" and layer != net.feature_layer_name:
+    if layer != net.feature_layer_name:
         raise CommandLineError(
-            f"--method cam works only at {net.name}'s feature layer {net.feature_layer_name} (its class weights "
-            f"belong to that layer's channels): leave out --layer, or use --method gradcam at --layer {layer}."
+            f"--method {method} works only at {net.name}'s feature layer {net.feature_layer_name} (its class "
+            f"weights belong to that layer's channels): leave out --layer, or use --method gradcam at --layer {layer}."
         )
