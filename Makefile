@@ -7,7 +7,10 @@
 #   make bench    benchmarks/*.py (installs the "bench" extra: grad-cam for comparison)
 #   make test-oldest  the same test in .venv-oldest, on the lowest versions pyproject.toml declares
 #   make lock     re-resolve requirements/lock.txt, the exact versions every install into .venv takes
-#   make student  the student edition in student/: solutions stubbed, answers and outputs removed
+#   make student  the student edition in student/: solutions stubbed, answers and outputs removed (ANSWERS=1: with answers.md)
+#   make lab STUDENT=1  the student edition in JupyterLab (rooted at student/, the answers page beside it)
+#   make student-site  the student's website in _build/student-site (no solutions, no answers)
+#   make student-archive  one zip to hand out: student notebooks, cam_utils wheel, README (ANSWERS=1: with answers.md)
 #   make site     the course website in _build/site (open _build/site/index.html)
 #   make explorer the explorer alone as a Voila app on http://127.0.0.1:8866 (PORT=... to change)
 #   (student, site, explorer and test install the "course" extra: nbgrader, Sphinx, Voila)
@@ -34,6 +37,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 CONSTRAINTS := requirements/lock.txt
 PIP_INSTALL  = $(BIN)/python -m pip install $(if $(CONSTRAINTS),--constraint $(CONSTRAINTS))
 
+.PHONY: student-site student-archive
 .PHONY: lab lint test test-machines notebooks bench venv lock test-oldest student site explorer wheelhouse
 
 venv: $(STAMP)
@@ -57,8 +61,12 @@ $(LINT_STAMP): $(STAMP)
 	touch $@
 
 # The server's root is this folder (not notebooks/), so that the notebooks' images under docs/ load.
-lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/01_what_does_the_network_look_at.ipynb $(ROOT_FLAG) $(ARGS)
+# STUDENT=1: the student edition, built first (with the answers page: ANSWERS= leaves it out), and the server
+# rooted at student/, so that no solution is one click away in the file browser.
+STUDENT ?=
+ANSWERS ?= $(STUDENT)
+lab: $(STAMP) $(if $(STUDENT),student)
+	$(if $(STUDENT),cd student && ../)$(BIN)/jupyter lab $(if $(STUDENT),,notebooks/)01_what_does_the_network_look_at.ipynb $(ROOT_FLAG) $(ARGS)
 
 # The quality gates, each configured in pyproject.toml: ruff's rules ([tool.ruff.lint]) and formatting (a diff of
 # what `ruff format` would change fails), mypy on the files [tool.mypy] names, import-linter's layer contracts
@@ -112,7 +120,16 @@ test-oldest:
 	$(MAKE) test VENV=$(OLDEST_VENV) CONSTRAINTS=requirements/oldest.txt
 
 student: $(COURSE_STAMP)
-	$(BIN)/python tools/student_edition.py --out student
+	$(BIN)/python tools/student_edition.py --out student $(if $(ANSWERS),--answers)
+
+# The student's website: the site built from the student edition (docs/site/conf.py, tag "student").
+student-site: $(COURSE_STAMP)
+	$(BIN)/python -m sphinx -W --keep-going -q -b html -c docs/site -t student -d _build/student-doctrees . _build/student-site
+	@echo "The student site is in _build/student-site: open _build/student-site/index.html"
+
+# What an instructor hands out (tools/student_archive.py): _build/cam-tutorial-student.zip.
+student-archive: $(COURSE_STAMP)
+	$(BIN)/python tools/student_archive.py --out _build/cam-tutorial-student.zip $(if $(ANSWERS),--answers)
 
 # -W: warnings are errors; the notebooks are not executed (nbval keeps their outputs current).
 site: $(COURSE_STAMP)

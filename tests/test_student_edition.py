@@ -42,6 +42,7 @@ KERNEL_NAME = "cam-tutorial"
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION")
 COLLAPSED_ANSWER = re.compile(r"<details>\s*<summary>\s*(Answers|Discussion).*?</details>", re.S | re.I)
 HIDDEN_NOTE = "(the solution is hidden in this cell)"
+PICTURE = re.compile(r"!\[[^\]]*\]\([^)]*\)|<img\b[^>]*>")
 MIN_LINE_LENGTH = 12  # shorter solution lines ("return x") may well appear elsewhere
 
 
@@ -135,7 +136,9 @@ def test_no_solution_survives_and_the_rest_is_kept(student_dir: Path, source: Pa
         if _is_solution(cell) or COLLAPSED_ANSWER.search(cell.source):
             continue
         assert cell.id in student_by_id, f"cell {cell.id} was dropped"
-        assert student_by_id[cell.id].source == cell.source, f"cell {cell.id} was changed"
+        kept = student_by_id[cell.id].source
+        assert PICTURE.sub("[picture]", kept) == PICTURE.sub("[picture]", cell.source), f"cell {cell.id} was changed"
+    assert "../docs/images/" not in student_text, "a picture left outside the notebook"
     if any("### Questions" in cell.source for cell in full.cells):
         assert "**Your answers**" in student_text
 
@@ -225,3 +228,71 @@ def test_a_tagged_solution_cell_without_markers_is_replaced_whole() -> None:
     assert student.cells[0].source == 'raise NotImplementedError("your code here")'
     assert "jupyter" not in student.cells[0].metadata
     assert notebook.cells[0].source == "answer = 6 * 7  # a legacy solution cell"  # the input is untouched
+
+
+def _markdown_notebook(source: str) -> nbformat.NotebookNode:
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(source)])
+    notebook.metadata["kernelspec"] = {"name": KERNEL_NAME, "language": "python", "display_name": KERNEL_NAME}
+    return notebook
+
+
+def test_pictures_travel_inside_the_notebook(tmp_path: Path) -> None:
+    require_course_extra("nbgrader")
+    import base64
+
+    from PIL import Image
+
+    Image.new("RGB", (4, 3), "red").save(tmp_path / "dot.png")
+    svg = tmp_path / "pictures" / "cam_diagram.svg"
+    svg.parent.mkdir()
+    svg.write_bytes((REPO_ROOT / "docs" / "images" / "cam_diagram.svg").read_bytes())
+    source = (
+        "A ![a red dot](dot.png) and ![the CAM diagram](pictures/cam_diagram.svg) and ![far](https://example.org/x.png)"
+    )
+    student = _generator().student_notebook(_markdown_notebook(source), tmp_path)
+    cell = student.cells[0]
+    assert "![a red dot](attachment:dot.png)" in cell.source  # a PNG: a cell attachment
+    assert base64.b64decode(cell.attachments["dot.png"]["image/png"]) == (tmp_path / "dot.png").read_bytes()
+    svg_url = re.search(r'<img src="data:image/svg\+xml;base64,([^"]+)" alt="the CAM diagram">', cell.source)
+    assert svg_url and base64.b64decode(svg_url.group(1)) == svg.read_bytes()  # SVG: a data URL JupyterLab shows
+    assert "![far](https://example.org/x.png)" in cell.source  # not a file: left alone
+    kept = _generator().student_notebook(_markdown_notebook(source), tmp_path, embed_pictures=False)
+    assert kept.cells[0].source == source
+    with pytest.raises(FileNotFoundError, match=r"picture 'missing.png' not found .*fix the path"):
+        _generator().student_notebook(_markdown_notebook("![x](missing.png)"), tmp_path)
+
+
+def test_the_answer_cell_says_where_the_answers_are(tmp_path: Path) -> None:
+    require_course_extra("nbgrader")
+    generator = _generator()
+    source = REPO_ROOT / "notebooks" / "02_cam_on_a_gap_network.ipynb"
+
+    def answer_cell(folder: Path) -> str:
+        notebook = nbformat.read(folder / source.name, as_version=4)
+        return next(cell.source for cell in notebook.cells if "**Your answers**" in cell.source)
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "answers.md").write_text("my own notes", encoding="utf-8")
+    generator.write_student_edition([source], mine)
+    assert (mine / "answers.md").read_text(encoding="utf-8") == "my own notes"  # not the generator's: kept
+    assert "your instructor discusses them" in answer_cell(mine) and "(answers.md)" not in answer_cell(mine)
+    out = tmp_path / "out"
+    generator.write_student_edition([source], out, answers=True)
+    assert '[the answers](answers.md), section "02 · CAM on a GAP network"' in answer_cell(out)
+    assert "## 02 · CAM on a GAP network\n" in (out / "answers.md").read_text(encoding="utf-8")
+    generator.write_student_edition([source], out)  # again without answers: the generated page goes
+    assert not (out / "answers.md").exists()
+
+
+def test_the_answers_page_is_current_and_holds_every_notebook_s_answers() -> None:
+    tool = REPO_ROOT / "tools" / "answers_page.py"
+    result = subprocess.run([sys.executable, str(tool), "--check"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    page = (REPO_ROOT / "docs" / "answers.md").read_text(encoding="utf-8")
+    assert "<details>" not in page
+    for source in SOURCES[:-1]:
+        full = nbformat.read(source, as_version=4)
+        for match in COLLAPSED_ANSWER.finditer("\n".join(cell.source for cell in full.cells)):
+            body = match.group(0).split("</summary>", 1)[1].rsplit("</details>", 1)[0].strip()
+            assert body in page, f"{source.name}: a {match.group(1)} block is missing from docs/answers.md"

@@ -11,6 +11,12 @@ files listed in ``include_patterns`` are pages:
 * then the instructor guide (``docs/teaching.md``), the API reference (``docs/site/api.md``,
   autodoc of ``cam_utils``) and the contributor notes (``docs/DESIGN.md``).
 
+``make student-site`` builds the student's site into ``_build/student-site`` (``sphinx -t student``):
+the chapters are the student edition (tools/student_edition.py: solutions stubbed, answers removed,
+the outputs of the lesson kept up to the first exercise, none after it), its download button gives
+the student notebook, and the pages with answers (``docs/teaching.md``, ``docs/answers.md``) are left
+out, links to them kept as plain text.
+
 The notebooks are not executed (nbval already guarantees that their saved outputs are current).
 Math is typeset by MathJax 3 served from the site itself (one file from the
 ``sphinx-mathjax-offline`` package, SVG output: no web fonts, no CDN), so the site works offline
@@ -19,8 +25,10 @@ widget's own still picture (its ``text/html``) is shown; no widget JavaScript is
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import pkgutil
+import re
 import shutil
 from importlib import metadata
 from pathlib import Path
@@ -29,7 +37,12 @@ import cam_utils
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-AFTER_THE_NOTEBOOKS = ["docs/teaching", "docs/site/api", "docs/DESIGN"]
+AFTER_THE_NOTEBOOKS = ["docs/teaching", "docs/answers", "docs/site/api", "docs/DESIGN"]
+#: make student-site: the student edition, without the pages that hold answers (Sphinx puts `tags` here).
+STUDENT = tags.has("student")  # type: ignore[name-defined]  # noqa: F821
+WITH_ANSWERS = ("docs/teaching", "docs/answers")
+if STUDENT:
+    AFTER_THE_NOTEBOOKS = [page for page in AFTER_THE_NOTEBOOKS if page not in WITH_ANSWERS]
 #: The one MathJax file the site needs (TeX input with every extension, SVG output), and where it goes.
 MATHJAX_FILE = "tex-svg-full.js"
 MATHJAX_TARGET = f"_static/mathjax/{MATHJAX_FILE}"
@@ -103,8 +116,26 @@ def _chapters_and_guides(app, docname: str, source: list[str]) -> None:
     guides = "\n".join(AFTER_THE_NOTEBOOKS)
     source[0] += (
         f"\n\n```{{toctree}}\n:hidden:\n:caption: Notebooks\n\n{chapters}\n```\n"
-        f"\n```{{toctree}}\n:hidden:\n:caption: For instructors and contributors\n\n{guides}\n```\n"
+        f"\n```{{toctree}}\n:hidden:\n:caption: {'Reference' if STUDENT else 'For instructors and contributors'}"
+        f"\n\n{guides}\n```\n"
     )
+
+
+def _student_edition(app, docname: str, source: list[str]) -> None:
+    """Student site: a chapter becomes its student edition; a link to a page with answers becomes its text."""
+    if not STUDENT:
+        return
+    source[0] = re.sub(r"\[([^\]]*)\]\((?:\.\./)*docs/(?:teaching|answers)\.md[^)]*\)", r"\1", source[0])
+    if docname.startswith("notebooks/"):
+        source[0] = _student_tool().student_edition_for_site(source[0])
+
+
+def _student_tool():
+    """tools/student_edition.py, the generator of `make student`."""
+    spec = importlib.util.spec_from_file_location("student_edition", ROOT / "tools" / "student_edition.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _api_modules() -> list[str]:
@@ -158,6 +189,9 @@ def _finish(app, exception: Exception | None) -> None:
         target = Path(app.outdir) / MATHJAX_TARGET
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(_mathjax_source(), target)
+        if STUDENT:  # the download button gives the student notebook (Sphinx copied the full one)
+            tool = _student_tool()
+            tool.write_student_edition(NOTEBOOKS, Path(app.outdir) / "_sources" / "notebooks")
         landing = f"{root_doc}.html"
         (Path(app.outdir) / "index.html").write_text(
             f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{html_title}</title>'
@@ -171,6 +205,7 @@ def setup(app) -> None:
     _mathjax_source()  # fail early, with the fix, when the package is missing
     app.connect("source-read", _chapters_and_guides)
     app.connect("source-read", _api_reference)
+    app.connect("source-read", _student_edition)
     app.connect("source-read", _as_in_jupyterlab)
     app.connect("autodoc-process-docstring", _plain_text_docstring)
     app.connect("build-finished", _finish)
