@@ -10,8 +10,9 @@ Checked mechanically, against the notebooks of this checkout:
 * the table of notebooks (read as a table, by its column names): titles and prerequisites as each notebook's
   header states them, study times as ``tools/study_time.py`` computes them, and the totals; one learning-outcomes
   section per notebook;
-* the 90-minute lab and the two sessions: contiguous times that add up to their totals;
-* the homework: every exercise named exists, and the table of exercises lists every coding exercise;
+* the homework: every exercise or section named exists, and the table of exercises lists every coding exercise;
+* (tests/test_teaching_plans.py) the lab and the sessions, their minutes and skip-lists, the homework's minutes,
+  the quiz sheet and the setup check;
 * the quiz: numbered questions, each with an answer and a pointer; every decimal number of an answer is printed
   or written in a notebook it points to;
 * the misconceptions of issue 11, each with its section, pointers or a demonstration; the demonstrations run
@@ -225,8 +226,9 @@ def test_the_table_of_exercises_lists_every_coding_exercise():
     for number, path in notebooks().items():
         named = {EXERCISE.match(text).group(2) for row_number, text, _ in listed if row_number == number}
         assert named == {exercise_title for _, exercise_title in coding_exercises(path)}, path.name
-    for _, text, _ in pointers(section("Homework")):
-        assert EXERCISE.match(text), f"homework names something that is not a coding exercise: {text}"
+    for number, text, _ in pointers(section("Homework")):
+        if number in notebooks():
+            assert names_heading(text, notebooks()[number]), f"homework: [{number} · {text}]"
 
 
 # --- the notebooks at a glance, learning outcomes ----------------------------------------------------------------
@@ -275,50 +277,6 @@ def test_each_notebook_has_its_learning_outcomes():
     for number, name, _, _ in glance_rows():
         text = section(f"{number} · {name}", level=3, text=outcomes)
         assert re.search(r"^[*-] ", text, flags=re.M), f"{number}: no learning outcome"
-
-
-# --- the lab and the sessions --------------------------------------------------------------------------------------
-TIMING_COLUMNS = {"Time", "Min", "Who", "What", "Where"}
-
-
-def timing_tables() -> dict[str, tuple[int, list[tuple]]]:
-    """Heading -> (its total in minutes, rows (start, end, minutes, who, what, where)) for every timed plan."""
-    plans = {}
-    # a heading that names minutes, and its own text, up to the next heading of any level
-    for match in re.finditer(r"^#{2,3} ([^\n]*?(\d+)[- ]minutes?\b[^\n]*)\n(.*?)(?=^#|\Z)", guide(), flags=re.M | re.S):
-        heading, total, text = match.group(1), int(match.group(2)), match.group(3)
-        for rows in tables(text):
-            if rows and TIMING_COLUMNS <= set(rows[0]):
-                plans[heading] = (
-                    total,
-                    [
-                        (
-                            *re.fullmatch(r"(\d+)\s*[–-]\s*(\d+)", r["Time"]).groups(),
-                            r["Min"],
-                            r["Who"],
-                            r["What"],
-                            r["Where"],
-                        )
-                        for r in rows
-                    ],
-                )
-    return plans
-
-
-def test_the_lab_and_the_sessions_add_up_to_their_totals():
-    plans = timing_tables()
-    assert sorted(total for total, _ in plans.values()) == [90, 120, 120], list(plans)
-    questions = quiz_questions()
-    for heading, (total, rows) in plans.items():
-        clock = 0
-        for start, end, minutes, who, what, where in rows:
-            assert int(start) == clock and int(end) - int(start) == int(minutes), f"{heading}: {start}–{end}"
-            assert who in {"instructor", "students", "all"}, f"{heading}: {who}"
-            assert where == "—" or pointers(where), f"{heading}, {start}–{end}: where?"
-            for quoted in re.findall(r"\bQ(\d+)\b", what):
-                assert int(quoted) in questions, f"{heading}: quiz question Q{quoted}"
-            clock = int(end)
-        assert clock == total == sum(int(row[2]) for row in rows), f"{heading}: {clock} minutes"
 
 
 # --- the quiz ------------------------------------------------------------------------------------------------------

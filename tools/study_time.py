@@ -16,7 +16,9 @@ may depend on it. The header states both times, rounded to the nearest 5 minutes
 
     **Study time:** about 55 minutes for the main path (...), and about 20 more for the optional sections.
 
-``python tools/study_time.py`` prints the table; ``--write`` puts the computed times into the headers.
+``python tools/study_time.py`` prints the table; ``--write`` puts the computed times into the headers;
+``--sections`` prints the load of every section (each heading of level 1 to 3 starts one), which is how the
+teaching guide's plans add up the sections they cover.
 """
 
 from __future__ import annotations
@@ -113,6 +115,60 @@ def notebook_load(path: Path) -> tuple[Load, Load]:
     return main, optional
 
 
+@dataclass
+class Section:
+    """One section of a notebook: from a heading (level 1 to 3) to the next one, and what it asks."""
+
+    heading: str
+    level: int
+    optional: bool
+    load: Load
+
+
+HEADING = re.compile(r"^(#{1,3}) (.+?)\s*$")
+
+
+def _markdown_pieces(source: str) -> list[tuple[tuple[int, str] | None, str]]:
+    """A markdown cell cut at its headings (fenced code skipped): (heading or None, its text, heading line included)."""
+    pieces: list[tuple[tuple[int, str] | None, list[str]]] = [(None, [])]
+    fenced = False
+    for line in source.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        elif not fenced and (match := HEADING.match(line)):
+            pieces.append(((len(match.group(1)), match.group(2)), []))
+        pieces[-1][1].append(line)
+    return [(heading, "\n".join(lines)) for heading, lines in pieces if heading is not None or lines]
+
+
+def section_loads(path: Path) -> list[Section]:
+    """Every section of the notebook at ``path``, in order, with its load; they add up to ``notebook_load``.
+
+    A section runs from a heading of level 1 to 3 to the next such heading, in markdown or past code cells;
+    the References section and the solution and check cells count nothing, as in ``notebook_load``.
+    """
+    notebook = nbformat.read(path, as_version=4)
+    sections: list[Section] = []
+    for cell, is_optional in zip(notebook.cells, optional_flags(notebook), strict=True):
+        if cell.cell_type == "markdown":
+            for heading, text in _markdown_pieces(cell.source):
+                if heading is not None:
+                    sections.append(Section(heading[1], heading[0], is_optional, Load()))
+                elif not sections:
+                    sections.append(Section("", 0, is_optional, Load()))  # text before the first heading
+                if cell.source.startswith("## References"):
+                    continue
+                load = sections[-1].load
+                load.words += len(text.split())
+                if "### Questions" in text:
+                    asked = text.split("### Questions", 1)[1].split("<details>", 1)[0]
+                    load.questions += len(QUESTION.findall(asked))
+                load.coding_exercises += len(CODING_EXERCISE.findall(text))
+        elif cell.cell_type == "code" and not is_check_cell(cell) and not is_solution_cell(cell) and sections:
+            sections[-1].load.code_lines += sum(1 for line in cell.source.splitlines() if line.strip())
+    return sections
+
+
 def study_time_sentence(main: Load, optional: Load) -> str:
     """The header's sentence for these loads."""
     sentence = (
@@ -148,7 +204,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=Path, default=NOTEBOOKS)
     parser.add_argument("--write", action="store_true", help="write the computed times into the headers")
+    parser.add_argument("--sections", action="store_true", help="print the load of every section")
     args = parser.parse_args(argv)
+    if args.sections:
+        for path in args.notebooks:
+            print(f"{path.name}\n  {'section':70s} {'words':>6s} {'code':>5s} {'Q':>3s} {'ex':>3s} {'min':>6s}")
+            for part in section_loads(path):
+                name = ("  " * max(part.level - 2, 0) + part.heading + (" (optional)" if part.optional else ""))[:70]
+                load = part.load
+                print(
+                    f"  {name:70s} {load.words:6d} {load.code_lines:5d} {load.questions:3d} "
+                    f"{load.coding_exercises:3d} {load.minutes:6.1f}"
+                )
+        return 0
     print(
         f"{'notebook':40s} {'words':>6s} {'code':>5s} {'Q':>3s} {'ex':>3s} {'main min':>8s} "
         f"{'opt words':>9s} {'opt min':>7s}"
