@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from cam_utils.course.exercises import diagnose_tensor, report
+from cam_utils.course.exercises.feedback import punctuated
 
 
 def _signed_map() -> torch.Tensor:
@@ -54,7 +55,7 @@ def test_report_prints_and_returns(capsys):
     assert bool(passed) is True and passed.passed is True
     assert capsys.readouterr().out == "✓ all good\n"
     assert bool(report("a hint", "all good")) is False
-    assert capsys.readouterr().out == "✗ Not yet: a hint\n"
+    assert capsys.readouterr().out == "✗ Not yet: a hint.\n"
 
 
 def test_a_check_result_shows_nothing_at_the_end_of_a_notebook_cell():
@@ -66,3 +67,27 @@ def test_a_check_result_shows_nothing_at_the_end_of_a_notebook_cell():
     # IPython's formatter defers to _ipython_display_ and so produces no output data.
     data, _ = DisplayFormatter().format(result)
     assert data == {}
+
+
+def test_a_hint_is_printed_with_one_full_stop_where_it_ends(capsys):
+    """A learner's error message ending with '.' and the check's own '.' after it print once (issue 21: '..')."""
+    assert punctuated("f raised ValueError: bad shape.. It is called as f(x).") == (
+        "f raised ValueError: bad shape. It is called as f(x)."
+    )
+    assert punctuated("the value is wrong. . Re-read it") == "the value is wrong. Re-read it."
+    assert punctuated("is this a question?") == "is this a question?"
+    assert punctuated("  use .reshape(...) instead  ") == "use .reshape(...) instead."  # an ellipsis stays
+    report("torch said: view size is not compatible.\n.", "")
+    assert capsys.readouterr().out == "✗ Not yet: torch said: view size is not compatible.\n"
+
+
+def test_hints_agree_with_a_plural_name():
+    reference = _signed_map()
+    assert diagnose_tensor(-reference, reference, name="your maps").startswith("your maps have the right magnitude")
+    assert diagnose_tensor(-reference, reference, name="your map").startswith("your map has the right magnitude")
+    assert diagnose_tensor(reference[0], reference, name="your vector of maps").startswith("your vector of maps has")
+    broken = reference.clone()
+    broken[0, 0, 0] = float("nan")
+    assert diagnose_tensor(broken, reference, name="your maps").startswith(
+        "there are NaN or infinite values in your maps"
+    )

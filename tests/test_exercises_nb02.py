@@ -54,6 +54,12 @@ def test_batch_cam_right_answers_pass(capsys):
         assert passed and out.startswith("✓")
 
 
+def _relu_over_max(A, W, idx, epsilon=0.0):
+    """A typical wrong answer: ReLU, then each map divided by its maximum, as one would for drawing."""
+    maps = torch.relu(torch.einsum("nkhw,nk->nhw", A, W[idx]))
+    return maps / (maps.amax(dim=(1, 2), keepdim=True) + epsilon)
+
+
 def _normalised(maps: torch.Tensor) -> torch.Tensor:
     low, high = maps.amin(dim=(1, 2), keepdim=True), maps.amax(dim=(1, 2), keepdim=True)
     return (maps - low) / (high - low)
@@ -69,10 +75,30 @@ def _normalised(maps: torch.Tensor) -> torch.Tensor:
         (lambda A, W, idx: torch.einsum("nkhw,nk->nhw", A, W[idx]) / A.shape[1], "weighted *sum*"),
         (lambda A, W, idx: torch.einsum("nkhw,nk->nwh", A, W[idx]), "transpose"),
         (lambda A, W, idx: torch.einsum("nkhw,nk->n", A, W[idx]), "expected (3, 3, 4)"),
-        (lambda A, W, idx: torch.einsum("nkhw,kn->nhw", A, W[:, idx]), "raised RuntimeError"),
+        (lambda A, W, idx: torch.einsum("nkhw,kn->nhw", A, W[:, idx]), "picked columns of W"),
+        (lambda A, W, idx: torch.einsum("nkhw,nk->nhw", A, W[:, idx]), "picked columns of W"),
+        (lambda A, W, idx: (W[:, idx].T[:, :, None, None] * A).sum(dim=1), "picked columns of W"),
+        (lambda A, W, idx: torch.einsum("nkhw,nk->nhw", A, W[idx]).flatten(1)[:, :5].sum(), "expected (3, 3, 4)"),
+        (_relu_over_max, "no ReLU and no normalising"),
+        (lambda A, W, idx: _relu_over_max(A, W, idx, epsilon=1e-8), "no ReLU and no normalising"),
+        (lambda A, W, idx: torch.einsum("nkhw,nk->nhw", A, W[idx]) / 0.0, "division by zero"),
+        (lambda A, W, idx: torch.einsum("nkhw,nk->nhw", A, W[idx.tolist()[::-1]]).transpose(0, 1), "shape"),
     ],
 )
 def test_batch_cam_wrong_answers_get_hints(answer, hint, capsys):
     passed, out = _run(check_batch_cam, answer, capsys)
     assert not passed
     assert out.startswith("✗ Not yet:") and hint in out
+
+
+def test_batch_cam_nan_hint_names_the_relu_and_the_normalising(capsys):
+    """The issue's case: ReLU then divide by the max gives NaN for a map with no positive cell; the hint says why."""
+    passed, out = _run(check_batch_cam, _relu_over_max, capsys)
+    assert not passed
+    assert out.startswith("✗ Not yet: your maps have NaN: a map with no positive cell became 0 / 0")
+    assert "maps contains" not in out and "weight[" not in out
+
+
+def test_batch_cam_hints_do_not_give_the_indexing_away(capsys):
+    passed, out = _run(check_batch_cam, lambda A, W, idx: torch.einsum("nkhw,k->nhw", A, W[idx[0]]), capsys)
+    assert not passed and "own class" in out and "weight[class_idx]" not in out and "W[" not in out

@@ -8,6 +8,7 @@ mistake, never the expected values. :func:`report` prints ✓ or the hint and re
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import torch
@@ -34,12 +35,37 @@ class CheckResult:
 
 
 def report(problem: str | None, success: str) -> CheckResult:
-    """Print ``✓ success`` when ``problem`` is None, else ``✗ Not yet: problem``; return whether it passed."""
+    """Print ``✓ success`` when ``problem`` is None, else ``✗ Not yet: problem``; return whether it passed.
+
+    The hint is printed as one sentence sequence: a doubled full stop (a learner's error message that
+    ends with one, followed by the check's own) is printed once, and a final full stop is added when
+    the hint ends without one.
+    """
     if problem is None:
         print(f"✓ {success}")
         return CheckResult(True)
-    print(f"✗ Not yet: {problem}")
+    print(f"✗ Not yet: {punctuated(problem)}")
     return CheckResult(False)
+
+
+_STOPS = re.compile(r"\.(?:\s*\.)+")  # two or more full stops, maybe with spaces between
+
+
+def _single_stop(match: re.Match[str]) -> str:
+    """One full stop for ". ." or ".."; an ellipsis "..." (e.g. ``f(...)`` in a quoted error) stays."""
+    return match.group() if match.group() == "..." else "."
+
+
+def punctuated(hint: str) -> str:
+    """``hint`` with its doubled full stops made single and a full stop (or ? or !) at the end."""
+    hint = _STOPS.sub(_single_stop, hint.strip())
+    return hint if hint.endswith((".", "?", "!")) else hint + "."
+
+
+def _agrees(name: str, singular: str, plural: str) -> str:
+    """The verb that agrees with ``name``: "your map has", "your maps have", "your vector of maps has"."""
+    head = name.split(" of ")[0].split()[-1] if name.split() else name
+    return plural if head.endswith("s") and not head.endswith("ss") else singular
 
 
 def diagnose_tensor(
@@ -73,7 +99,7 @@ def diagnose_tensor(
     got = value.detach().to("cpu", torch.float64)
     want = reference.detach().to("cpu", torch.float64)
     if not torch.isfinite(got).all():
-        return f"{name} contains NaN or infinite values (a division by zero? a normalisation of a constant map?)."
+        return f"there are NaN or infinite values in {name}: a division by zero somewhere (a normalisation of a constant map?)."
     if got.shape != want.shape:
         return _shape_hint(tuple(got.shape), tuple(want.shape), name, axis_names)
 
@@ -83,24 +109,34 @@ def diagnose_tensor(
     if close(got):
         return None
     if close(-got):
-        return f"{name} has the right magnitude but the opposite sign: check the sign of what you sum or subtract."
+        return (
+            f"{name} {_agrees(name, 'has', 'have')} the right magnitude but the opposite sign: "
+            "check the sign of what you sum or subtract."
+        )
     if close(torch.relu(got)):
-        return f"{name} is right where it is positive, but keeps negative values: a ReLU is missing."
+        return (
+            f"{name} {_agrees(name, 'is', 'are')} right where positive, but {_agrees(name, 'keeps', 'keep')} "
+            "negative values: a ReLU is missing."
+        )
     if (want < 0).any() and torch.allclose(got, torch.relu(want), atol=atol, rtol=rtol):
-        return f"{name} has no negative values, but this quantity keeps its sign: drop the ReLU."
+        return f"{name} {_agrees(name, 'has', 'have')} no negative values, but this quantity keeps its sign: drop the ReLU."
     scale = _constant_factor(got, want)
     if scale is not None:
         return (
-            f"{name} is proportional to the right answer but off by a constant factor of about {scale:.3g}: "
+            f"{name} {_agrees(name, 'is', 'are')} proportional to the right answer but off by a constant factor of "
+            f"about {scale:.3g}: "
             "a mean where a sum belongs (or the reverse), a missing 1/Z, or a normalisation?"
         )
-    return f"{name} has the right shape but different values. Re-read the equation, one index at a time."
+    return (
+        f"{name} {_agrees(name, 'has', 'have')} the right shape but different values. "
+        "Re-read the equation, one index at a time."
+    )
 
 
 def _shape_hint(got: tuple[int, ...], want: tuple[int, ...], name: str, axis_names: Sequence[str] | None) -> str:
     """A hint for a shape mismatch that says *how* the shapes differ, not only that they do."""
     described = f" ({' x '.join(axis_names)})" if axis_names and len(axis_names) == len(want) else ""
-    base = f"{name} has shape {got}, expected {want}{described}."
+    base = f"{name} {_agrees(name, 'has', 'have')} shape {got}, expected {want}{described}."
     if sorted(got) == sorted(want):
         return base + " Same sizes in another order: a transpose or a permute too many (or too few)?"
     squeezed_got = tuple(size for size in got if size != 1)

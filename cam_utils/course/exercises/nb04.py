@@ -58,12 +58,46 @@ def _hidden_network() -> tuple[nn.Module, torch.Tensor]:
 
 
 def _probability_grad_cam(model: nn.Module, x: torch.Tensor, class_idx: int) -> torch.Tensor:
-    """Reference: Grad-CAM of p_c = softmax(y)_c instead of y^c, (1, h, w)."""
-    forward = forward_with_features(model, x, _LAYER)
-    probability = torch.softmax(forward.logits, dim=1)[0, class_idx]  # p_c
-    (gradients,) = torch.autograd.grad(probability, forward.feature_maps)  # 1 x K x h x w
-    alpha = gradients.mean(dim=(2, 3))  # 1 x K
-    return torch.relu(torch.einsum("nk,nkhw->nhw", alpha, forward.feature_maps.detach()))
+    """Reference: Grad-CAM of p_c = softmax(y)_c, (1, h, w): the library's Grad-CAM of a model whose
+    output is the softmax (the explained score is then the probability, not the logit)."""
+    return grad_cam(nn.Sequential(model, nn.Softmax(dim=1)), x, model.get_submodule(_LAYER), class_idx=class_idx)
+
+
+def _kept_output_map(model: nn.Module, x: torch.Tensor, class_idx: int, score: str = "logit") -> torch.Tensor:
+    """A typical mistake: Grad-CAM on the tensor a forward hook kept, which the in-place ReLU after the
+    layer then overwrote (notebook 03). ``score``: "logit" or "probability"."""
+    kept: list[torch.Tensor] = []
+    handle = model.get_submodule(_LAYER).register_forward_hook(lambda module, inputs, output: kept.append(output))
+    try:
+        with torch.enable_grad():
+            logits = model(x)
+    finally:
+        handle.remove()
+    target = logits[0, class_idx] if score == "logit" else torch.softmax(logits, dim=1)[0, class_idx]
+    (gradients,) = torch.autograd.grad(target, kept[0])
+    return torch.relu((gradients.mean(dim=(2, 3))[:, :, None, None] * kept[0]).sum(dim=1)).detach()
+
+
+_OVERWRITTEN = (
+    "the feature maps you weighted were overwritten: this network has an in-place ReLU right after the "
+    "explained layer, which changed the very tensor your hook kept (notebook 03's pitfall). Weight a copy "
+    "of the layer's output taken before that ReLU, as forward_with_features does."
+)
+
+
+def _usage_problem(model: nn.Module, result: object, name: str) -> str | None:
+    """What the learner's function left behind: ``.grad`` on the parameters, a map still in the graph."""
+    if any(parameter.grad is not None for parameter in model.parameters()):
+        return (
+            f"{name} wrote .grad on the model's parameters (backward() does that, as notebook 03 showed): "
+            "use torch.autograd.grad, which returns the gradient and writes nothing."
+        )
+    if isinstance(result, torch.Tensor) and result.requires_grad:
+        return (
+            f"the map {name} returns still requires grad: it is part of autograd's graph, which it keeps "
+            "alive. Weight the feature maps detached from the graph, so that the map is a plain tensor."
+        )
+    return None
 
 
 def _diagnose(value: object, reference: torch.Tensor) -> str | None:
@@ -96,6 +130,8 @@ def _check_on_hidden_network(
             name=name,
             called_as=f'{name}(model, x, layer, class_idx) with a layer name such as "{_LAYER}"',
         )
+        if problem is None:
+            problem = _usage_problem(model, result, name)
         if problem is None:
             expected = reference(model, x, class_idx)  # 1 x h x w
             if not _matches(result, expected):
@@ -134,7 +170,7 @@ def _grad_cam_hint(result: torch.Tensor, model: nn.Module, x: torch.Tensor, clas
     position_by_position = (gradients * forward.feature_maps.detach()).sum(dim=1)  # no averaging of the gradient
     not_averaged = (
         "you multiplied the gradient and A position by position. Grad-CAM first averages each "
-        "channel's gradient over the positions (dim=(2, 3)): one weight alpha_k per channel."
+        "channel's gradient over the positions (the row and column axes): one weight alpha_k per channel."
     )
     return _known_map_mistake(
         result,
@@ -144,6 +180,7 @@ def _grad_cam_hint(result: torch.Tensor, model: nn.Module, x: torch.Tensor, clas
             "this is the map of the softmax probability: differentiate the raw class score (the logit).": _probability_grad_cam(
                 model, x, class_idx
             ),
+            _OVERWRITTEN: _kept_output_map(model, x, class_idx),
         },
     )
 
@@ -177,6 +214,11 @@ def _probability_hint(result: torch.Tensor, model: nn.Module, x: torch.Tensor, c
     hint = _known_map_mistake(
         result,
         {
+            "you differentiated log p_c (a log-softmax): its gradient is (1 / p_c) times that of p_c, so your "
+            "map is the probability's map divided by p_c. Differentiate the probability p_c itself.": (
+                _probability_grad_cam(model, x, class_idx) / p_c
+            ),
+            _OVERWRITTEN: _kept_output_map(model, x, class_idx, score="probability"),
             "this is the map of the logit y^c: apply torch.softmax to the logits and differentiate p_c.": torch.relu(
                 signed_logit_map
             ),
