@@ -8,7 +8,8 @@ files listed in ``include_patterns`` are pages:
 * the notebooks are the chapters, in the order of their file names: the chapter list is made
   here from ``notebooks/*.ipynb`` and appended to the landing page as a hidden table of contents,
   so a new notebook needs no edit anywhere;
-* then the instructor guide (``docs/teaching.md``), the API reference (``docs/site/api.md``,
+* then the instructor guide (``docs/teaching.md``), the answers (``docs/answers.md``), the quiz sheet
+  without answers (``docs/quiz.md``, also on the student site), the API reference (``docs/site/api.md``,
   autodoc of ``cam_utils``) and the contributor notes (``docs/DESIGN.md``).
 
 ``make student-site`` builds the student's site into ``_build/student-site`` (``sphinx -t student``):
@@ -37,7 +38,7 @@ import cam_utils
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-AFTER_THE_NOTEBOOKS = ["docs/teaching", "docs/answers", "docs/site/api", "docs/DESIGN"]
+AFTER_THE_NOTEBOOKS = ["docs/teaching", "docs/answers", "docs/quiz", "docs/site/api", "docs/DESIGN"]
 #: make student-site: the student edition, without the pages that hold answers (Sphinx puts `tags` here).
 STUDENT = tags.has("student")  # type: ignore[name-defined]  # noqa: F821
 WITH_ANSWERS = ("docs/teaching", "docs/answers")
