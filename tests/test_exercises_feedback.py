@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import ast
+import re
+from pathlib import Path
+
+import pytest
 import torch
 
+from cam_utils.course import exercises
 from cam_utils.course.exercises import diagnose_tensor, report
 from cam_utils.course.exercises.feedback import punctuated
+from tests.test_exercise_rng import ANSWERS
+from tests.test_exercises_nb08 import other  # noqa: F401 - a fixture of ANSWERS
 
 
 def _signed_map() -> torch.Tensor:
@@ -91,3 +99,54 @@ def test_hints_agree_with_a_plural_name():
     assert diagnose_tensor(broken, reference, name="your maps").startswith(
         "there are NaN or infinite values in your maps"
     )
+
+
+# --- every check's hints: one full stop, concepts rather than code ---------------------------------------------
+
+#: Code a hint must not spell out (issue 21): an indexing or slicing of a named tensor, ``weight[class_idx]``,
+#: ``tokens[:, prefix_tokens:]``, and a keyword argument with its value, ``(cascade=False)``, ``class_idx=other_idx``.
+GIVEAWAYS = re.compile(r"\w\[[^\]\d][^\]]*\]|\b[a-z_]+=[A-Za-z_]\w*")
+
+
+def _hint_strings() -> list[tuple[str, str]]:
+    """(where, text) of every string literal in the exercise modules that is not a docstring."""
+    found = []
+    for path in sorted(Path(exercises.__file__).parent.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef)) and ast.get_docstring(node) is not None
+        }
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+                found.append((f"{path.name}:{node.lineno}", node.value))
+    return found
+
+
+def test_no_hint_spells_out_the_code_of_the_answer():
+    offending = [(where, text) for where, text in _hint_strings() if " " in text and GIVEAWAYS.search(text)]
+    assert not offending, "hints name the concept, not the code: " + repr(offending)
+
+
+def test_the_giveaway_pattern_catches_the_issues_examples():
+    for text in (
+        "pick weight[class_idx] (N x K).",
+        "Randomise each stage alone (cascade=False).",
+        "drop tokens[:, prefix_tokens:] first",
+        "pass class_idx=other_idx to Grad-CAM",
+    ):
+        assert GIVEAWAYS.search(text), text
+    for text in ("a missing [0], or a missing unsqueeze?", "the softmax over the batch axis (dim=0)"):
+        assert not GIVEAWAYS.search(text), text
+
+
+@pytest.mark.parametrize("name", sorted(ANSWERS))
+def test_every_checks_wrong_answer_prints_one_hint_with_one_full_stop(name, request, capsys):
+    """The wrong answer of every check (tests/test_exercise_rng.py's table) prints a hint ending in a full stop,
+    without '..' or '. .' (issue 21: notebook 08's hints printed '..')."""
+    _, wrong = ANSWERS[name](request)
+    assert not getattr(exercises, name)(*wrong)
+    out = capsys.readouterr().out.strip()
+    assert out.startswith("✗ Not yet: ") and "\n" not in out, out
+    assert out.endswith((".", "?")) and not re.search(r"[^.]\.\s*\.(?!\.)", out), out

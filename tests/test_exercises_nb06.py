@@ -43,7 +43,7 @@ def test_typical_mistakes_get_their_hint(lite0, capsys):
         "total": "constant factor",
         "probability": "logit",
         "per_position": "HiResCAM",
-        "keep_graph": "retain_graph=True",
+        "keep_graph": "retain the graph",
         "squeeze": "keepdim",
     }
     for mistake, phrase in expected.items():

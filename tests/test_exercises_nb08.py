@@ -201,9 +201,9 @@ def test_other_class_wrong_curves_get_hints(other, capsys):
     coarse_curve = other["curve"](other_map, pixels_per_step=25088)  # 3 points
     for curves, hint in [
         ((cross, own), "swap the maps"),
-        (([own], cross), "take element [0]"),
+        (([own], cross), "one Curve per image"),
         ((top1_curve, cross), "follows the explained class's probability"),
-        ((coarse_curve, cross), "pixels_per_step=PIXELS_PER_STEP"),
+        ((coarse_curve, cross), "as many pixels per step"),
         ((own, own), "class_map_curve deletes pixels in the order of the other class's map"),
         ((own.scores, cross), "should be the Curve"),
     ]:

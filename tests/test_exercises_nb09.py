@@ -86,9 +86,9 @@ def test_right_answer_passes(capsys):
 @pytest.mark.parametrize(
     ("answer", "hint"),
     [
-        (cascading, "cascade=False"),
-        (no_scale, "feature_layer=layer"),
-        (statistics_on_x, "batchnorm_images=reference"),
+        (cascading, "randomises each stage alone"),
+        (no_scale, "which layer is explained"),
+        (statistics_on_x, "separate reference images"),
         (other_layer, "Grad-CAM at `layer`"),
         (other_seed, "seed 0"),
         (sorted_stages, "in the order given"),

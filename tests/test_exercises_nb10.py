@@ -47,7 +47,7 @@ def test_tokens_right_answers_pass(capsys):
     ("answer", "hint"),
     [
         (tokens_no_permute, "Put the channels first"),
-        (tokens_one_prefix_only, "Drop all prefix tokens first"),
+        (tokens_one_prefix_only, "Drop all the prefix tokens first"),
         (tokens_swapped, "rows and columns are swapped"),
         (tokens_width_first, "rows and columns are mixed up"),
         (tokens_drop_last, "the prefix tokens come *first*"),

@@ -142,7 +142,10 @@ def _shape_hint(got: tuple[int, ...], want: tuple[int, ...], name: str, axis_nam
     squeezed_got = tuple(size for size in got if size != 1)
     squeezed_want = tuple(size for size in want if size != 1)
     if squeezed_got == squeezed_want:
-        return base + " Only dimensions of size 1 differ: keepdim=True, a missing [0], or a missing unsqueeze?"
+        return (
+            base
+            + " Only dimensions of size 1 differ: a dimension kept (keepdim) or not, a missing [0], or a missing unsqueeze?"
+        )
     if len(got) == len(want) - 1 or len(got) == len(want) + 1:
         return base + " One dimension too few or too many: did you sum or average over the wrong axis (dim=)?"
     return base

@@ -73,9 +73,9 @@ def check_group_probability(group_probability: Callable[[torch.Tensor, Sequence[
                     result,
                     {
                         "softmax ran over the wrong axis (dim=0, the images): each class's probabilities then sum "
-                        "to 1 across the batch. Take it over the classes (dim=1 or dim=-1).": torch.softmax(
-                            logits, dim=0
-                        )[:, group].sum(dim=1),
+                        "to 1 across the batch. Take it over the classes, the last axis.": torch.softmax(logits, dim=0)[
+                            :, group
+                        ].sum(dim=1),
                         "you added up logits: they are raw scores, not probabilities. Apply torch.softmax over all "
                         "the classes first.": logits[:, group].sum(dim=1),
                         "the softmax only saw the group's own logits, so the group always gets probability 1. Apply "

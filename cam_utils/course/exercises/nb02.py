@@ -57,7 +57,8 @@ def check_channel_contributions(
                         "these are the pooled features F^k alone: multiply each by its weight w_k^c.": pooled,
                         "these are the weights w_k^c alone: multiply each by the pooled feature F^k.": class_weights,
                         "you weighted each map but did not pool it: average each weighted map over its positions "
-                        "(dim=(1, 2)), or pool first and then weight.": class_weights[:, None, None] * feature_maps,
+                        "(rows and columns), or pool first and then weight.": class_weights[:, None, None]
+                        * feature_maps,
                         "you took the maximum of each map (global max pooling); this network averages.": class_weights
                         * feature_maps.amax(dim=(1, 2)),
                     },

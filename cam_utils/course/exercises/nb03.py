@@ -66,15 +66,21 @@ def _hooks_left(model: nn.Module) -> int:
     )
 
 
+#: How each exercise does with one forward pass, said after "one forward pass is enough".
+_ONE_PASS = {
+    "record_stages": "Register every layer's hook first, then run the model once (a context manager that holds "
+    "several others keeps the hooks of all the layers open together).",
+    "gradients_for_classes": "One pass gives the logits of every class: differentiate each class's score from "
+    "that same graph, asking autograd to keep the graph between the calls (and to free it after the last).",
+}
+
+
 def _usage_problem(model: nn.Module, forward_calls: int, name: str) -> str | None:
     """Hints about *how* the learner's function used the model: passes, hooks, ``.grad``, mode."""
     if forward_calls == 0:
         return f"{name} never ran the model: call model(x) once, with your hooks registered."
     if forward_calls > 1:
-        return (
-            f"{name} ran the model {forward_calls} times; one forward pass is enough. Register every hook "
-            "first, then run the model once (contextlib.ExitStack holds several `with` blocks)."
-        )
+        return f"{name} ran the model {forward_calls} times; one forward pass is enough. " + _ONE_PASS[name]
     if _hooks_left(model):
         return (
             f"{name} left {_hooks_left(model)} hook(s) on the model: remove every handle, in a `finally` "
@@ -120,7 +126,7 @@ def check_record_stages(
                     result[name],
                     {
                         f"the tensor recorded for '{name}' lost its negative values: the in-place ReLU after the "
-                        "layer overwrote it. Store a copy (output.detach().clone()), as record_output does.": torch.relu(
+                        "layer overwrote it. Store a copy, detached from the graph, as record_output does.": torch.relu(
                             reference[name]
                         ),
                     },
@@ -156,8 +162,8 @@ def check_gradients_for_classes(
         )
     if problem is not None and "second time" in problem:
         problem = (
-            "the first torch.autograd.grad freed the graph, so the second one could not use it: pass "
-            "retain_graph=True to every call but the last."
+            "the first torch.autograd.grad freed the graph, so the second one could not use it: ask every "
+            "call but the last to retain the graph."
         )
     if problem is None:
         problem = _usage_problem(model, len(calls), "gradients_for_classes")

@@ -71,7 +71,7 @@ def check_signed_grad_cam(function: Callable[[MapRequest], torch.Tensor], loaded
                 if "backward through the graph a second time" in problem:
                     problem = (
                         "your function works once, but the explorer reuses the same forward pass for the next "
-                        "class: keep the graph with torch.autograd.grad(..., retain_graph=True)."
+                        "class: ask torch.autograd.grad to retain the graph, so that the next call can use it."
                     )
                 return report(problem, "")
             problem = known_mistake(yours, class_mistakes) or diagnose_tensor(

@@ -170,7 +170,7 @@ def _map_mistake(reference: dict[str, Any], other_map: object) -> str | None:
         hint = diagnose_tensor(got, reference["other_map"], name="other_map", axis_names=("image", "row", "column"))
         return f"{hint} Keep the 7 x 7 map at bn2; deletion_curve upsamples it itself."
     if torch.allclose(normalize(got), normalize(reference["class_map"]), atol=1e-4):
-        return "other_map is the map of the explained class: pass class_idx=other_idx to Grad-CAM."
+        return "other_map is the map of the explained class: explain the other object's class instead."
     if not torch.allclose(normalize(got), normalize(reference["other_map"]), atol=1e-4):
         return (
             "other_map is not Grad-CAM for the other class at bn2 (net.feature_layer); check the layer and the class."
@@ -183,17 +183,17 @@ def _curve_mistake(
 ) -> str | None:
     """None when ``curve`` is p(other class) deleted in the order of ``right_map``, else a hint."""
     if isinstance(curve, (list, tuple)):
-        return f"{name} is a list: deletion_curve returns one Curve per image; take element [0]."
+        return f"{name} is a list: deletion_curve returns one Curve per image; keep the photo's own Curve."
     scores = getattr(curve, "scores", None)
     if not isinstance(scores, torch.Tensor) or scores.dim() != 1:
         return f"{name} should be the Curve that metrics.deletion_curve returns (with .scores and .auc)."
     n_pixels = reference["x"].shape[-1] * reference["x"].shape[-2]
     if scores.shape[0] != -(-n_pixels // pixels_per_step) + 1:
-        return f"{name} has {scores.shape[0]} points; use pixels_per_step=PIXELS_PER_STEP, as the notebook's curves do."
+        return f"{name} has {scores.shape[0]} points; delete as many pixels per step as the notebook's curves do (PIXELS_PER_STEP)."
     start = float(scores[0])
     if abs(start - reference["p_other"]) > 1e-4:
         if abs(start - reference["p_class"]) < 1e-4 or abs(start - _top1_probability(reference)) < 1e-4:
-            return f"{name} follows the explained class's probability: pass class_idx=other_idx to deletion_curve."
+            return f"{name} follows the explained class's probability: record the other class's probability instead."
         return f"{name} does not start at p(other class) on the photo: check the image and the class."
     first_step = float(scores[1])
     if abs(first_step - _other_after_first_step(reference, reference[right_map], pixels_per_step)) < 1e-4:

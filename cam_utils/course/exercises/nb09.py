@@ -72,16 +72,22 @@ def _problem(result: object, reference: list[SanityStage], on_x: list[SanityStag
     if names != expected:
         return f"your rows are {names}; expected the trained model, then the stages in the order given: {expected}."
     if any(len(row.randomised) > 1 for row in result):
-        return "some rows have several stages random at once: that is the cascading test. Randomise each stage alone (cascade=False)."
+        return (
+            "some rows have several stages random at once: that is the cascading test. The independent test "
+            "randomises each stage alone, the others keeping their trained weights."
+        )
     if result[0].feature_scale.isnan().any():
-        return "the feature-map scale was not recorded: tell cascading_randomization which layer is explained (feature_layer=layer)."
+        return (
+            "the feature-map scale was not recorded: tell cascading_randomization which layer is explained, so "
+            "that it measures that layer's features."
+        )
     problem = diagnose_tensor(result[0].maps, reference[0].maps, name="the trained model's maps", atol=1e-5, rtol=1e-4)
     if problem is not None:
         return f"{problem} They should be Grad-CAM at `layer` for each image's top-1 class."
     if all(torch.allclose(row.maps, other.maps, atol=1e-5, rtol=1e-4) for row, other in zip(result, on_x, strict=True)):
         return (
             "your BatchNorm statistics were re-estimated on the explained images themselves: estimate them on "
-            "the separate images (batchnorm_images=reference)."
+            "the separate reference images you were given, which the maps do not explain."
         )
     for row, want in zip(result[1:], reference[1:], strict=True):
         if not torch.allclose(row.maps, want.maps, atol=1e-5, rtol=1e-4):

@@ -48,8 +48,9 @@ def _tokens_problem(function: TokensToMaps, tokens: torch.Tensor, prefix: int, h
         value = function(tokens.clone(), prefix, height, width)
     except Exception as error:  # noqa: BLE001 - the learner's code: any error becomes a hint
         return (
-            f"your function raised {type(error).__name__} {where}: {error}. Drop all prefix tokens first "
-            "(tokens[:, prefix_tokens:]: they are not patches), and use height and width as given."
+            f"your function raised {type(error).__name__} {where}: {str(error).rstrip('.')}. Drop all the prefix "
+            "tokens first (they are not patches: only the h·w patch tokens fold into the grid), and use height and "
+            "width as given."
         )
     reference = _fold(tokens[:, prefix:], height, width)  # (N, C, h, w)
     if isinstance(value, torch.Tensor) and not (value.shape == reference.shape and torch.allclose(value, reference)):
@@ -64,7 +65,7 @@ def _tokens_problem(function: TokensToMaps, tokens: torch.Tensor, prefix: int, h
             "rows and columns are mixed up: the patches come row by row, so fold them as (h, w), not (w, h)": _fold(
                 tokens[:, prefix:], width, height
             ),
-            "the prefix tokens come *first*: drop tokens[:, :prefix_tokens], not the last ones": _fold(
+            "the prefix tokens come *first*: drop the first prefix_tokens tokens, not the last ones": _fold(
                 tokens[:, : tokens.shape[1] - prefix], height, width
             ),
         }
