@@ -11,6 +11,7 @@
 #   make lab STUDENT=1  the student edition in JupyterLab (rooted at student/, the answers page beside it)
 #   make student-site  the student's website in _build/student-site (no solutions, no answers)
 #   make student-archive  one zip to hand out: student notebooks, cam_utils wheel, README (ANSWERS=1: with answers.md)
+#   make assignments  the nbgrader course in _build/nbgrader; make autograde SUBMISSIONS=DIR grades a folder
 #   make site     the course website in _build/site (open _build/site/index.html)
 #   make explorer the explorer alone as a Voila app on http://127.0.0.1:8866 (PORT=... to change)
 #   (student, site, explorer and test install the "course" extra: nbgrader, Sphinx, Voila)
@@ -130,6 +131,17 @@ student-site: $(COURSE_STAMP)
 # What an instructor hands out (tools/student_archive.py): _build/cam-tutorial-student.zip.
 student-archive: $(COURSE_STAMP)
 	$(BIN)/python tools/student_archive.py --out _build/cam-tutorial-student.zip $(if $(ANSWERS),--answers)
+
+# nbgrader (docs/teaching.md, "Grading with nbgrader"; nbgrader_config.py): one assignment per notebook in
+# _build/nbgrader, its source written from notebooks/*.ipynb, its release by `nbgrader generate_assignment`.
+# make autograde SUBMISSIONS=DIR grades DIR/<student>/<assignment>/<notebook>.ipynb and prints the scores.
+.PHONY: assignments autograde
+assignments: $(COURSE_STAMP)
+	$(BIN)/python tools/nbgrader_course.py release
+
+autograde: $(COURSE_STAMP)
+	@test -n "$(SUBMISSIONS)" || { echo "Usage: make autograde SUBMISSIONS=DIR (DIR/<student>/<assignment>/<notebook>.ipynb)"; exit 2; }
+	$(BIN)/python tools/nbgrader_course.py autograde --submissions "$(SUBMISSIONS)"
 
 # -W: warnings are errors; the notebooks are not executed (nbval keeps their outputs current).
 site: $(COURSE_STAMP)
