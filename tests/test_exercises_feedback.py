@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import re
 from pathlib import Path
 
@@ -150,3 +151,40 @@ def test_every_checks_wrong_answer_prints_one_hint_with_one_full_stop(name, requ
     out = capsys.readouterr().out.strip()
     assert out.startswith("✗ Not yet: ") and "\n" not in out, out
     assert out.endswith((".", "?")) and not re.search(r"[^.]\.\s*\.(?!\.)", out), out
+
+
+# --- the checks do not ship the solutions -------------------------------------------------------------------
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+SOLUTION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
+
+
+def _code(line: str) -> str:
+    """A line of code without its comment and without any whitespace, for comparison."""
+    return re.sub(r"\s+", "", line.split("#")[0])
+
+
+def test_no_check_ships_a_line_of_a_notebooks_solution():
+    """`??` on a check shows no solution (issue 21: nb04's reference was exercise 04-1's solution line for line).
+
+    Every solution line of some substance (30 characters of code or more) is looked for in the exercise modules,
+    whose references go through the library (grad_cam, cam_from_features, deletion_curve, masked_scores, rollout,
+    vit_reshape, class_gradients) or another formulation.
+    """
+    module_lines = {
+        path.name: {_code(line) for line in path.read_text(encoding="utf-8").splitlines()}
+        for path in Path(exercises.__file__).parent.glob("*.py")
+    }
+    shipped = []
+    for notebook in sorted(NOTEBOOKS.glob("*.ipynb")):
+        cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+        for cell in cells:
+            for block in SOLUTION.findall("".join(cell["source"])):
+                for line in block.splitlines():
+                    code = _code(line)
+                    shipped += [
+                        (notebook.name[:2], name, line.strip())
+                        for name, lines in module_lines.items()
+                        if len(code) >= 30 and code in lines
+                    ]
+    assert not shipped, shipped

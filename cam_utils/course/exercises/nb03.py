@@ -18,6 +18,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
+from cam_utils.gradcam import class_gradients
 from cam_utils.hooks import forward_with_features
 
 from ._student_code import call_student, known_mistake
@@ -149,13 +150,11 @@ def check_gradients_for_classes(
     model, x = _hidden_network()
     layer = model.get_submodule("conv2")
     classes = [2, 5]
-    split = forward_with_features(model, x, layer)
-    per_class = [torch.autograd.grad(split.logits[0, c], split.feature_maps, retain_graph=True)[0][0] for c in classes]
-    reference = torch.stack(per_class)  # 2 x C x h x w
-    probabilities = torch.softmax(split.logits[0], dim=0)  # classes
-    of_probability = torch.stack(
-        [torch.autograd.grad(probabilities[c], split.feature_maps, retain_graph=True)[0][0] for c in classes]
-    )
+    # the library's gradients: of the logits, and of the probabilities (a model whose output is the softmax)
+    of_logits = forward_with_features(model, x, layer)
+    reference = torch.cat([class_gradients(of_logits, torch.tensor([c])) for c in classes])  # 2 x C x h x w
+    of_probabilities = forward_with_features(nn.Sequential(model, nn.Softmax(dim=1)), x, layer)
+    of_probability = torch.cat([class_gradients(of_probabilities, torch.tensor([c])) for c in classes])
     with _counting_forwards(model) as calls:
         result, problem = call_student(
             gradients_for_classes, model, x.clone(), layer, list(classes), name="gradients_for_classes"

@@ -48,7 +48,7 @@ def check_rank_and_probability(function: Callable[[torch.Tensor, int], tuple[int
     num_classes = probabilities.numel()
     middle = int(probabilities.argsort()[num_classes // 2])
     for class_idx in (int(probabilities.argmax()), middle, int(probabilities.argmin())):
-        rank = int((probabilities > probabilities[class_idx]).sum()) + 1  # 1 = most probable
+        rank = _position_in_descending_order(probabilities, class_idx)  # 1 = most probable
         answer, problem = call_student(
             function,
             logits.clone(),
@@ -86,12 +86,20 @@ def _rank_hint(answer: object, rank: int, probability: float, logit: float, num_
     return None
 
 
+def _position_in_descending_order(probabilities: torch.Tensor, class_idx: int) -> int:
+    """1 + where ``class_idx`` comes when the classes are sorted from the most to the least probable."""
+    return int((probabilities.argsort(descending=True) == class_idx).nonzero()) + 1
+
+
 def _crop_box_reference(width: int, height: int) -> tuple[float, float, float, float]:
-    """(left, top, right, bottom) in the photo's pixels of the centre crop the network sees."""
-    factor = RESIZE_SHORTER_SIDE / min(width, height)  # resized size = factor * photo size
-    side = CROP_SIZE / factor  # the crop's side, in the photo's pixels
-    left, top = (width - side) / 2, (height - side) / 2
-    return left, top, left + side, top + side
+    """(left, top, right, bottom) in the photo's pixels of the centre crop the network sees.
+
+    The crop's corners in the resized image, (resized size ∓ CROP_SIZE) / 2 on each axis, mapped back to the
+    photo by the inverse of the resize.
+    """
+    to_resized = RESIZE_SHORTER_SIDE / min(width, height)
+    corners = [(size * to_resized + sign * CROP_SIZE) / 2 / to_resized for sign in (-1, 1) for size in (width, height)]
+    return corners[0], corners[1], corners[2], corners[3]
 
 
 def check_crop_box(function: Callable[[int, int], tuple[float, float, float, float]]) -> CheckResult:

@@ -32,8 +32,8 @@ def _typical_mistakes(forward: LayerForward, class_idx: int) -> dict[str, torch.
     """What the usual wrong answers compute on this forward: {hint: their map (1, h, w)}."""
     feature_maps = forward.feature_maps.detach()  # (1, C, h, w)
     (gradients,) = torch.autograd.grad(forward.logits[0, class_idx], forward.feature_maps, retain_graph=True)
-    probability = torch.softmax(forward.logits, dim=1)[0, class_idx]
-    (probability_gradients,) = torch.autograd.grad(probability, forward.feature_maps, retain_graph=True)
+    p_c = forward.logits.softmax(dim=1).select(1, class_idx).sum()  # one image: its probability of the class
+    (probability_gradients,) = torch.autograd.grad(p_c, forward.feature_maps, retain_graph=True)
     alpha_from_probability = probability_gradients.mean(dim=(2, 3))  # (1, C)
     return {
         "you multiplied gradient and activation position by position (that is HiResCAM); Grad-CAM first "

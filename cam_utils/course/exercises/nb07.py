@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from cam_utils.postprocess import normalize, upsample
+from cam_utils.scorecam import masked_scores
 
 from ._hidden_classifier import IMAGE_SIZE, HiddenClassifier
 from ._student_code import call_student, known_mistake
@@ -46,7 +47,7 @@ def _weights(
     score: str = "probability",
     channel_softmax: bool = False,
 ) -> torch.Tensor:
-    """The weights with one typical mistake switched on: (C,)."""
+    """The weights with one typical mistake switched on: (C,). The right answer comes from :func:`_reference`."""
     height, width = image.shape[-2:]
     size = (height, width)
     if normalise == "after":
@@ -61,6 +62,16 @@ def _weights(
         masked, base = torch.softmax(masked, dim=1), torch.softmax(base, dim=1)
     weights = masked[:, class_idx] - (base[0, class_idx] if baseline is not None else 0.0)
     return torch.softmax(weights, dim=0) if channel_softmax else weights
+
+
+def _reference(
+    model: nn.Module, image: torch.Tensor, feature_maps: torch.Tensor, baseline: torch.Tensor
+) -> torch.Tensor:
+    """The right weights through the library: Score-CAM's masked probabilities (the released code's weights,
+    ``scorecam.masked_scores``) minus the baseline's probability of the class: (C,)."""
+    masked = masked_scores(model, image, feature_maps[None], torch.tensor([_CLASS]), batch_size=_CHANNELS)[0]
+    with torch.no_grad():
+        return masked - torch.softmax(model(baseline), dim=1)[0, _CLASS]
 
 
 def check_increase_of_confidence(increase_of_confidence: Callable[..., torch.Tensor]) -> CheckResult:
@@ -83,7 +94,7 @@ def check_increase_of_confidence(increase_of_confidence: Callable[..., torch.Ten
         called_as="increase_of_confidence(model, image, feature_maps, class_idx, baseline)",
     )
     if problem is None:
-        reference = _weights(model, image, feature_maps, _CLASS, baseline)
+        reference = _reference(model, image, feature_maps, baseline)
         problem = _weights_mistake(result, reference, model, image, feature_maps, baseline)
     return report(problem, "increase_of_confidence masks with each normalised channel and subtracts the baseline.")
 

@@ -43,30 +43,32 @@ def _hidden_inputs() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
     return HiddenClassifier(seed=7, scale=0.5), image, saliency
 
 
-def _deletion_variant(
+def _curve_with_mistake(
     model: nn.Module,
     image: torch.Tensor,
-    saliency: torch.Tensor,
+    rank: torch.Tensor,
     class_idx: int,
-    most_salient_first: bool = True,
     fill: float = 0.0,
-    mode: str | None = "bilinear",
     probabilities: bool = True,
 ) -> torch.Tensor:
-    """Deletion scores computed with one typical mistake switched on: (steps + 1,)."""
+    """What a typical mistake computes: (steps + 1,) scores, all the perturbed images in one batch.
+
+    ``rank[p]`` is the step order of pixel p (0 first; a rank of H*W or more: never deleted). The right curve
+    comes from the library (``deletion_curve``); this helper only replays mistakes, from the ranks they give.
+    """
     height, width = image.shape[-2:]
-    # mode None: the map's cells ranked as if they were pixels (no upsampling)
-    ranking = saliency.flatten() if mode is None else upsample(saliency, (height, width), mode=mode).flatten()
-    order = ranking.argsort(descending=most_salient_first, stable=True)
-    per_step = height * width // _STEPS
-    scores = []
+    counts = torch.arange(_STEPS + 1) * (height * width // _STEPS)  # pixels deleted at each step
+    deleted = (rank[None, :] < counts[:, None]).view(-1, 1, height, width)  # (steps + 1, 1, H, W)
     with torch.no_grad():
-        for step in range(_STEPS + 1):
-            deleted = image.clone().flatten(2)  # (1, 3, H*W)
-            deleted[:, :, order[: step * per_step]] = fill
-            logits = model(deleted.view_as(image))[0]  # (classes,)
-            scores.append(torch.softmax(logits, dim=0)[class_idx] if probabilities else logits[class_idx])
-    return torch.stack(scores)
+        outputs = model(torch.where(deleted, torch.full_like(image, fill), image))  # (steps + 1, classes)
+    return (torch.softmax(outputs, dim=1) if probabilities else outputs)[:, class_idx]
+
+
+def _ranks(values: torch.Tensor, n_pixels: int, descending: bool = True) -> torch.Tensor:
+    """The rank of every pixel when ``values`` (one per pixel index, maybe fewer than ``n_pixels``) are sorted."""
+    rank = torch.full((n_pixels,), n_pixels, dtype=torch.long)  # pixels without a value: never deleted
+    rank[values.argsort(descending=descending, stable=True)] = torch.arange(values.numel())
+    return rank
 
 
 def check_deletion_scores(deletion_scores: Callable[..., torch.Tensor]) -> CheckResult:
@@ -109,24 +111,29 @@ def _deletion_mistake(
         return problem
     with torch.no_grad():
         top1 = int(model(image).argmax())
+    n_pixels = image.shape[-1] * image.shape[-2]
+    size = (int(image.shape[-2]), int(image.shape[-1]))
+    bilinear = upsample(saliency, size).flatten()
+    nearest = upsample(saliency, size, mode="nearest").flatten()
+    first = _ranks(bilinear, n_pixels)
     mistakes = {
         "the curve must start at fraction 0 (the untouched image): steps + 1 values, not steps.": reference[1:],
-        "you deleted the least salient pixels first: rank the map in descending order.": _deletion_variant(
-            model, image, saliency, _CLASS, most_salient_first=False
+        "you deleted the least salient pixels first: rank the map in descending order.": _curve_with_mistake(
+            model, image, _ranks(bilinear, n_pixels, descending=False), _CLASS
         ),
-        "these are logits; the curve records the softmax probability of the class.": _deletion_variant(
-            model, image, saliency, _CLASS, probabilities=False
+        "these are logits; the curve records the softmax probability of the class.": _curve_with_mistake(
+            model, image, first, _CLASS, probabilities=False
         ),
         "deleted pixels became black (-1 here); RISE's deletion sets them to 0 in normalised space "
-        "(mid-grey for this normalisation).": _deletion_variant(model, image, saliency, _CLASS, fill=-1.0),
+        "(mid-grey for this normalisation).": _curve_with_mistake(model, image, first, _CLASS, fill=-1.0),
         "you ranked pixels on a nearest-neighbour upsampling; rank them on the bilinear upsampling of the map "
-        "(cam_utils.upsample).": _deletion_variant(model, image, saliency, _CLASS, mode="nearest"),
+        "(cam_utils.upsample).": _curve_with_mistake(model, image, _ranks(nearest, n_pixels), _CLASS),
         "you ranked the map's cells as if they were the image's pixels: upsample the map to the image size "
-        "first (cam_utils.upsample), then rank its pixels.": _deletion_variant(
-            model, image, saliency, _CLASS, mode=None
+        "first (cam_utils.upsample), then rank its pixels.": _curve_with_mistake(
+            model, image, _ranks(saliency.flatten(), n_pixels), _CLASS
         ),
-        "you followed the model's top-1 class; record the probability of class_idx.": _deletion_variant(
-            model, image, saliency, top1
+        "you followed the model's top-1 class; record the probability of class_idx.": _curve_with_mistake(
+            model, image, first, top1
         ),
     }
     return known_mistake(result, mistakes) or problem

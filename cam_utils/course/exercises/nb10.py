@@ -19,6 +19,9 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from cam_utils.attention import rollout
+from cam_utils.tokens import vit_reshape
+
 from .feedback import CheckResult, diagnose_tensor, report
 
 TokensToMaps = Callable[[torch.Tensor, int, int, int], torch.Tensor]
@@ -35,9 +38,8 @@ def _hidden_tokens() -> list[tuple[torch.Tensor, int, int, int]]:
 
 
 def _fold(patches: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """(N, h·w, C) patch tokens, row by row -> (N, C, h, w)."""
-    batch, _, channels = patches.shape
-    return patches.transpose(1, 2).reshape(batch, channels, height, width)
+    """(N, h·w, C) patch tokens, row by row -> (N, C, h, w): the library's ``vit_reshape``, no prefix token."""
+    return vit_reshape(patches, prefix_tokens=0, grid_size=(height, width))
 
 
 def _tokens_problem(function: TokensToMaps, tokens: torch.Tensor, prefix: int, height: int, width: int) -> str | None:
@@ -110,16 +112,28 @@ def _product(layers: Sequence[torch.Tensor]) -> torch.Tensor:
     return result
 
 
-def _weighted_rollout(attentions: Sequence[torch.Tensor], residual_weight: float, fuse: str = "mean") -> torch.Tensor:
-    """R = Π_l ((1 − λ) fuse_heads(A_l) + λ I), the last layer on the left: (N, T, T)."""
-    identity = torch.eye(attentions[0].shape[-1], dtype=attentions[0].dtype)
-    fused = [a.mean(dim=1) if fuse == "mean" else a.amax(dim=1) for a in attentions]
-    return _product([(1 - residual_weight) * a + residual_weight * identity for a in fused])
+def _weighted_rollout(attentions: Sequence[torch.Tensor], residual_weight: float) -> torch.Tensor:
+    """R = Π_l ((1 − λ) Ā_l + λ I), the last layer on the left: (N, T, T), through the library.
+
+    ``attention.rollout`` computes Π_l (B_l + I) / rowsum with B_l its heads' mean. Given one head
+    B_l = (1 − λ) Ā_l + (λ − 1) I (rows summing to 0), B_l + I = (1 − λ) Ā_l + λ I has rows summing to 1,
+    so the library's renormalisation leaves it as it is.
+    """
+    identity = torch.eye(attentions[0].shape[-1]).to(attentions[0])
+    return rollout(
+        [((1 - residual_weight) * a.mean(dim=1) + (residual_weight - 1) * identity)[:, None] for a in attentions]
+    )
+
+
+def _heads_maximum_rollout(attentions: Sequence[torch.Tensor], residual_weight: float) -> torch.Tensor:
+    """A typical mistake: the heads' maximum instead of their mean, otherwise the weighted rollout."""
+    identity = torch.eye(attentions[0].shape[-1]).to(attentions[0])
+    return _product([(1 - residual_weight) * a.amax(dim=1) + residual_weight * identity for a in attentions])
 
 
 def _rollout_mistakes(attentions: Sequence[torch.Tensor], residual_weight: float) -> dict[str, torch.Tensor]:
     """What the typical wrong answers give, by hint."""
-    identity = torch.eye(attentions[0].shape[-1], dtype=attentions[0].dtype)
+    identity = torch.eye(attentions[0].shape[-1]).to(attentions[0])
     averaged = [a.mean(dim=1) for a in attentions]
     return {
         "λ weighs the identity (the residual connection) and 1 − λ the attention, not the other way round": _weighted_rollout(
@@ -131,9 +145,7 @@ def _rollout_mistakes(attentions: Sequence[torch.Tensor], residual_weight: float
         "the layers are multiplied in the wrong order: the later layer goes on the left, R = Ã_L ··· Ã_1": _weighted_rollout(
             list(attentions)[::-1], residual_weight
         ),
-        "average the heads (mean over dim 1), do not take their maximum": _weighted_rollout(
-            attentions, residual_weight, fuse="max"
-        ),
+        "average the heads, do not take their maximum": _heads_maximum_rollout(attentions, residual_weight),
         "the identity is missing: Ã = (1 − λ) Ā + λ I": _product([(1 - residual_weight) * a for a in averaged]),
         "only the last layer is used: multiply through every layer": (1 - residual_weight) * averaged[-1]
         + residual_weight * identity,
