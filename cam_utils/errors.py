@@ -19,6 +19,7 @@ __all__ = [
     "CamUtilsError",
     "CamUtilsWarning",
     "CancelledMapWarning",
+    "ComputationCancelledError",
     "LayerError",
     "NotGapNetworkError",
     "RegistryError",
@@ -85,6 +86,11 @@ class NotGapNetworkError(CamUtilsError, ValueError):
 
 class CancelledMapWarning(CamUtilsWarning, RuntimeWarning):
     """HiResCAM's channel sums cancel to numerical noise at this layer. ``value``: the number of such images."""
+
+
+class ComputationCancelledError(CamUtilsError, RuntimeError):
+    """A long computation (Score-CAM) was stopped by its caller: its progress function returned False.
+    Not about the input; nothing is returned or kept. ``value``: (done, total), e.g. channels."""
 
 
 class RegistryError(CamUtilsError, ValueError):

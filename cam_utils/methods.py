@@ -26,7 +26,7 @@ from .cam import cam_from_features, class_activation_map
 from .errors import RegistryError
 from .gradcam import grad_cam, grad_cam_from_forward
 from .hooks import LayerForward
-from .scorecam import score_cam
+from .scorecam import Progress, score_cam
 from .tokens import Reshape
 from .variants import grad_cam_plus_plus, grad_cam_plus_plus_from_forward, hires_cam, hires_cam_from_forward
 
@@ -51,8 +51,10 @@ class MapFunction(Protocol):
     ``net`` is a :class:`~cam_utils.models.LoadedModel` (``net.model``; CAM also reads ``net.classifier``),
     ``x`` the (N, 3, H, W) preprocessed batch, ``layer`` a module of ``net.model`` or its dotted name,
     ``class_idx`` None (top-1), an int or one index per image, ``reshape`` the callable a token layer needs
-    (``net.reshape``). ``progress``: a method that runs many forward passes (Score-CAM) reports them on
-    stderr; the others ignore it.
+    (``net.reshape``). ``progress``: a method that runs many forward passes (Score-CAM) reports them, as
+    :func:`~cam_utils.scorecam.score_cam` does: True a text bar on stderr, or a function ``progress(done, total)``
+    that stops the computation by returning False (:class:`~cam_utils.errors.ComputationCancelledError`); the
+    others ignore it.
     """
 
     def __call__(
@@ -63,7 +65,7 @@ class MapFunction(Protocol):
         class_idx: ClassIndex,
         *,
         reshape: Reshape | None = None,
-        progress: bool = False,
+        progress: Progress = False,
     ) -> torch.Tensor: ...
 
 
@@ -209,7 +211,7 @@ def _cam(
     class_idx: ClassIndex,
     *,
     reshape: Reshape | None = None,
-    progress: bool = False,
+    progress: Progress = False,
 ) -> torch.Tensor:
     return class_activation_map(net.model, x, layer, net.classifier, class_idx, reshape=reshape)
 
@@ -229,7 +231,7 @@ def _score_cam(
     class_idx: ClassIndex,
     *,
     reshape: Reshape | None = None,
-    progress: bool = False,
+    progress: Progress = False,
 ) -> torch.Tensor:
     return score_cam(net.model, x, layer, class_idx, progress=progress, reshape=reshape)
 
@@ -244,7 +246,7 @@ def _on_the_model(function: Callable[..., torch.Tensor], **options: object) -> M
         class_idx: ClassIndex,
         *,
         reshape: Reshape | None = None,
-        progress: bool = False,
+        progress: Progress = False,
     ) -> torch.Tensor:
         return function(net.model, x, layer, class_idx, reshape=reshape, **options)
 

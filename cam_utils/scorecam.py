@@ -10,24 +10,34 @@ from __future__ import annotations
 
 import numbers
 import sys
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Any
 
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from ._checks import ClassIndex, resolve_class_idx
 from ._layers import unwrap_compiled_layer
+from .errors import ComputationCancelledError
 from .hooks import forward_recording
 from .model_state import explaining
 from .postprocess import normalize, upsample
 from .tokens import Reshape
 
-__all__ = ["PROGRESS_AUTO_MIN_BATCHES", "ScoreCamSettings", "score_cam"]
+__all__ = ["PROGRESS_AUTO_MIN_BATCHES", "Progress", "ProgressCallback", "ScoreCamSettings", "score_cam"]
 
 #: ``score_cam(progress=None)`` shows progress only when there are more batches than this.
 PROGRESS_AUTO_MIN_BATCHES = 20
+
+#: ``progress(done, total)``: called with 0 before the first masked forward pass and after each batch,
+#: ``done`` and ``total`` counting the channels that get a forward pass. Returning False stops the
+#: computation (:class:`~cam_utils.errors.ComputationCancelledError`); None or True goes on.
+ProgressCallback = Callable[[int, int], bool | None]
+#: What ``progress=`` takes: True (a text bar on stderr), False (silent), None (a bar only for long runs),
+#: or a :data:`ProgressCallback`.
+Progress = bool | None | ProgressCallback
 
 
 @dataclass(frozen=True)
@@ -50,20 +60,22 @@ class ScoreCamSettings:
 DEFAULT_SETTINGS = ScoreCamSettings()
 
 
-class _Progress:
-    """A one-line progress report on a text stream: ``Score-CAM: 12/40 batches, 3 s left``."""
-
-    def __init__(self, total: int, stream: TextIO) -> None:
-        self.total, self.stream, self.start = total, stream, time.perf_counter()
-
-    def update(self, done: int) -> None:
-        elapsed = time.perf_counter() - self.start
-        remaining = elapsed / done * (self.total - done)
-        end = "\n" if done == self.total else ""
-        self.stream.write(
-            f"\rScore-CAM: {done}/{self.total} batches, {elapsed:.0f} s elapsed, ~{remaining:.0f} s left{end}"
+def _check_progress(progress: object) -> None:
+    if progress is not None and not isinstance(progress, bool) and not callable(progress):
+        raise TypeError(
+            f"progress must be True, False, None (automatic) or a function progress(done, total), got {progress!r}."
         )
-        self.stream.flush()
+
+
+def _text_bar(total: int) -> Any:
+    """A tqdm bar on stderr: ``Score-CAM:  40%|████      | 512/1280 channels [00:20 elapsed, 00:30 left]``."""
+    return tqdm(
+        total=total,
+        desc="Score-CAM",
+        file=sys.stderr,
+        dynamic_ncols=True,
+        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} channels [{elapsed} elapsed, {remaining} left]",
+    )
 
 
 def _check_batch_size(batch_size: object) -> int:
@@ -81,7 +93,7 @@ def score_cam(
     target_layer: nn.Module | str,
     class_idx: ClassIndex = None,
     batch_size: int = 16,
-    progress: bool | None = False,
+    progress: Progress = False,
     *,
     reshape: Reshape | None = None,
 ) -> torch.Tensor:
@@ -129,14 +141,22 @@ def score_cam(
         batch_size: masked images per forward pass (the result is the same). 16 is the fastest on
             a 2-core CPU (smaller batches stay in the cache; benchmarks/bench_scorecam.py) and the
             lightest; raise it on a GPU.
-        progress: True prints a one-line progress report to stderr; None prints it only when
-            there are more than ``PROGRESS_AUTO_MIN_BATCHES`` batches; False (default) is silent.
+        progress: True shows a text progress bar (tqdm) on stderr, channels done and time left; None
+            shows it only when there are more than ``PROGRESS_AUTO_MIN_BATCHES`` batches; False (default)
+            is silent; a function ``progress(done, total)`` (:data:`ProgressCallback`) is called with the
+            channels done instead, and stops the computation by returning False.
 
-    The model is left untouched, also from several threads (see :mod:`cam_utils.model_state`).
+    Raises:
+        ComputationCancelledError (a RuntimeError): the progress function returned False. Its ``value`` is
+        ``(done, total)``; the model is as before the call.
+
+    The model is left untouched, also when stopped or interrupted (Ctrl-C), and also from several threads
+    (see :mod:`cam_utils.model_state`): the model's lock is taken batch by batch, so another thread's
+    explaining call on the same model (the explorer's Grad-CAM) runs between two batches rather than
+    after the last one.
     """
     batch_size = _check_batch_size(batch_size)
-    if progress is not None and not isinstance(progress, bool):
-        raise TypeError(f"progress must be True, False or None (automatic), got {progress!r}.")
+    _check_progress(progress)
     model, target_layer = unwrap_compiled_layer(model, target_layer)  # torch.compile: the original module
     feature_maps, logits = forward_recording(model, x, target_layer, reshape)  # (N, C, h, w), (N, classes)
     class_idx = resolve_class_idx(class_idx, logits)  # (N,)
@@ -152,7 +172,7 @@ def masked_scores(
     feature_maps: torch.Tensor,
     class_idx: torch.Tensor,
     batch_size: int,
-    progress: bool | None = False,
+    progress: Progress = False,
     settings: ScoreCamSettings = DEFAULT_SETTINGS,
 ) -> torch.Tensor:
     """Score-CAM's channel weights α_k^c = softmax(model(x ⊙ H^k))_c, 0 for constant channels: (N, C).
@@ -160,7 +180,6 @@ def masked_scores(
     Internal (the benchmark calls it with other ``settings``); ``score_cam`` is the public entry.
     """
     num_images, num_channels = feature_maps.shape[:2]
-    input_size = (int(x.shape[2]), int(x.shape[3]))  # (H, W)
     # Every forward pass gets the same batch shape, min(batch_size, C) images, as when every channel is
     # sent: a shorter batch may take other kernels in PyTorch, with other roundings. So a short batch is
     # padded with zero images; skipping constant channels then changes no other channel's weight.
@@ -172,28 +191,71 @@ def masked_scores(
     else:
         channel_lists = [torch.arange(num_channels, device=x.device) for _ in range(num_images)]
     total_batches = sum(-(-len(channels) // batch_size) for channels in channel_lists)  # Σ ceil(C' / batch_size)
-    show_progress = progress if progress is not None else total_batches > PROGRESS_AUTO_MIN_BATCHES
-    reporter = _Progress(total_batches, sys.stderr) if show_progress and total_batches else None
+    total = sum(len(channels) for channels in channel_lists)  # the channels that get a forward pass
+    show_bar = progress if isinstance(progress, bool) or progress is None else False
+    if show_bar is None:
+        show_bar = total_batches > PROGRESS_AUTO_MIN_BATCHES
+    callback = None if isinstance(progress, bool) or progress is None else progress
 
     channel_weights = torch.zeros(num_images, num_channels, dtype=feature_maps.dtype, device=feature_maps.device)
-    grad_context = torch.inference_mode() if settings.inference_mode else torch.no_grad()
     memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
-    batches_done = 0
-    with explaining(model, report_mode_change=True), grad_context:
+    done, bar = 0, None
+    try:
+        bar = _text_bar(total) if show_bar and total else None  # drawn at once: the last step before the loop
+        if callback is not None and callback(0, total) is False:
+            raise _cancelled(0, total)
         for image, channels in enumerate(channel_lists):
             for start in range(0, len(channels), batch_size):
                 batch = channels[start : start + batch_size]  # (B,) channel indices
-                # H^k = normalize(upsample(A^k)), one mask per channel of this batch
-                masks = normalize(upsample(feature_maps[image, batch], input_size))  # (B, H, W) in [0, 1]
-                masked_inputs = x[image] * masks[:, None]  # (B, 3, H, W)
-                if len(batch) < full_batch:  # pad to (full_batch, 3, H, W) with zero images
-                    padding = masked_inputs.new_zeros(full_batch - len(batch), *masked_inputs.shape[1:])
-                    masked_inputs = torch.cat([masked_inputs, padding])
-                masked_inputs = masked_inputs.contiguous(memory_format=memory_format)
-                probabilities = torch.softmax(model(masked_inputs), dim=1)[: len(batch)]  # (B, classes)
+                probabilities = _masked_probabilities(
+                    model, x[image], feature_maps[image, batch], full_batch, memory_format, settings
+                )  # (B, classes)
                 # α_k^c = softmax(model(x ⊙ H^k))_c
                 channel_weights[image, batch] = probabilities[:, class_idx[image]].to(channel_weights.dtype)
-                batches_done += 1
-                if reporter is not None:
-                    reporter.update(batches_done)
+                done += len(batch)
+                if bar is not None:
+                    bar.update(len(batch))
+                if callback is not None and callback(done, total) is False and done < total:
+                    raise _cancelled(done, total)
+    except BaseException:
+        if bar is not None:
+            bar.leave = False  # stopped (Ctrl-C, an error): the bar goes, the caller's one message stays
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
     return torch.where(informative, channel_weights, torch.zeros_like(channel_weights))
+
+
+def _masked_probabilities(
+    model: nn.Module,
+    image: torch.Tensor,
+    feature_maps: torch.Tensor,
+    full_batch: int,
+    memory_format: torch.memory_format,
+    settings: ScoreCamSettings,
+) -> torch.Tensor:
+    """softmax(model(x ⊙ H^k)) for the B channels ``feature_maps`` (B, h, w) of one image (3, H, W): (B, classes).
+
+    The model's lock is held for this one forward pass (inside ``explaining``), not for the whole run.
+    """
+    grad_context = torch.inference_mode() if settings.inference_mode else torch.no_grad()
+    with grad_context:
+        # H^k = normalize(upsample(A^k)), one mask per channel of this batch
+        masks = normalize(upsample(feature_maps, (int(image.shape[1]), int(image.shape[2]))))  # (B, H, W) in [0, 1]
+        masked_inputs = image * masks[:, None]  # (B, 3, H, W)
+        if len(masks) < full_batch:  # pad to (full_batch, 3, H, W) with zero images
+            padding = masked_inputs.new_zeros(full_batch - len(masks), *masked_inputs.shape[1:])
+            masked_inputs = torch.cat([masked_inputs, padding])
+        masked_inputs = masked_inputs.contiguous(memory_format=memory_format)
+        with explaining(model, report_mode_change=True):
+            logits = model(masked_inputs)  # (full_batch, classes)
+        return torch.softmax(logits, dim=1)[: len(masks)]
+
+
+def _cancelled(done: int, total: int) -> ComputationCancelledError:
+    return ComputationCancelledError(
+        f"Score-CAM was stopped after {done} of {total} channels.",
+        value=(done, total),
+        suggestion="Nothing was kept: call it again to compute the map.",
+    )

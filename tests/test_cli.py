@@ -1,6 +1,6 @@
 """The command line ``python -m cam_utils IMAGE -o figure.png``.
 
-Three tests run the real entry point as a subprocess (each starts Python and loads torch,
+Four tests run the real entry point as a subprocess (each starts Python and loads torch,
 a few seconds); the others call ``main(argv)`` in-process with the session's model.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -333,18 +334,24 @@ def test_methods_and_class_by_name(cat_jpg, tmp_path, capsys, cached_model, plot
 
 
 def test_scorecam_choice_computes_score_cam_with_progress(tmp_path, capsys, plotted):
-    """--method scorecam: the method table's Score-CAM, its progress on stderr (one forward pass per channel)."""
+    """--method scorecam: the method table's Score-CAM; with --progress its tqdm bar on stderr (channels done of
+    the channels that get a forward pass), without it no bar when stderr is not a terminal (a log, a pipe)."""
     from cam_utils.course.shapes import shape_samples
 
     picture = tmp_path / "ring.png"
     shape_samples()["ring"].save(picture)
     output = tmp_path / "scorecam.png"
-    assert cli.main([str(picture), "--model", "shapes_gapnet", "--method", "scorecam", "-o", str(output)]) == 0
+    arguments = [str(picture), "--model", "shapes_gapnet", "--method", "scorecam", "-o", str(output)]
+    assert cli.main([*arguments, "--progress"]) == 0
     net = load_model("shapes_gapnet")
     expected = score_cam(net.model, net.preprocess(Image.open(picture)), "features", net.categories.index("ring"))
     torch.testing.assert_close(plotted["cam"], expected[0])
-    progress = re.findall(r"Score-CAM: (\d+)/(\d+) batches", capsys.readouterr().err)
-    assert progress[0][0] == "1" and progress[-1][0] == progress[-1][1]  # from the first batch to the last
+    progress = re.findall(r"Score-CAM: +\d+%\|.*?\| (\d+)/(\d+) channels", capsys.readouterr().err)
+    assert progress[0][0] == "0" and progress[-1][0] == progress[-1][1] != "0"  # from no channel to all of them
+
+    assert not sys.stderr.isatty()  # capsys
+    assert cli.main(arguments) == 0
+    assert "Score-CAM" not in capsys.readouterr().err
 
 
 def test_a_vision_transformer_gets_its_token_maps(cat_jpg, tmp_path, capsys, monkeypatch, plotted):
@@ -530,3 +537,49 @@ def test_a_five_class_model_is_told_its_own_index_range():
 
     with pytest.raises(cli.CommandLineError, match="0-4"):
         cli.resolve_class("hexagon", list(CLASS_NAMES))  # not a shape it knows
+
+
+# --- issue 22: a long map stops cleanly on Ctrl-C --------------------------------------------------
+
+# The CLI in a subprocess, with every forward pass of a batch of masked images slowed down (a global forward
+# hook of torch), so that Score-CAM on the small shapes network lasts long enough to be interrupted midway.
+_SLOW_CLI = """
+import signal, sys, time
+import torch
+
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, also if the parent ignores it
+torch.nn.modules.module.register_module_forward_hook(
+    lambda module, inputs, output: time.sleep(0.1) if inputs[0].shape[0] > 1 else None
+)
+from cam_utils.course.cli import main
+
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_ctrl_c_during_score_cam_stops_cleanly_with_no_figure(tmp_path):
+    """SIGINT once the progress bar shows: exit status 130, one line on stderr (the bar is erased), no figure
+    and no temporary file."""
+    from cam_utils.course.shapes import shape_samples
+
+    picture = tmp_path / "ring.png"
+    shape_samples()["ring"].save(picture)
+    output = tmp_path / "scorecam.png"
+    command = [sys.executable, "-c", _SLOW_CLI, str(picture), "--model", "shapes_gapnet", "--method", "scorecam"]
+    process = subprocess.Popen(
+        [*command, "--progress", "-o", str(output)], stderr=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    received = bytearray()
+    deadline = time.monotonic() + 120
+    moved = re.compile(rb"\| [1-9]\d*/\d+ channels \[")  # the bar, once the first masked batch is done
+    while not moved.search(received) and time.monotonic() < deadline and process.poll() is None:
+        received += os.read(process.stderr.fileno(), 4096)
+    assert moved.search(received), received
+    process.send_signal(signal.SIGINT)
+    stdout, rest = process.communicate(timeout=60)
+    stderr = (received + rest).decode()
+    assert process.returncode == 130, stderr
+    lines = [line.split("\r")[-1].strip() for line in stderr.rstrip("\n").split("\n")]  # what a terminal shows
+    assert lines == ["error: interrupted (Ctrl-C)"], stderr
+    assert "top-5 classes" in stdout.decode()  # it got as far as the map
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["ring.png"], "a figure or a temporary file was left"

@@ -12,6 +12,8 @@ import base64
 import io
 import random
 import re
+import threading
+import time
 from contextlib import ExitStack
 from datetime import UTC, datetime
 
@@ -442,12 +444,108 @@ def test_score_cam_is_offered_and_says_it_is_slow(net):
     assert "Score-CAM" in explorer.method.options and METHODS["Score-CAM"].slow
     explorer.layer.value = net.stages[0]
     explorer.method.value = "Score-CAM"
+    assert explorer.wait(timeout=120)  # computed in the background
     assert_shows_fresh_computation(explorer)
     assert "one forward pass per channel" in explorer.status.value
     cached_png = explorer.picture.value
     explorer.method.value = "Grad-CAM"
-    explorer.method.value = "Score-CAM"  # from the cache: the same picture
-    assert explorer.picture.value == cached_png
+    explorer.method.value = "Score-CAM"  # from the cache: the same picture, at once
+    assert not explorer.computing and explorer.picture.value == cached_png
+
+
+# --- issue 22: a slow map in the background, with progress and Cancel ---------------------------------
+
+
+def wait_until(condition, timeout: float) -> bool:
+    """Poll ``condition()`` until it holds or ``timeout`` seconds have passed; whether it holds."""
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return bool(condition())
+
+
+def explorer_threads() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name.startswith("cam-explorer")]
+
+
+def test_score_cam_runs_in_the_background_with_progress_and_a_cancel_button(net):
+    """The click returns at once with the bar shown and the status naming Score-CAM; the channels done move;
+    another control answers meanwhile; Cancel returns at once to the method shown before, and nothing of the
+    stopped run is drawn later. The model is as before."""
+    explorer = explore(net)  # Grad-CAM at bn2: 1280 channels, a minute or more on a 2-core CPU
+    snapshot = ModelSnapshot.take(net.model)
+    started = time.perf_counter()
+    explorer.method.value = "Score-CAM"  # what a click on the button does
+    assert time.perf_counter() - started < 1, "the event handler waited for the computation"
+    assert explorer.computing and explorer.progress.visible and explorer.progress in explorer.children
+    assert isinstance(explorer.progress.bar, ipywidgets.IntProgress)
+    assert "Computing Score-CAM at layer bn2" in explorer.status.value
+    assert "Score-CAM at layer <code>bn2</code> · computing" in explorer.readout.value
+    assert "Grad-CAM" not in explorer.readout.value + explorer.status.value
+    assert np.array_equal(picture_pixels(explorer), np.asarray(explorer.shown_image))  # the photo, no old map
+
+    assert wait_until(lambda: explorer.progress.bar.value > 0, timeout=120), "no channel done"
+    assert re.fullmatch(r"Score-CAM: \d+ of \d+ channels, about .+ left", explorer.progress.text.value)
+    assert explorer.progress.bar.max < 1280  # the channels that get a forward pass: the constant ones do not
+
+    started = time.perf_counter()
+    explorer.opacity.value = 0.8  # another control, during the run
+    assert time.perf_counter() - started < 1 and explorer.computing  # answered; the same run goes on
+
+    started = time.perf_counter()
+    explorer.progress.cancel_button.click()
+    assert time.perf_counter() - started < 1, "Cancel waited for the computation"
+    assert not explorer.computing and not explorer.progress.visible
+    assert explorer.method.value == "Grad-CAM"
+    assert re.search(r"Score-CAM stopped after \d+ of \d+ channels\. Showing Grad-CAM", explorer.status.value)
+    assert_shows_fresh_computation(explorer)  # Grad-CAM at opacity 0.8, from the cache
+    assert wait_until(lambda: not explorer_threads(), timeout=120), "the worker thread did not stop"
+    assert explorer.method.value == "Grad-CAM"
+    assert_shows_fresh_computation(explorer)  # nothing of the stopped run was drawn after it stopped
+    snapshot.assert_unchanged(net.model)
+
+
+def test_a_newer_request_stops_the_running_map_and_keeps_nothing_of_it(net):
+    explorer = explore(net)
+    explorer.method.value = "Score-CAM"
+    second_class = explorer.class_select.options[1][1]
+    explorer.class_select.value = second_class  # a new request while Score-CAM computes
+    assert explorer.computing and "Computing Score-CAM at layer bn2" in explorer.status.value
+    explorer.method.value = "HiResCAM"  # and another: no Score-CAM is wanted any more
+    assert not explorer.computing and not explorer.progress.visible and "Computing" not in explorer.status.value
+    assert_shows_fresh_computation(explorer)
+    assert wait_until(lambda: not explorer_threads(), timeout=120)
+    assert_shows_fresh_computation(explorer)
+    explorer.method.value = "Score-CAM"  # nothing was cached: it starts again
+    assert explorer.computing
+    explorer.cancel()
+    assert explorer.method.value == "HiResCAM" and not explorer.computing
+
+
+def test_a_map_that_arrives_after_a_newer_request_is_not_drawn():
+    """A slow method of the user's that ignores Cancel: its map, finished after the user moved on, is dropped."""
+    release = threading.Event()
+
+    def waiting_grad_cam(request):
+        """Grad-CAM, once the test lets it finish."""
+        release.wait(timeout=60)
+        return grad_cam(request.net.model, request.x, request.layer, request.class_idx)
+
+    METHODS["Waiting Grad-CAM"] = Method(waiting_grad_cam, slow=True)
+    try:
+        explorer = explore(load_model("shapes_gapnet"))
+        explorer.method.value = "Waiting Grad-CAM"
+        assert explorer.computing and explorer.progress.bar.value == 0
+        explorer.method.value = "HiResCAM"
+        release.set()
+        assert wait_until(lambda: not explorer_threads(), timeout=60)
+        assert explorer.method.value == "HiResCAM" and not explorer.computing
+        assert_shows_fresh_computation(explorer)
+        explorer.method.value = "Waiting Grad-CAM"  # asked for again: computed and drawn this time
+        assert explorer.wait(timeout=60)
+        assert "Waiting Grad-CAM at layer" in explorer.readout.value and "computing" not in explorer.readout.value
+    finally:
+        del METHODS["Waiting Grad-CAM"]
 
 
 # --- how it looks where it cannot run, and in a narrow window ---------------------------------------
@@ -546,6 +644,7 @@ def test_the_shapes_networks_and_the_vit_are_explored_like_the_others(name):
         explorer.layer.value = layer
         for method in ("Grad-CAM", "HiResCAM", "Score-CAM"):
             explorer.method.value = method
+            assert explorer.wait(timeout=60)  # Score-CAM: in the background
             if (name, layer, method) == ("shapes_vit", "blocks.2", "HiResCAM"):
                 # At the ViT's block output HiResCAM cancels to noise (next test): the fresh computation warns.
                 with pytest.warns(RuntimeWarning, match="HiResCAM cancels at this layer"):

@@ -131,6 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=method_names(),
         help="map to compute (default: gradcam; the list below says what each one is)",
     )
+    parser.add_argument(
+        "--progress",
+        action="store_true",
+        help="show the progress bar of a long map (scorecam) also when stderr is not a terminal "
+        "(on a terminal it is always shown); Ctrl-C stops it, and no figure is written",
+    )
     parser.add_argument("--debug", action="store_true", help="on an error, print the full traceback (to report a bug)")
     parser.add_argument(
         "--max-pixels",
@@ -190,7 +196,8 @@ def run(args: argparse.Namespace) -> None:
     class_idx = top5[0][0] if chosen_class is None else chosen_class
     probability = float(torch.softmax(logits[0], dim=0)[class_idx])
     method = get_method(args.method)
-    raw_map = method.compute(net, x, layer, class_idx, reshape=reshape, progress=True)  # (1, h, w)
+    show_progress = args.progress or sys.stderr.isatty()  # a bar on a terminal; none in a log unless asked
+    raw_map = method.compute(net, x, layer, class_idx, reshape=reshape, progress=show_progress)  # (1, h, w)
 
     title = (
         f"{method.label} for class {class_idx} '{net.categories[class_idx]}' (p = {probability:.1%}), "
@@ -229,8 +236,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             for message in messages:  # e.g. HiResCAM cancelling at the chosen layer
                 print(f"warning: {message}", file=sys.stderr)
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
+    except KeyboardInterrupt:  # Ctrl-C: the progress bar is erased, no figure was written (it is written whole)
+        print("error: interrupted (Ctrl-C)", file=sys.stderr)
         return 130
     except Exception as error:  # noqa: BLE001 - every failure ends in one line; --debug shows where
         if args.debug:

@@ -15,12 +15,16 @@ How it stays responsive (every control answers within 100 ms of kernel time on a
   only redo the cheap last steps: normalize → upsample → overlay → PNG bytes.
 * The picture is an ``ipywidgets.Image`` holding PNG bytes made with PIL; no matplotlib
   figure is redrawn.
+* **A slow map runs in the background.** Score-CAM (a forward pass per channel: a minute at ``bn2``)
+  is computed in a worker thread with a progress bar ("channels done, time left") and a Cancel
+  button; every other control answers meanwhile, and a newer request or Cancel discards the run.
 
 The modules:
 
 * :mod:`~cam_utils.course.explorer.methods`: the method menu :data:`METHODS`, the library's one method
   table (:mod:`cam_utils.methods`) by label; ``METHODS["My CAM"] = Method(my_cam)`` adds one;
 * :mod:`~cam_utils.course.explorer.explorer`: the :class:`Explorer` widget and :func:`explore`;
+* :mod:`~cam_utils.course.explorer.background`: the worker thread of a slow map and its progress panel;
 * :mod:`~cam_utils.course.explorer.appearance`: control sizes that survive a narrow window, the style
   sheet, and the still picture shown where no widget can run.
 """

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import html
 import io
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -23,6 +25,7 @@ from cam_utils.models import LoadedModel, load_model, model_view
 from cam_utils.postprocess import normalize, overlay, upsample
 
 from . import appearance
+from .background import MapJob, ProgressPanel
 from .inputs import display_size, downscaled, layer_shapes, png_bytes
 from .methods import METHODS, MapRequest, compute_map
 
@@ -46,6 +49,9 @@ class Explorer(widgets.VBox):
     ``ipywidgets.Image`` with PNG bytes), ``readout`` and ``status`` (HTML lines).
     ``image`` is the current photo, ``shown_image`` the picture the model sees (its crop), under
     the heatmap.
+
+    A slow method (Score-CAM) is computed in a worker thread (:mod:`.background`): ``progress`` shows
+    its bar and Cancel button (``progress.cancel_button``, or :meth:`cancel`); :meth:`wait` waits for it.
     """
 
     def __init__(self, net: LoadedModel, image: Image.Image | str | None = None) -> None:
@@ -65,6 +71,10 @@ class Explorer(widgets.VBox):
         self._cached_for_version: tuple[int, ...] = ()  # the weights' versions the caches belong to
         self._probabilities = torch.empty(0)  # (num_classes,) softmax of the current image's logits
         self._quiet = False  # True while several controls change together: render once, at the end
+        # The worker thread of a slow map hands its result over under this lock; every render holds it.
+        self._lock = threading.RLock()
+        self._job: MapJob | None = None  # the slow map being computed, if any
+        self._last_shown_method = "Grad-CAM"  # the method of the last map drawn (Cancel goes back to it)
 
         # Image: the bundled photos, plus the user's uploads.
         if isinstance(image, str):
@@ -139,6 +149,8 @@ class Explorer(widgets.VBox):
         self.picture = widgets.Image(format="png", layout=widgets.Layout(width=appearance.PICTURE_WIDTH))
         self.readout = widgets.HTML()
         self.status = widgets.HTML()
+        self.progress = ProgressPanel()  # a slow map's bar, "channels done, time left", and Cancel
+        self.progress.cancel_button.on_click(lambda _button: self.cancel())
 
         # Class names that the browser test and a user's CSS can find.
         for control, css_class in [
@@ -161,7 +173,7 @@ class Explorer(widgets.VBox):
                 appearance.row(self.opacity, self.cmap, self.interpolation),
             ]
         )
-        self.children = [appearance.style_sheet(), controls, self.picture, self.readout, self.status]
+        self.children = [appearance.style_sheet(), controls, self.progress, self.picture, self.readout, self.status]
 
         self._load_current_image()
         self.image_picker.observe(self._on_image_change, names="value")
@@ -272,6 +284,10 @@ class Explorer(widgets.VBox):
 
     def _load_current_image(self) -> None:
         """New image: clear the caches, one forward pass at the current layer, new top-10, render."""
+        with self._lock:  # a slow map's worker may be handing its result over
+            self._load_image_locked()
+
+    def _load_image_locked(self) -> None:
         self._x = self.net.preprocess(self.image).to(self._device)  # (1, 3, H, W)
         self._shown_image = display_size(model_view(self.net, self._x))
         self._forwards.clear()
@@ -333,11 +349,35 @@ class Explorer(widgets.VBox):
         self.status.value = f'<span style="color:{colour}">{html.escape(message)}</span>' if message else ""
 
     def _render(self) -> None:
-        """Draw the picture for the current settings and update the readout and status lines."""
-        layer, method_name, class_idx = self.layer.value, self.method.value, self.class_select.value
-        channels, height, width = self._map_shapes[layer]
+        """Draw the picture for the current settings and update the readout and status lines.
+
+        A slow map not yet cached (Score-CAM) is started in the background instead; meanwhile the picture
+        shows the photo alone and the status line says what is being computed."""
+        with self._lock:
+            self._drop_caches_if_weights_changed()
+            layer, method_name, class_idx = self.layer.value, self.method.value, self.class_select.value
+            method = METHODS[method_name]
+            cam_elsewhere = method.needs_gap_head and layer != self.net.feature_layer_name
+            key = (layer, method_name, class_idx)
+            pending = method.slow and not cam_elsewhere and key not in self._raw_maps
+            if self._job is not None and (not pending or self._job.key != key or self._job.x is not self._x):
+                self._stop_job()  # a newer request: the running job's map is no longer wanted
+            if pending:
+                if self._job is None:
+                    self._start_job(key)
+                self._draw(self._shown_image, computing=True)
+                channels = self._map_shapes[layer][0]
+                self._show_status(
+                    f"Computing {method_name} at layer {layer}: up to {channels} forward passes (one per channel)…"
+                )
+            else:
+                self._render_map(layer, method_name, class_idx, cam_elsewhere)
+                self._last_shown_method = method_name
+
+    def _render_map(self, layer: str, method_name: str, class_idx: int, cam_elsewhere: bool) -> None:
+        channels = self._map_shapes[layer][0]
         note = ""
-        if METHODS[method_name].needs_gap_head and layer != self.net.feature_layer_name:
+        if cam_elsewhere:
             # CAM's weights w_k^c belong to the channels of the feature layer only.
             picture = self._shown_image
             note = (
@@ -346,8 +386,6 @@ class Explorer(widgets.VBox):
             )
         else:
             if METHODS[method_name].slow:
-                # Shown while the forward passes run (widget updates reach the page at once).
-                self._show_status(f"Computing {method_name}: up to {channels} forward passes (one per channel)…")
                 note = (
                     f"{method_name} ran one forward pass per channel that is not constant (at most {channels} at "
                     "this layer); the map is cached."
@@ -362,15 +400,92 @@ class Explorer(widgets.VBox):
             image_size = (self._shown_image.height, self._shown_image.width)
             heatmap = upsample(heatmap, image_size, mode=self.interpolation.value)  # (H, W)
             picture = overlay(self._shown_image, heatmap, alpha=self.opacity.value, cmap=self.cmap.value)
+        self._draw(picture)
+        self._show_status(note)
+
+    def _draw(self, picture: Image.Image, computing: bool = False) -> None:
+        """Show ``picture`` and the readout line naming the current class, method and layer."""
+        layer, method_name, class_idx = self.layer.value, self.method.value, self.class_select.value
+        _, height, width = self._map_shapes[layer]
         self.picture.value = png_bytes(picture)
         probability = float(self._probabilities[class_idx])
+        shown = f"shown at {self._shown_image.width}×{self._shown_image.height} ({self.interpolation.value})"
         self.readout.value = (
             f"<b>{html.escape(self._class_labels[class_idx])}</b> (p = {probability:.3f}) · "
             f"{html.escape(method_name)} at layer <code>{html.escape(layer)}</code> · "
-            f"map {height}×{width}, shown at {self._shown_image.width}×{self._shown_image.height} "
-            f"({self.interpolation.value})"
+            + ("computing…" if computing else f"map {height}×{width}, {shown}")
         )
-        self._show_status(note)
+
+    # --- slow maps in the background ---------------------------------------------------------
+
+    @property
+    def computing(self) -> bool:
+        """True while a slow map (Score-CAM) is being computed in the background."""
+        return self._job is not None
+
+    def _start_job(self, key: tuple[str, str, int]) -> None:
+        layer, method_name, class_idx = key
+        request = MapRequest(self.net, self._x, layer, self._forward(layer), class_idx)
+        method = METHODS[method_name]
+        self._job = MapJob(
+            key,
+            self._x,
+            lambda progress: compute_map(method, request, progress=progress)[0].detach(),  # (h, w)
+            self.progress,
+            self._job_done,
+        )
+        self._job.start()
+
+    def _stop_job(self) -> None:
+        if self._job is not None:
+            self._job.cancel()
+            self._job = None
+            self.progress.hide()
+
+    def _job_done(self, job: MapJob) -> None:
+        """From the worker thread: keep the map if it is still wanted, and draw it."""
+        with self._lock:
+            if job is not self._job or job.cancelled:
+                return  # a newer request or Cancel came first
+            self._job = None
+            self.progress.hide()
+            if job.error is not None:
+                self._show_status(f"{job.key[1]} failed: {job.error}", is_error=True)
+                return
+            if job.x is self._x and job.result is not None:
+                self._drop_caches_if_weights_changed()  # computed with other weights: recomputed by _render
+                self._raw_maps[job.key] = (job.result, "")
+            self._render()
+
+    def cancel(self) -> None:
+        """Stop the slow map being computed (the Cancel button) and go back to the method shown before it.
+
+        Returns at once; the worker thread stops after its current batch and its work is discarded."""
+        with self._lock:
+            job = self._job
+            if job is None:
+                return
+            self._stop_job()
+            label = job.key[1]
+            back = self._last_shown_method if self._last_shown_method in self.method.options else "Grad-CAM"
+            if METHODS[back].slow and (self.layer.value, back, self.class_select.value) not in self._raw_maps:
+                back = "Grad-CAM"  # a map that is ready, not another long wait
+            with self._changing_together():
+                self.method.value = back
+            self._render()
+            done = f" after {job.done} of {job.total} channels" if job.total else ""
+            self._show_status(f"{label} stopped{done}. Showing {back}; pick {label} again to start over.")
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the slow map being computed, if any, is drawn (or was stopped); True if none is left
+        running after ``timeout`` seconds (None: no limit). For code and tests that drive the explorer."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (job := self._job) is not None:  # a finished job may start another (the weights changed)
+            if not job.wait(None if deadline is None else max(0.0, deadline - time.monotonic())):
+                return False
+            if job is self._job:  # ended without handing over (stopped meanwhile)
+                break
+        return self._job is None
 
 
 def explore(net: LoadedModel | None = None, image: Image.Image | str | None = None) -> Explorer:

@@ -25,6 +25,7 @@ from cam_utils.errors import RegistryError
 from cam_utils.hooks import LayerForward, forward_with_features
 from cam_utils.methods import CamMethod, register_method, registered_methods, unregister_method
 from cam_utils.models import LoadedModel
+from cam_utils.scorecam import Progress
 from cam_utils.tokens import Reshape
 
 __all__ = ["METHODS", "MapRequest", "Method", "compute_map"]
@@ -49,12 +50,14 @@ class MapRequest:
     class_idx: int
 
 
-def compute_map(method: CamMethod, request: MapRequest) -> torch.Tensor:
+def compute_map(method: CamMethod, request: MapRequest, progress: Progress = False) -> torch.Tensor:
     """The raw map (1, h, w) of ``method`` for ``request``: from the cached forward when the method can
-    use it (``from_forward``), otherwise by its own ``compute`` (Score-CAM: one forward pass per channel)."""
+    use it (``from_forward``), otherwise by its own ``compute`` (Score-CAM: one forward pass per channel,
+    reported to ``progress`` as in :func:`~cam_utils.scorecam.score_cam`)."""
     if method.from_forward is not None:
         return method.from_forward(request.net, request.x, request.layer, request.forward, request.class_idx)
-    return method.compute(request.net, request.x, request.layer, request.class_idx, reshape=request.net.reshape)
+    net = request.net
+    return method.compute(net, request.x, request.layer, request.class_idx, reshape=net.reshape, progress=progress)
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,7 @@ class Method:
             class_idx: ClassIndex,
             *,
             reshape: Reshape | None = None,
-            progress: bool = False,
+            progress: Progress = False,
         ) -> torch.Tensor:
             if not isinstance(layer, str):
                 raise TypeError(f"{label} takes the layer by its dotted name, got {type(layer).__name__}.")
