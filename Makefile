@@ -148,8 +148,9 @@ site: $(COURSE_STAMP)
 	$(BIN)/python -m sphinx -W --keep-going -q -b html -c docs/site -d _build/doctrees . $(SITE_DIR)
 	@echo "The site is in $(SITE_DIR): open $(SITE_DIR)/index.html"
 
+# apps/jupyter: the app's Voila settings (voila.json) and page template, which make no request outside this computer.
 explorer: $(COURSE_STAMP)
-	$(BIN)/voila apps/explorer.ipynb --Voila.ip=127.0.0.1 --port=$(PORT) $(ARGS)
+	JUPYTER_PATH="$(CURDIR)/apps/jupyter" JUPYTER_CONFIG_PATH="$(CURDIR)/apps/jupyter" $(BIN)/voila apps/explorer.ipynb --Voila.ip=127.0.0.1 --port=$(PORT) $(ARGS)
 
 # An offline copy of what `make lab`, `make test` and the course targets install (the "dev" and "course" extras,
 # and setuptools to build this project), as wheels at the versions of the lock: about 3.3 GB, most of it torch's

@@ -7,7 +7,7 @@ work offline: no CDN), and checks
 
 * the landing page is the README, reached from index.html;
 * following "next" from the landing page visits every notebook, in the order of the file names,
-  then the instructor guide and the API reference;
+  then the instructor guide, the answers page and the API reference;
 * every chapter page shows its figures (each image loaded, natural width > 0, at least as many
   images as the notebook has picture outputs) and rendered math (MathJax ran; no ``$…$`` and no
   TeX command such as ``\\alpha`` left in the text);
@@ -18,6 +18,7 @@ work offline: no CDN), and checks
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import subprocess
@@ -33,16 +34,31 @@ from tests.browser import CHROMIUM_ARGS, REPO_ROOT, SCREENSHOT_DIR, require_chro
 pytestmark = [pytest.mark.browser, pytest.mark.course, pytest.mark.slow]
 
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
-GUIDES = ["docs/teaching", "docs/site/api"]
+
+
+def _guides() -> list[str]:
+    """The pages after the notebooks, in their order: AFTER_THE_NOTEBOOKS of docs/site/conf.py."""
+    tree = ast.parse((REPO_ROOT / "docs" / "site" / "conf.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "AFTER_THE_NOTEBOOKS":
+            return list(ast.literal_eval(node.value))
+    raise AssertionError("docs/site/conf.py has no AFTER_THE_NOTEBOOKS list")
+
+
+GUIDES = _guides()
 RAW_MATH = re.compile(r"\$[^$\n]{1,80}\$|\\(alpha|sum|frac|partial|mathrm|operatorname|times|cdot)\b")
 MATHJAX_TIMEOUT_MS = 60_000
+_BUILT: list[Path] = []  # the site, built once per test session (test_site_browser.py imports the fixture)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The built site (its html folder), made with the command of `make site`."""
+    """The built site (its html folder), made with the command of `make site`; built once, shared with
+    test_site_browser.py."""
     require_course_extra("sphinx")
     require_course_extra("myst_nb")
+    if _BUILT:
+        return _BUILT[0]
     build = tmp_path_factory.mktemp("site")
     started = time.perf_counter()
     result = subprocess.run(
@@ -69,7 +85,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert result.returncode == 0, f"the site does not build without warnings:\n{result.stderr[-4000:]}"
     print(f"[site] built in {time.perf_counter() - started:.1f} s")
-    return build / "html"
+    _BUILT.append(build / "html")
+    return _BUILT[0]
 
 
 def _picture_outputs(notebook_path: Path) -> int:

@@ -5,12 +5,16 @@ folder, as in test_browser.py); headless Chromium opens it and checks that
 
 * the explorer's picture appears and no source code is shown;
 * picking another class in the drop-down changes the rendered picture;
-* at 1024 x 700 the explorer stays usable (``browser.assert_explorer_usable``).
+* at 1024 x 700 the explorer stays usable (``browser.assert_explorer_usable``);
+* the page logs no JavaScript error (no labextension that cannot run inside Voilà, e.g. nbgrader's) and
+  asks for nothing outside 127.0.0.1 (no Font Awesome from a CDN): the settings of ``make explorer``,
+  apps/jupyter (voila.json and the "cam-explorer" page template), do both.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -36,6 +40,8 @@ from tests.browser import (
 pytestmark = [pytest.mark.browser, pytest.mark.course, pytest.mark.slow]
 
 APP = REPO_ROOT / "apps" / "explorer.ipynb"
+#: The app's Voilà settings and template, found through JUPYTER_PATH and JUPYTER_CONFIG_PATH as in `make explorer`.
+APP_SETTINGS = REPO_ROOT / "apps" / "jupyter"
 APP_LOAD_TIMEOUT_S = 120  # a kernel start, the model and the first map, on a busy 2-core machine
 
 
@@ -47,9 +53,10 @@ def test_voila_app_shows_the_explorer_without_code_and_reacts(tmp_path: Path) ->
     SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
     home = tmp_path / "jupyter-home"
     home.mkdir()
-    env = {**os.environ, **isolated_jupyter_env(home)}
+    env = {**os.environ, **isolated_jupyter_env(home), "JUPYTER_PATH": str(APP_SETTINGS)}
+    env["JUPYTER_CONFIG_PATH"] = str(APP_SETTINGS)
     port = free_port()
-    # The command of `make explorer` (bound to 127.0.0.1), without opening a browser.
+    # The command of `make explorer` (bound to 127.0.0.1, its settings), without opening a browser.
     command = [sys.executable, "-m", "voila", str(APP), "--Voila.ip=127.0.0.1", f"--port={port}", "--no-browser"]
     started = time.monotonic()
     with running_server(command, env, home, f"127.0.0.1:{port}", "Voila"):
@@ -58,6 +65,20 @@ def test_voila_app_shows_the_explorer_without_code_and_reacts(tmp_path: Path) ->
             try:
                 page = browser.new_page(viewport={"width": 1280, "height": 900})
                 page.set_default_timeout(APP_LOAD_TIMEOUT_S * 1000)
+                errors: list[str] = []
+                outside: list[str] = []
+                page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+                page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
+
+                def refuse_outside(route) -> None:  # the app runs offline: only this computer's server
+                    url = route.request.url
+                    if url.startswith(("data:", "blob:")) or re.match(rf"(http|ws)://127\.0\.0\.1:{port}/", url):
+                        route.continue_()
+                    else:
+                        outside.append(url)
+                        route.abort()
+
+                page.route("**/*", refuse_outside)
                 page.goto(f"http://127.0.0.1:{port}/")
                 wait_for_picture(page)
                 print(f"[voila] picture shown after {time.monotonic() - started:.1f} s")
@@ -78,5 +99,27 @@ def test_voila_app_shows_the_explorer_without_code_and_reacts(tmp_path: Path) ->
                 layout = assert_explorer_usable(page, "Voila at 1024 x 700")
                 page.screenshot(path=str(SCREENSHOT_DIR / "voila_app_narrow.png"))
                 print(f"[voila] usable at 1024 x 700 (opacity track {layout['track']['width']:.0f} px)")
+                icon_font = page.evaluate(
+                    "() => { const i = document.createElement('i'); i.className = 'fa fa-upload';"
+                    " document.body.appendChild(i); return getComputedStyle(i).fontFamily; }"
+                )
+                assert "Font Awesome" in icon_font, f"the widgets' icons have no font: {icon_font}"
             finally:
                 browser.close()
+    assert not outside, f"the app asked for resources outside 127.0.0.1: {outside}"
+    assert not errors, f"JavaScript errors in the app: {errors}"
+
+
+def test_make_explorer_runs_voila_with_the_app_settings() -> None:
+    """`make explorer` points Voilà at apps/jupyter, whose voila.json picks the offline template and
+    leaves out the JupyterLab extensions that cannot run inside Voilà."""
+    import json
+
+    recipe = re.search(r"^explorer:.*\n\t(.*)$", (REPO_ROOT / "Makefile").read_text(encoding="utf-8"), re.MULTILINE)
+    assert recipe, "no explorer target in the Makefile"
+    for variable in ("JUPYTER_PATH", "JUPYTER_CONFIG_PATH"):
+        assert f'{variable}="$(CURDIR)/apps/jupyter"' in recipe.group(1), recipe.group(1)
+    settings = json.loads((APP_SETTINGS / "voila.json").read_text(encoding="utf-8"))["VoilaConfiguration"]
+    template = APP_SETTINGS / "voila" / "templates" / settings["template"]
+    assert (template / "index.html.j2").is_file() and (template / "conf.json").is_file()
+    assert "@jupyter/nbgrader" in settings["extension_denylist"]

@@ -26,6 +26,7 @@ widget's own still picture (its ``text/html``) is shown; no widget JavaScript is
 """
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 import pkgutil
@@ -92,6 +93,15 @@ html_theme_options = {
     "use_fullscreen_button": False,
 }
 html_last_updated_fmt = None
+# The colour mode the theme starts in: without it, a first visit logs "Got invalid theme mode" in the console.
+# (Here, not in html_theme_options, where the theme rejects it.)
+html_context = {"default_mode": "light"}
+# Search results without page excerpts: an excerpt is fetched from the page, which a browser refuses from disk.
+html_show_search_summary = False
+# The phone layout (no sideways scroll, wide formulas that say they scroll, pictures that open full size).
+html_static_path = ["_static"]
+html_css_files = ["cam-site.css"]
+html_js_files = [("cam-site.js", {"defer": "defer"})]
 # The download button offers each page's source: for a chapter, the notebook itself, to run it.
 html_copy_source = True
 html_sourcelink_suffix = ""
@@ -156,12 +166,40 @@ def _api_reference(app, docname: str, source: list[str]) -> None:
     packages.add(cam_utils.__name__)
     for name in _api_modules():
         options = "" if name in packages else ":members:\n"  # a package re-exports: its members are documented once, where they live
+        if options and (reexported := _reexported(name)):
+            options += f"   :exclude-members: {', '.join(reexported)}\n"
         source[0] += f"\n\n## `{name}`\n\n```{{eval-rst}}\n.. automodule:: {name}\n   {options}```\n"
 
 
+def _reexported(name: str) -> list[str]:
+    """The names a module's ``__all__`` takes from another cam_utils module: documented there, once."""
+    try:
+        module = importlib.import_module(name)
+    except Exception:  # noqa: BLE001  (autodoc reports a module that does not import, as a warning)
+        return []
+    return sorted(
+        member
+        for member in getattr(module, "__all__", [])
+        if getattr(getattr(module, member, None), "__module__", name).startswith(f"{cam_utils.__name__}.")
+        and getattr(getattr(module, member), "__module__", name) != name
+    )
+
+
 def _plain_text_docstring(app, what: str, name: str, obj: object, options: dict, lines: list[str]) -> None:
-    """Docstrings are plain text with math in it: |A| is a size, not a reStructuredText substitution."""
-    lines[:] = [line.replace("|", "\\|") for line in lines]
+    """Docstrings are plain text with math in it: |A| is a size, not a reStructuredText substitution; a
+    formula such as M_c = Σ_k w_k^c A^k is typeset (docs/site/plain_math.py)."""
+    lines[:] = _PLAIN_MATH.typeset_docstring([line.replace("|", "\\|") for line in lines])
+
+
+def _load_plain_math():
+    """docs/site/plain_math.py, beside this file (the configuration folder is not on sys.path)."""
+    spec = importlib.util.spec_from_file_location("plain_math", Path(__file__).with_name("plain_math.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_PLAIN_MATH = _load_plain_math()
 
 
 def _as_in_jupyterlab(app, docname: str, source: list[str]) -> None:
