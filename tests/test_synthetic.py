@@ -107,6 +107,14 @@ def test_command_lists_the_architectures_and_rejects_unknown_ones(capsys):
     assert "invalid choice" in capsys.readouterr().err
 
 
+def test_train_help_prints_the_accuracy_threshold(capsys):
+    # notebook 09 points readers to `python -m cam_utils.course.shapes train`; its --help once crashed on a bare %
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--help"])
+    assert exit_info.value.code == 0
+    assert "save even below 50% held-out accuracy" in " ".join(capsys.readouterr().out.split())
+
+
 def test_registry_names_every_architecture_and_its_files():
     assert {"gapnet", "mlpnet"} <= set(SHAPES_MODELS)
     for name, architecture in SHAPES_MODELS.items():

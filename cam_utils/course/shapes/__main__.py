@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     train.add_argument(
         "--force",
         action="store_true",
-        help=f"save even below {MIN_ACCURACY:.0%} held-out accuracy (an undertrained model)",
+        help=f"save even below {MIN_ACCURACY:.0%}% held-out accuracy (an undertrained model)",  # %% for argparse
     )
     args = parser.parse_args(argv)
 
