@@ -15,7 +15,7 @@ How it stays responsive (every control answers within 100 ms of kernel time on a
   only redo the cheap last steps: normalize → upsample → overlay → PNG bytes.
 * The picture is an ``ipywidgets.Image`` holding PNG bytes made with PIL; no matplotlib
   figure is redrawn.
-* **A slow map runs in the background.** Score-CAM (a forward pass per channel: a minute at ``bn2``)
+* **A slow map runs in the background.** Score-CAM (a forward pass per channel: 1,280 at Lite0's ``bn2``)
   is computed in a worker thread with a progress bar ("channels done, time left") and a Cancel
   button; every other control answers meanwhile, and a newer request or Cancel discards the run.
 
