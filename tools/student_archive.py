@@ -19,6 +19,7 @@ away. ``--answers`` (``make student-archive ANSWERS=1``) puts it beside the note
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import importlib.util
 import shutil
 import subprocess
@@ -73,13 +74,28 @@ def _student_edition_tool():
     return module
 
 
+def _setuptools_major() -> int:
+    """The major version of setuptools in this environment, 0 when it has none."""
+    try:
+        return int(importlib.metadata.version("setuptools").split(".")[0])
+    except importlib.metadata.PackageNotFoundError:
+        return 0
+
+
 def build_wheel(out_dir: Path) -> Path:
-    """Build cam_utils' wheel from this checkout into ``out_dir`` (no download: the build uses this environment)."""
-    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out_dir)]
+    """Build cam_utils' wheel from this checkout into ``out_dir``.
+
+    With setuptools >= 77 in this environment (what pyproject.toml's build needs), the build uses it and downloads
+    nothing; with an older one (e.g. make test-oldest's environment), pip builds in an isolated environment and
+    fetches setuptools from the package index, as ``make`` does when it installs the project.
+    """
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out_dir)]
+    if _setuptools_major() >= 77:
+        command.append("--no-build-isolation")
     result = subprocess.run([*command, str(REPO_ROOT)], check=False, capture_output=True, text=True)
     wheels = sorted(out_dir.glob("cam_utils-*.whl"))
     if result.returncode != 0 or len(wheels) != 1:
-        raise SystemExit(f"building the cam_utils wheel failed (setuptools>=77 needed):\n{result.stderr}")
+        raise SystemExit(f"building the cam_utils wheel failed (pyproject.toml needs setuptools>=77):\n{result.stderr}")
     return wheels[0]
 
 
