@@ -175,6 +175,23 @@ def running_server(command: list[str], env: dict[str, str], cwd: Path, ready_url
             process.wait(timeout=15)
 
 
+#: The explorer app and its Voilà settings and template (found through JUPYTER_PATH and JUPYTER_CONFIG_PATH).
+APP = REPO_ROOT / "apps" / "explorer.ipynb"
+APP_SETTINGS = REPO_ROOT / "apps" / "jupyter"
+APP_LOAD_TIMEOUT_S = 120  # a kernel start, the model and the first map, on a busy 2-core machine
+
+
+@contextmanager
+def running_voila_app(home: Path) -> Iterator[int]:
+    """The command of `make explorer` (bound to 127.0.0.1, its settings), without opening a browser: yields the port."""
+    env = {**os.environ, **isolated_jupyter_env(home), "JUPYTER_PATH": str(APP_SETTINGS)}
+    env["JUPYTER_CONFIG_PATH"] = str(APP_SETTINGS)
+    port = free_port()
+    command = [sys.executable, "-m", "voila", str(APP), "--Voila.ip=127.0.0.1", f"--port={port}", "--no-browser"]
+    with running_server(command, env, home, f"127.0.0.1:{port}", "Voila"):
+        yield port
+
+
 def pixels(png_bytes: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(png_bytes)).convert("RGB"), dtype=np.float64)
 

@@ -13,36 +13,29 @@ folder, as in test_browser.py); headless Chromium opens it and checks that
 
 from __future__ import annotations
 
-import os
 import re
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.browser import (
+    APP_LOAD_TIMEOUT_S,
+    APP_SETTINGS,
     CHROMIUM_ARGS,
     NARROW_VIEWPORT,
     REPO_ROOT,
     SCREENSHOT_DIR,
     assert_explorer_usable,
-    free_port,
-    isolated_jupyter_env,
     pixels,
     require_chromium,
     require_course_extra,
-    running_server,
+    running_voila_app,
     wait_for_new_pixels,
     wait_for_picture,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.course, pytest.mark.slow]
-
-APP = REPO_ROOT / "apps" / "explorer.ipynb"
-#: The app's Voilà settings and template, found through JUPYTER_PATH and JUPYTER_CONFIG_PATH as in `make explorer`.
-APP_SETTINGS = REPO_ROOT / "apps" / "jupyter"
-APP_LOAD_TIMEOUT_S = 120  # a kernel start, the model and the first map, on a busy 2-core machine
 
 
 def test_voila_app_shows_the_explorer_without_code_and_reacts(tmp_path: Path) -> None:
@@ -53,13 +46,8 @@ def test_voila_app_shows_the_explorer_without_code_and_reacts(tmp_path: Path) ->
     SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
     home = tmp_path / "jupyter-home"
     home.mkdir()
-    env = {**os.environ, **isolated_jupyter_env(home), "JUPYTER_PATH": str(APP_SETTINGS)}
-    env["JUPYTER_CONFIG_PATH"] = str(APP_SETTINGS)
-    port = free_port()
-    # The command of `make explorer` (bound to 127.0.0.1, its settings), without opening a browser.
-    command = [sys.executable, "-m", "voila", str(APP), "--Voila.ip=127.0.0.1", f"--port={port}", "--no-browser"]
     started = time.monotonic()
-    with running_server(command, env, home, f"127.0.0.1:{port}", "Voila"):
+    with running_voila_app(home) as port:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS, headless=True)
             try:

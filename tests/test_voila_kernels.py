@@ -16,9 +16,7 @@ each page's kernel (its id read from the page's websocket) and counts the kernel
 from __future__ import annotations
 
 import json
-import os
 import re
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -28,21 +26,16 @@ import psutil
 import pytest
 
 from tests.browser import (
+    APP_LOAD_TIMEOUT_S,
+    APP_SETTINGS,
     CHROMIUM_ARGS,
-    REPO_ROOT,
-    free_port,
-    isolated_jupyter_env,
     require_chromium,
     require_course_extra,
-    running_server,
+    running_voila_app,
     wait_for_picture,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.course, pytest.mark.slow]
-
-APP = REPO_ROOT / "apps" / "explorer.ipynb"
-APP_SETTINGS = REPO_ROOT / "apps" / "jupyter"
-APP_LOAD_TIMEOUT_S = 120  # a kernel start, the model and the first map, on a busy 2-core machine
 
 
 def _settings() -> dict:
@@ -90,11 +83,7 @@ def test_closed_pages_leave_at_most_one_kernel(tmp_path: Path) -> None:
     cull_bound_s = culling["cull_idle_timeout"] + 2 * culling["cull_interval"] + 30
     home = tmp_path / "jupyter-home"
     home.mkdir()
-    env = {**os.environ, **isolated_jupyter_env(home), "JUPYTER_PATH": str(APP_SETTINGS)}
-    env["JUPYTER_CONFIG_PATH"] = str(APP_SETTINGS)
-    port = free_port()
-    command = [sys.executable, "-m", "voila", str(APP), "--Voila.ip=127.0.0.1", f"--port={port}", "--no-browser"]
-    with running_server(command, env, home, f"127.0.0.1:{port}", "Voila"):
+    with running_voila_app(home) as port:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS, headless=True)
             try:
