@@ -14,7 +14,8 @@
 #   make assignments  the nbgrader course in _build/nbgrader; make autograde SUBMISSIONS=DIR grades a folder
 #   make site     the course website in _build/site (open _build/site/index.html)
 #   make explorer the explorer alone as a Voila app on http://127.0.0.1:8866 (PORT=... to change)
-#   (student, site, explorer and test install the "course" extra: nbgrader, Sphinx, Voila)
+#   (student, site, explorer and test install the "course" extra: nbgrader, Sphinx, Voila; test also the
+#   "libraries" extra: Captum, pytorch-grad-cam, torchcam, for notebook 11 and the oracle tests)
 #   make wheelhouse  download every wheel `make lab` installs, for a classroom without internet (docs/teaching.md)
 
 PYTHON ?= python3
@@ -25,6 +26,11 @@ STAMP       := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
 COURSE_STAMP := $(VENV)/.installed-course
 LINT_STAMP  := $(VENV)/.installed-lint
+LIBRARIES_STAMP := $(VENV)/.installed-libraries
+# make test installs the "libraries" extra (Captum, pytorch-grad-cam, torchcam: notebook 11 and the oracle tests);
+# LIBRARIES= (empty) leaves it out, as make test-oldest does (torchcam needs newer numpy than the oldest set's).
+# tests/conftest.py reads the stamp: where it is, a missing library is an error, not a skip.
+LIBRARIES ?= 1
 SITE_DIR    := _build/site
 PORT        ?= 8866
 KERNEL      := cam-tutorial
@@ -57,6 +63,10 @@ $(COURSE_STAMP): $(STAMP)
 	$(PIP_INSTALL) -e ".[dev,course]"
 	touch $@
 
+$(LIBRARIES_STAMP): $(STAMP)
+	$(PIP_INSTALL) -e ".[dev,libraries]"
+	touch $@
+
 $(LINT_STAMP): $(STAMP)
 	$(PIP_INSTALL) -e ".[dev,lint]"
 	touch $@
@@ -84,7 +94,7 @@ lint: $(LINT_STAMP)
 # only masks memory addresses and timings).
 # OMP_WAIT_POLICY=PASSIVE: idle PyTorch threads sleep instead of spinning, so the test
 # process and the notebook kernel do not steal the 2 cores from each other (results unchanged).
-test: $(STAMP) $(COURSE_STAMP)
+test: $(STAMP) $(COURSE_STAMP) $(if $(LIBRARIES),$(LIBRARIES_STAMP))
 	OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m pytest tests notebooks --nbval \
 		--nbval-sanitize-with notebooks/nbval_sanitize.cfg \
 		--nbval-cell-timeout=600 -p no:cacheprovider $(ARGS)
@@ -118,7 +128,7 @@ lock:
 # Needs Python 3.11, the lowest the project supports (numpy 1.24 has no wheels for newer ones).
 OLDEST_VENV := .venv-oldest
 test-oldest:
-	$(MAKE) test VENV=$(OLDEST_VENV) CONSTRAINTS=requirements/oldest.txt
+	$(MAKE) test VENV=$(OLDEST_VENV) CONSTRAINTS=requirements/oldest.txt LIBRARIES=
 
 student: $(COURSE_STAMP)
 	$(BIN)/python tools/student_edition.py --out student $(if $(ANSWERS),--answers)

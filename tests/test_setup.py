@@ -233,7 +233,7 @@ def test_a_target_builds_the_environment_first_then_reuses_it(tmp_path, target):
         for command in fresh
     )
     venv.mkdir()
-    for stamp in (STAMP_NAME, ".installed-bench", ".installed-course"):
+    for stamp in (STAMP_NAME, ".installed-bench", ".installed-course", ".installed-libraries"):
         (venv / stamp).touch()  # newer than every file of the checkout
     assert _installs(_make_dry_run(target, f"VENV={venv}")) == [], f"make {target} reinstalled a built environment"
     for changed in ("pyproject.toml", "requirements/lock.txt"):
