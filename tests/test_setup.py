@@ -77,7 +77,9 @@ def _environment_entries() -> list[tuple[str, str]]:
 def test_environment_yml_names_the_same_packages_as_pyproject():
     project = _pyproject()["project"]
     extras = project["optional-dependencies"]
-    pyproject_names = {_normalise(r) for r in project["dependencies"] + extras["dev"] + extras["course"] + extras["libraries"]}
+    pyproject_names = {
+        _normalise(r) for r in project["dependencies"] + extras["dev"] + extras["course"] + extras["libraries"]
+    }
 
     environment = yaml.safe_load((ROOT / "environment.yml").read_text())
     assert environment["channels"] == ["conda-forge"]
