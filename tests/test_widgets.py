@@ -26,8 +26,9 @@ from PIL import Image
 from cam_utils.cam import class_activation_map
 from cam_utils.course import explorer as widgets
 from cam_utils.course.explorer import METHODS, Explorer, Method, explore
-from cam_utils.course.explorer import explorer as explorer_module
+from cam_utils.course.explorer import caches as caches_module
 from cam_utils.course.explorer.appearance import CONTROL_LAYOUTS, STYLE_SHEET, UPLOAD_LABEL
+from cam_utils.course.explorer.page import LAYOUT_SHEET, PRESENTER_CLASS
 from cam_utils.gradcam import grad_cam
 from cam_utils.hooks import forward_with_features, record_output
 from cam_utils.images import sample_image, sample_image_names
@@ -41,6 +42,16 @@ from tests.helpers import ModelSnapshot
 @pytest.fixture(scope="module")
 def net(lite0):
     return lite0
+
+
+def all_widgets(widget: ipywidgets.Widget) -> list[ipywidgets.Widget]:
+    """The widget and every widget inside it (children of boxes, depth first)."""
+    found, stack = [], [widget]
+    while stack:
+        widget = stack.pop()
+        found.append(widget)
+        stack.extend(child for child in getattr(widget, "children", ()) if isinstance(child, ipywidgets.Widget))
+    return found
 
 
 def picture_pixels(explorer: Explorer) -> np.ndarray:
@@ -178,6 +189,50 @@ def test_readout_names_class_probability_method_layer_and_map_size(net):
         assert part in readout
 
 
+def test_the_colour_bar_shows_the_drawn_maps_range_and_colormap(net):
+    """The bar says what the colours mean, truthfully: each map is min-max scaled on its own, so the bar is
+    labelled with that map's lowest and highest value, with a 0 tick where it has both signs (CAM), and drawn
+    with the colours overlay() uses."""
+    from cam_utils.course.explorer.colorbar import colour_stops
+    from cam_utils.postprocess import _colormap_lut
+
+    explorer = explore(net, "cat_and_coffee")
+    layer, class_idx = explorer.layer.value, explorer.class_select.value
+    x = net.preprocess(explorer.image)
+    for method, cmap in [("Grad-CAM", "jet"), ("CAM", "viridis"), ("Counterfactual Grad-CAM", "magma")]:
+        explorer.cmap.value = cmap
+        explorer.method.value = method
+        raw_map = reference_raw_map(net, x, method, layer, class_idx)  # (h, w)
+        bar = explorer.colour_bar
+        assert bar.layout.visibility == "visible"
+        assert bar.low == pytest.approx(float(raw_map.min()), rel=1e-4, abs=1e-6)
+        assert bar.high == pytest.approx(float(raw_map.max()), rel=1e-4)
+        assert f"{bar.high:.3g}" in bar.value and f"{abs(bar.low):.3g}" in bar.value
+        stops = colour_stops(cmap)
+        assert stops[0] == "#{:02x}{:02x}{:02x}".format(*_colormap_lut(cmap)[0]) and ", ".join(stops) in bar.value
+        assert ("against the class" in bar.value) is (method == "Counterfactual Grad-CAM")
+        assert ('class="cam-colorbar-zero"' in bar.value) is (bar.low < 0 < bar.high)
+        if method == "CAM":
+            assert bar.low < 0 < bar.high, "CAM keeps its sign: the bar must show where 0 is"
+        else:
+            assert bar.low >= 0, f"{method} is ReLU'd"
+    explorer.method.value = "CAM"
+    explorer.layer.value = "blocks.3"  # CAM exists only at the feature layer: the photo alone, no colours
+    assert explorer.colour_bar.layout.visibility == "hidden"
+
+
+def test_presenter_mode_is_a_toggle_and_an_argument(net):
+    explorer = explore(net)
+    assert PRESENTER_CLASS not in explorer._dom_classes and not explorer.presenter.value
+    explorer.presenter.value = True
+    assert PRESENTER_CLASS in explorer._dom_classes
+    explorer.presenter.value = False
+    assert PRESENTER_CLASS not in explorer._dom_classes
+    presenting = explore(net, presenter=True)
+    assert presenting.presenter.value and PRESENTER_CLASS in presenting._dom_classes
+    assert "font-size" in LAYOUT_SHEET.split(f".{PRESENTER_CLASS}", 1)[1]
+
+
 # --- every control: the picture changes, and equals a fresh computation -----------------------------
 
 
@@ -296,7 +351,7 @@ def test_one_forward_per_image_and_layer_none_for_display_changes(net, monkeypat
         calls.append(layer)
         return real_forward_with_features(model, x, layer, **options)
 
-    monkeypatch.setattr(explorer_module, "forward_with_features", counting_forward_with_features)
+    monkeypatch.setattr(caches_module, "forward_with_features", counting_forward_with_features)
     model_runs = []
     handle = net.model.register_forward_hook(lambda module, inputs, output: model_runs.append(1))
     try:
@@ -477,7 +532,7 @@ def test_score_cam_runs_in_the_background_with_progress_and_a_cancel_button(net)
     started = time.perf_counter()
     explorer.method.value = "Score-CAM"  # what a click on the button does
     assert time.perf_counter() - started < 1, "the event handler waited for the computation"
-    assert explorer.computing and explorer.progress.visible and explorer.progress in explorer.children
+    assert explorer.computing and explorer.progress.visible and explorer.progress in all_widgets(explorer)
     assert isinstance(explorer.progress.bar, ipywidgets.IntProgress)
     assert "Computing Score-CAM at layer bn2" in explorer.status.value
     assert "Score-CAM at layer <code>bn2</code> · computing" in explorer.readout.value
@@ -593,9 +648,9 @@ def test_class_search_text_is_cleared_by_a_new_photo(net):
 
 def test_rows_wrap_and_every_control_keeps_a_minimum_width(net):
     explorer = explore(net)
-    controls = explorer.children[1]
-    rows = [child for child in controls.children if isinstance(child, ipywidgets.HBox)]
-    assert len(rows) == 3 and all(row.layout.flex_flow == "row wrap" for row in rows)
+    rows = [child for child in explorer.controls.children if isinstance(child, ipywidgets.HBox)]
+    assert len(rows) == 4 and all(row.layout.flex_flow == "row wrap" for row in rows)
+    assert explorer.controls in all_widgets(explorer)
     for name in CONTROL_LAYOUTS:
         min_width = getattr(explorer, name).layout.min_width
         assert min_width is not None and min_width.endswith("px"), name
@@ -603,19 +658,17 @@ def test_rows_wrap_and_every_control_keeps_a_minimum_width(net):
 
 
 def test_style_sheet_aligns_the_method_label_and_drops_the_upload_count(net):
-    explorer = explore(net)
+    explorer = explore(net, presenter=True)  # presenter mode: its class is carried too
     style = explorer.children[0]
-    assert style.value == STYLE_SHEET and style.layout.display == "none"
+    assert style.value == STYLE_SHEET + LAYOUT_SHEET and style.layout.display == "none"
     assert explorer.upload.description == UPLOAD_LABEL and "cam-explorer-upload" in explorer.upload._dom_classes
     assert f'content: "{UPLOAD_LABEL}"' in STYLE_SHEET
     # every class the style sheet styles is carried by a widget of the explorer (a renamed class would style nothing)
-    carried, stack = set(), [explorer]
-    while stack:
-        widget = stack.pop()
-        carried |= set(getattr(widget, "_dom_classes", ()))
-        stack.extend(child for child in getattr(widget, "children", ()) if isinstance(child, ipywidgets.Widget))
-    styled = set(re.findall(r"\.(cam-explorer[\w-]*)", STYLE_SHEET))
-    assert {"cam-explorer-method", "cam-explorer-upload"} <= styled and styled <= carried, styled - carried
+    carried = {css_class for widget in all_widgets(explorer) for css_class in widget._dom_classes}
+    styled = set(re.findall(r"\.(cam-explorer[\w-]*)", STYLE_SHEET + LAYOUT_SHEET))
+    assert {"cam-explorer-method", "cam-explorer-upload", PRESENTER_CLASS} <= styled and styled <= carried, (
+        styled - carried
+    )
 
 
 def test_names_imported_from_the_former_module_still_work():

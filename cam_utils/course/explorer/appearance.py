@@ -1,5 +1,7 @@
-"""How the explorer looks: control sizes that survive a narrow window, a small style sheet, and the
+"""How the explorer's controls look: sizes that survive a narrow window, a small style sheet, and the
 still picture shown where no widget can run (a saved notebook on GitHub, the course website).
+
+Where the parts go (the picture, the side beside or under it, presenter mode) is :mod:`.page`'s.
 
 The controls are stock ipywidgets 8. Three things cannot be said with their ``Layout`` and ``style``
 traits alone, so the explorer carries a short style sheet (:data:`STYLE_SHEET`, scoped to the
@@ -24,25 +26,26 @@ import io
 import ipywidgets as widgets
 from PIL import Image
 
-#: Width at which the browser shows the picture (the picture itself has the model's input size).
-PICTURE_WIDTH = "448px"
+#: Width of the still picture in a saved notebook (the live picture scales with the window: :mod:`.page`).
+STILL_WIDTH_PX = 448
 #: The label shown on the upload button (without the file count that FileUpload appends).
 UPLOAD_LABEL = "Upload your own"
 
 #: CSS classes that the browser tests, and a user's own CSS, can find.
 EXPLORER_CLASS = "cam-explorer"
 
-# Each control keeps a minimum width: a row of controls wraps rather than squeezing one of them
-# (at a 1024 px wide window the opacity slider's track used to shrink to 4 px).
+# Each control grows from its basis to fill the side's width and keeps a minimum width: a row of controls
+# wraps rather than squeezing one of them (at a 1024 px wide window the opacity slider's track used to shrink
+# to 4 px). In a side of 400 px each control has a line of its own; on a projector two share one.
 ROW_LAYOUT = {"flex_flow": "row wrap", "align_items": "center"}
 CONTROL_LAYOUTS = {
-    "image_picker": {"width": "300px", "min_width": "240px"},
-    "class_select": {"width": "360px", "min_width": "280px"},
-    "class_search": {"width": "360px", "min_width": "280px"},
-    "layer": {"width": "520px", "min_width": "300px", "max_width": "100%"},
-    "opacity": {"width": "300px", "min_width": "280px"},  # track ≥ 150 px: label 80, readout ~40
-    "cmap": {"width": "220px", "min_width": "200px"},
-    "interpolation": {"width": "300px", "min_width": "260px"},
+    "image_picker": {"flex": "1 1 260px", "width": "auto", "min_width": "240px"},
+    "class_select": {"flex": "1 1 320px", "width": "auto", "min_width": "280px"},
+    "class_search": {"flex": "1 1 320px", "width": "auto", "min_width": "280px"},
+    "layer": {"width": "auto", "min_width": "300px", "max_width": "100%"},
+    "opacity": {"flex": "1 1 300px", "width": "auto", "min_width": "280px"},  # track ≥ 150 px: label 80, readout ~40
+    "cmap": {"flex": "1 1 220px", "width": "auto", "min_width": "200px"},
+    "interpolation": {"flex": "1 1 260px", "width": "auto", "min_width": "260px"},
 }
 
 STYLE_SHEET = f"""<style>
@@ -92,6 +95,6 @@ def still_html(picture: Image.Image, summary: str) -> str:
     text = html.escape(summary)
     return (
         f'<div class="cam-explorer-still">'
-        f'<img src="data:image/jpeg;base64,{data}" width="{PICTURE_WIDTH[:-2]}" alt="{text}">'
+        f'<img src="data:image/jpeg;base64,{data}" width="{STILL_WIDTH_PX}" alt="{text}">'
         f"<p>{text}<br><em>A still picture: run this notebook to use the explorer.</em></p></div>"
     )
