@@ -56,8 +56,12 @@ def upsample(cam: torch.Tensor, size: int | tuple[int, int], mode: str = "biline
         size = (size, size)
     single = cam.dim() == 2
     maps = cam[None] if single else cam  # (N, h, w)
-    align = None if mode == "nearest" else False
-    resized = F.interpolate(maps[:, None], size=tuple(size), mode=mode, align_corners=align)[:, 0]  # (N, H, W)
+    if mode == "nearest":
+        # "nearest-exact": output pixel i takes the cell under its centre, floor((i + 0.5) * h / H). torch's legacy
+        # "nearest" uses floor(i * h / H), which shifts cells by up to one pixel when H is not a multiple of h.
+        resized = F.interpolate(maps[:, None], size=tuple(size), mode="nearest-exact")[:, 0]  # (N, H, W)
+    else:
+        resized = F.interpolate(maps[:, None], size=tuple(size), mode=mode, align_corners=False)[:, 0]
     if mode != "nearest":
         low = maps.amin(dim=(1, 2))[:, None, None]  # (N, 1, 1)
         high = maps.amax(dim=(1, 2))[:, None, None]

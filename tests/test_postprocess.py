@@ -38,6 +38,17 @@ def test_upsample_nearest_keeps_raw_values():
     assert set(result.unique().tolist()) == set(cam.unique().tolist())
 
 
+@pytest.mark.parametrize("size", [50, 100, 230, 224])
+def test_upsample_nearest_takes_the_cell_under_each_pixel_centre(size):
+    """Pixel i of the output shows cell floor((i + 0.5) * h / H): pixel centres line up, also when H is not a
+    multiple of h (torch's legacy "nearest", floor(i * h / H), put 11.6 % of the pixels of 7 -> 50 in the
+    neighbouring cell)."""
+    cells = torch.arange(49.0).reshape(7, 7)
+    centre_cell = ((torch.arange(size) + 0.5) * 7 / size).floor().long()  # (H,) the cell under each pixel centre
+    expected = cells[centre_cell][:, centre_cell]
+    torch.testing.assert_close(upsample(cells, size, mode="nearest"), expected, rtol=0, atol=0)
+
+
 def test_upsample_bicubic_is_clamped_to_each_maps_range():
     cam = torch.zeros(2, 4, 4)
     cam[0, 1:3, 1:3] = 1.0  # a sharp step: bicubic overshoots
