@@ -160,6 +160,7 @@ site: $(COURSE_STAMP)
 
 # apps/jupyter: the app's Voila settings (voila.json) and page template, which make no request outside this computer.
 explorer: $(COURSE_STAMP)
+	@echo "Presenter mode (large labels, for a projector): http://127.0.0.1:$(PORT)/?presenter=1"
 	JUPYTER_PATH="$(CURDIR)/apps/jupyter" JUPYTER_CONFIG_PATH="$(CURDIR)/apps/jupyter" $(BIN)/voila apps/explorer.ipynb --Voila.ip=127.0.0.1 --port=$(PORT) $(ARGS)
 
 # An offline copy of what `make lab`, `make test` and the course targets install (the "dev" and "course" extras,

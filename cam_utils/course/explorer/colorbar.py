@@ -38,7 +38,7 @@ def _number(value: float) -> str:
     return "0" if float(text) == 0 else text.replace("-", "−")
 
 
-class ColourBar(widgets.HTML):  # type: ignore[misc]  # ipywidgets has no hints (pyproject allows it for explorer.py)
+class ColourBar(widgets.HTML):  # ipywidgets has no type hints: pyproject lets this module subclass it
     """A vertical colour bar: the colormap from bottom (the map's lowest value) to top (its highest).
 
     :meth:`show` draws it for one map; :meth:`hide` keeps its place empty (the picture shows the photo alone).
