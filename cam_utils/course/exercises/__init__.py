@@ -24,6 +24,7 @@ from .nb07 import check_increase_of_confidence
 from .nb08 import check_deletion_scores, check_other_class_deletion
 from .nb09 import check_independent_test
 from .nb10 import check_tokens_to_maps, check_weighted_rollout
+from .nb11 import check_overwritten_in_place
 
 __all__ = [
     # the shared diagnosis
@@ -48,4 +49,5 @@ __all__ = [
     "check_independent_test",  # 09
     "check_tokens_to_maps",  # 10
     "check_weighted_rollout",
+    "check_overwritten_in_place",  # 11
 ]
