@@ -163,14 +163,16 @@ explorer: $(COURSE_STAMP)
 	@echo "Presenter mode (large labels, for a projector): http://127.0.0.1:$(PORT)/?presenter=1"
 	JUPYTER_PATH="$(CURDIR)/apps/jupyter" JUPYTER_CONFIG_PATH="$(CURDIR)/apps/jupyter" $(BIN)/voila apps/explorer.ipynb --Voila.ip=127.0.0.1 --port=$(PORT) $(ARGS)
 
-# An offline copy of what `make lab`, `make test` and the course targets install (the "dev" and "course" extras,
-# and setuptools to build this project), as wheels at the versions of the lock: about 3.3 GB, most of it torch's
+# An offline copy of what `make lab`, `make test` and the course targets install (the "dev", "course" and
+# "libraries" extras, and setuptools and wheel to build this project and grad-cam), at the versions of the lock: about 3.3 GB, most of it torch's
 # CUDA libraries (docs/teaching.md, "A room without internet"). Run it once on a machine with internet and the
 # lock's platform (Linux x86-64, Python 3.11); then, offline, each machine installs from it:
 #   PIP_NO_INDEX=1 PIP_FIND_LINKS="$PWD/wheelhouse" make lab
-# --only-binary: every package is a wheel, so nothing is compiled offline (so not the "bench" extra: grad-cam has no wheel).
+# --only-binary: every package is a wheel, so nothing is compiled offline; except grad-cam (pytorch-grad-cam, in the
+# "libraries" and "bench" extras), which has only a source archive: pure Python, built offline with the wheelhouse's
+# setuptools and wheel.
 WHEELHOUSE     ?= wheelhouse
-WHEELHOUSE_FOR ?= ".[dev,course]" "setuptools>=77"
+WHEELHOUSE_FOR ?= ".[dev,course,libraries]" "setuptools>=77" wheel
 wheelhouse:
 	@$(PYTHON) -c 'import platform, sys; sys.exit(None if not "$(CONSTRAINTS)" or (sys.platform, platform.machine(), sys.version_info[:2]) == ("linux", "x86_64", (3, 11)) else "make wheelhouse: the lock is for Python 3.11 on Linux x86-64; run it there (PYTHON=python3.11), or with CONSTRAINTS= for this Python")'
-	$(PYTHON) -m pip download --only-binary=:all: --dest $(WHEELHOUSE) $(if $(CONSTRAINTS),--constraint $(CONSTRAINTS)) $(WHEELHOUSE_FOR)
+	$(PYTHON) -m pip download --only-binary=:all: --no-binary=grad-cam --dest $(WHEELHOUSE) $(if $(CONSTRAINTS),--constraint $(CONSTRAINTS)) $(WHEELHOUSE_FOR)

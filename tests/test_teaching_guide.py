@@ -356,8 +356,10 @@ def test_make_wheelhouse_takes_the_lock_and_what_the_environment_installs(tmp_pa
         for extras in re.findall(r' -m pip install .* -e "\.\[([\w,]+)\]"', shown.stdout)
         for extra in extras.split(",")
     }
-    # bench: grad-cam has no wheel; lint: the contributors' tools (make lint), not the classroom's
+    # lint: the contributors' tools (make lint), not the classroom's; bench: the benchmarks' grad-cam, which the
+    # "libraries" extra brings too
     assert "dev" in installed and installed - {"bench", "lint"} <= wheelhouse_extras
+    assert "libraries" in installed and "--no-binary=grad-cam" in command  # its only release is a source archive
     assert "wheelhouse/" in (ROOT / ".gitignore").read_text().splitlines()
 
 
