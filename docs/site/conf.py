@@ -39,7 +39,20 @@ import cam_utils
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-AFTER_THE_NOTEBOOKS = ["docs/teaching", "docs/answers", "docs/quiz", "docs/site/api", "docs/DESIGN"]
+AFTER_THE_NOTEBOOKS = [
+    "docs/teaching",
+    "docs/answers",
+    "docs/quiz",
+    "docs/site/api",
+    "docs/library-reports/README",
+    "docs/DESIGN",
+]
+#: The bug reports on other libraries (docs/library-reports/*.md): pages under their index, README.md.
+LIBRARY_REPORTS = sorted(
+    f"docs/library-reports/{path.stem}"
+    for path in (ROOT / "docs" / "library-reports").glob("*.md")
+    if path.name != "README.md"
+)
 #: make student-site: the student edition, without the pages that hold answers (Sphinx puts `tags` here).
 STUDENT = tags.has("student")  # type: ignore[name-defined]  # noqa: F821
 WITH_ANSWERS = ("docs/teaching", "docs/answers")
@@ -56,7 +69,11 @@ release = version = metadata.version("cam-utils")
 
 extensions = ["myst_nb", "sphinx.ext.autodoc", "sphinx.ext.napoleon", "sphinx.ext.mathjax"]
 root_doc = "README"
-include_patterns = ["README.md", "notebooks/*.ipynb", *(f"{page}.md" for page in AFTER_THE_NOTEBOOKS)]
+include_patterns = [
+    "README.md",
+    "notebooks/*.ipynb",
+    *(f"{page}.md" for page in AFTER_THE_NOTEBOOKS + LIBRARY_REPORTS),
+]
 exclude_patterns = ["**/.ipynb_checkpoints"]
 
 # --- notebooks and Markdown --------------------------------------------------------------------
@@ -130,6 +147,14 @@ def _chapters_and_guides(app, docname: str, source: list[str]) -> None:
         f"\n```{{toctree}}\n:hidden:\n:caption: {'Reference' if STUDENT else 'For instructors and contributors'}"
         f"\n\n{guides}\n```\n"
     )
+
+
+def _library_reports(app, docname: str, source: list[str]) -> None:
+    """Append the reports, one page each, to their index as a hidden table of contents (the index reads as plain
+    Markdown on GitHub, where a toctree directive would show as code)."""
+    if docname == "docs/library-reports/README":
+        reports = "\n".join(page.removeprefix("docs/library-reports/") for page in LIBRARY_REPORTS)
+        source[0] += f"\n\n```{{toctree}}\n:hidden:\n\n{reports}\n```\n"
 
 
 def _student_edition(app, docname: str, source: list[str]) -> None:
@@ -244,6 +269,7 @@ def setup(app) -> None:
     _mathjax_source()  # fail early, with the fix, when the package is missing
     app.connect("source-read", _chapters_and_guides)
     app.connect("source-read", _api_reference)
+    app.connect("source-read", _library_reports)
     app.connect("source-read", _student_edition)
     app.connect("source-read", _as_in_jupyterlab)
     app.connect("autodoc-process-docstring", _plain_text_docstring)

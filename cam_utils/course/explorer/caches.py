@@ -19,7 +19,8 @@ from .methods import METHODS, MapRequest, compute_map
 
 __all__ = ["MapCache", "MapKey"]
 
-#: (layer, method label, class): the key of a raw map.
+# (layer, method label, class): the key of a raw map. (A plain comment: as a "#:" doc comment, autodoc would
+# document the alias with tuple's own docstring, whose "layer" cross-reference is ambiguous on the API page.)
 MapKey = tuple[str, str, int]
 
 
