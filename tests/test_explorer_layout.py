@@ -37,7 +37,10 @@ _MEASURE_JS = """() => {
     return {picture: box('img.cam-explorer-picture'), readout: box('.cam-explorer-readout'),
             colourBar: box('.cam-explorer-colorbar'), readoutText: document.querySelector('.cam-explorer-readout').innerText,
             colourBarText: document.querySelector('.cam-explorer-colorbar').innerText,
-            scrollWidth: document.documentElement.scrollWidth, labelFontPx: parseFloat(getComputedStyle(label).fontSize)};
+            scrollWidth: document.documentElement.scrollWidth, labelFontPx: parseFloat(getComputedStyle(label).fontSize),
+            clipped: [...document.querySelectorAll('.cam-explorer-layer .widget-readout, .cam-colorbar-caption')]
+                .filter(e => e.scrollWidth > e.clientWidth + 1 || e.scrollHeight > e.clientHeight + 1)
+                .map(e => `${e.className}: ${e.innerText}`)};
 }"""
 
 
@@ -91,6 +94,8 @@ def test_picture_readout_and_colour_bar_are_on_screen(measurements, mode: str, w
     for part in ("Egyptian cat", "p = 0.", "Grad-CAM", "bn2"):
         assert part in seen["readoutText"], where
     assert seen["scrollWidth"] <= width, f"the page scrolls sideways, {where}"
+    # the layer slider's "bn2 (7×7)" and the colour bar's caption are read whole, not clipped
+    assert not seen["clipped"], f"text cut off: {seen['clipped']}, {where}"
     picture, bar = seen["picture"], seen["colourBar"]
     assert picture["right"] <= bar["left"] and bar["left"] - picture["right"] < 40, f"no colour bar beside it, {where}"
     assert abs(bar["top"] - picture["top"]) <= 4 and abs(bar["bottom"] - picture["bottom"]) <= 4, where

@@ -210,15 +210,30 @@ def test_the_colour_bar_shows_the_drawn_maps_range_and_colormap(net):
         assert f"{bar.high:.3g}" in bar.value and f"{abs(bar.low):.3g}" in bar.value
         stops = colour_stops(cmap)
         assert stops[0] == "#{:02x}{:02x}{:02x}".format(*_colormap_lut(cmap)[0]) and ", ".join(stops) in bar.value
-        assert ("against the class" in bar.value) is (method == "Counterfactual Grad-CAM")
+        assert ("evidence against the class" in bar.value) is (method == "Counterfactual Grad-CAM")
         assert ('class="cam-colorbar-zero"' in bar.value) is (bar.low < 0 < bar.high)
         if method == "CAM":
             assert bar.low < 0 < bar.high, "CAM keeps its sign: the bar must show where 0 is"
+            # below 0 is evidence against the class, not "low evidence for it": the caption says so
+            assert "evidence against ← 0 → for the class" in bar.value and "low → high" not in bar.value
         else:
             assert bar.low >= 0, f"{method} is ReLU'd"
+            assert "low → high" in bar.value
     explorer.method.value = "CAM"
     explorer.layer.value = "blocks.3"  # CAM exists only at the feature layer: the photo alone, no colours
     assert explorer.colour_bar.layout.visibility == "hidden"
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(0.651, "0.651"), (-1.734, "−1.73"), (26.14, "26.1"), (0.0352, "0.0352"), (0.000577, "5.8e−4"),
+     (-0.00123, "−1.2e−3"), (26700.0, "2.7e4"), (999.6, "1.0e3"), (1e-12, "1.0e−12"), (0.0, "0")],
+)  # fmt: skip
+def test_colour_bar_numbers_fit_its_narrow_tick_column(value, text):
+    from cam_utils.course.explorer.colorbar import _number
+
+    assert _number(value) == text
+    assert len(text) <= 7  # 0.000577 (a Grad-CAM at blocks.0) ran over the caption beside it
 
 
 def test_presenter_mode_is_a_toggle_and_an_argument(net):
@@ -292,6 +307,8 @@ def test_cam_at_another_layer_shows_a_note_and_the_photo(net):
     explorer.layer.value = "blocks.5"
     assert "feature layer" in explorer.status.value and net.feature_layer_name in explorer.status.value
     assert np.array_equal(picture_pixels(explorer), np.asarray(explorer.shown_image))
+    # the readout does not claim a map that is not drawn
+    assert "no map at this layer" in explorer.readout.value and "shown at" not in explorer.readout.value
     explorer.layer.value = net.feature_layer_name
     assert explorer.status.value == ""
     assert_shows_fresh_computation(explorer)

@@ -24,7 +24,14 @@ The modules:
 * :mod:`~cam_utils.course.explorer.methods`: the method menu :data:`METHODS`, the library's one method
   table (:mod:`cam_utils.methods`) by label; ``METHODS["My CAM"] = Method(my_cam)`` adds one;
 * :mod:`~cam_utils.course.explorer.explorer`: the :class:`Explorer` widget and :func:`explore`;
-* :mod:`~cam_utils.course.explorer.background`: the worker thread of a slow map and its progress panel;
+* :mod:`~cam_utils.course.explorer.controls`: the controls, made with their labels and options;
+* :mod:`~cam_utils.course.explorer.caches`: the forward passes and raw maps kept per image;
+* :mod:`~cam_utils.course.explorer.inputs`: the photo's sizes, the layers' map shapes, PNG bytes;
+* :mod:`~cam_utils.course.explorer.rendering`: the heatmap on the picture, the readout and status lines;
+* :mod:`~cam_utils.course.explorer.colorbar`: the colour bar, what the colours mean;
+* :mod:`~cam_utils.course.explorer.slowmaps` and :mod:`~cam_utils.course.explorer.background`: a slow map
+  in a worker thread, its progress panel and Cancel;
+* :mod:`~cam_utils.course.explorer.page`: where the parts go (a page that fills the window, presenter mode);
 * :mod:`~cam_utils.course.explorer.appearance`: control sizes that survive a narrow window, the style
   sheet, and the still picture shown where no widget can run.
 """

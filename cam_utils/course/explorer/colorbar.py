@@ -33,9 +33,15 @@ def colour_stops(cmap: str, stops: int = GRADIENT_STOPS) -> list[str]:
 
 
 def _number(value: float) -> str:
-    """Three significant digits, ``-`` as a minus sign; a value that rounds to zero reads ``0``."""
+    """Three significant digits, ``-`` as a minus sign; a value that rounds to zero reads ``0``. Below 0.01 and
+    from 1000 on, two digits and a power of ten (``5.8e−4``, not ``0.000577``): the tick column is narrow."""
     text = f"{value:.3g}"
-    return "0" if float(text) == 0 else text.replace("-", "−")
+    if float(text) == 0:
+        return "0"
+    if not 0.01 <= abs(float(text)) < 1000:  # as rounded: 999.6 reads 1.0e3, not 1e+03
+        mantissa, exponent = f"{value:.1e}".split("e")
+        text = f"{mantissa}e{int(exponent)}"
+    return text.replace("-", "−")
 
 
 class ColourBar(widgets.HTML):  # ipywidgets has no type hints: pyproject lets this module subclass it
@@ -54,10 +60,13 @@ class ColourBar(widgets.HTML):  # ipywidgets has no type hints: pyproject lets t
         the class (Counterfactual Grad-CAM), not for it."""
         self.low, self.high = float(raw_map.min()), float(raw_map.max())
         gradient = ", ".join(colour_stops(cmap))
-        meaning = "evidence against the class" if against else "evidence for the class"
-        scale = f"{meaning}: low → high"
+        signed = self.low < 0 < self.high  # CAM, HiResCAM: below 0 is evidence against the class, not "low"
+        if signed:
+            scale = "evidence against ← 0 → for the class"
+        else:
+            scale = f"evidence {'against' if against else 'for'} the class: low → high"
         ticks = [f'<span class="cam-colorbar-high">{_number(self.high)}</span>']
-        if self.low < 0 < self.high:  # the map has both signs: where 0 falls
+        if signed:  # where 0 falls
             zero_from_top = 100 * self.high / (self.high - self.low)
             # near an end the "0" would cover that end's number: then the tick alone marks it
             text = "0" if 10 <= zero_from_top <= 90 else ""
@@ -66,7 +75,7 @@ class ColourBar(widgets.HTML):  # ipywidgets has no type hints: pyproject lets t
         tooltip = (
             f"Colours of the {method_label} map: {scale}. Each map is scaled on its own: its lowest value "
             f"({_number(self.low)}) gets the bottom colour, its highest ({_number(self.high)}) the top one."
-            + (" Below 0, a place lowers the class score." if self.low < 0 < self.high else "")
+            + (" Below 0, a place lowers the class score." if signed else "")
         )
         self.value = (
             f'<div class="cam-colorbar" role="img" aria-label="{html.escape(tooltip)}" title="{html.escape(tooltip)}">'

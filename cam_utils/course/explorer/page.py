@@ -66,6 +66,11 @@ LAYOUT_SHEET = f"""<style>
     width: min(calc(100vh - var(--cam-reserve)), calc(100vw - var(--cam-bar) - 40px));
   }}
 }}
+/* The layer slider's readout names the layer and its map size ("blocks.0 (112×112)"): ipywidgets caps a readout
+   at 148 px and clips the rest, so it may grow here, and wraps onto two lines before the track gets too short. */
+{_E} .cam-explorer-layer .widget-readout {{
+  max-width: none; flex: 0 1 auto; min-width: min-content; white-space: normal; height: auto; line-height: 1.25;
+}}
 {_E} .cam-explorer-readout, {_E} .cam-explorer-status {{ height: auto; }}
 {_E} .cam-explorer-readout .widget-html-content, {_E} .cam-explorer-status .widget-html-content {{
   line-height: 1.4; white-space: normal; font-size: var(--jp-widgets-font-size, 13px);
@@ -78,7 +83,7 @@ LAYOUT_SHEET = f"""<style>
   position: relative;
 }}
 {_E} .cam-explorer-colorbar > .widget-html-content {{
-  position: absolute; inset: 0; height: auto; line-height: normal; overflow: hidden;
+  position: absolute; inset: 0; height: auto; line-height: normal; overflow: hidden; container-type: size;
 }}
 {_E} .cam-colorbar {{ display: flex; height: 100%; gap: 4px; font-size: var(--jp-widgets-font-size, 13px); }}
 {_E} .cam-colorbar-bar {{ flex: 0 0 16px; border: 1px solid #888; }}
@@ -89,8 +94,9 @@ LAYOUT_SHEET = f"""<style>
 {_E} .cam-colorbar-zero {{ transform: translateY(-50%); }}
 {_E} .cam-colorbar-zero::before {{ content: "— "; }}
 {_E} .cam-colorbar-caption {{
-  writing-mode: vertical-rl; transform: rotate(180deg); text-align: center; font-size: 0.85em; color: #555;
-  overflow: hidden; max-height: 100%;
+  /* at most 4 % of the bar's height per letter (cqh), so that the caption fits beside a short bar (a phone) */
+  writing-mode: vertical-rl; transform: rotate(180deg); text-align: center; font-size: min(0.85em, 4cqh);
+  color: #555; overflow: hidden; max-height: 100%;
 }}
 </style>"""
 

@@ -62,9 +62,15 @@ def readout_html(
     shown: str | None,
 ) -> str:
     """The line naming the class, its probability, the method and the layer, then the map's size and how it is
-    shown (``shown`` e.g. "224×224 (bilinear)"), or "computing…" while ``shown`` is None."""
+    shown (``shown`` e.g. "224×224 (bilinear)"), "computing…" while ``shown`` is None, or, with ``shown`` "",
+    that the method has no map at this layer (CAM away from the feature layer)."""
     height, width = map_size[-2:]  # (..., h, w)
-    details = "computing…" if shown is None else f"map {height}×{width}, shown at {shown}"
+    if shown is None:
+        details = "computing…"
+    elif not shown:
+        details = "no map at this layer"
+    else:
+        details = f"map {height}×{width}, shown at {shown}"
     return (
         f"<b>{html.escape(class_label)}</b> (p = {probability:.3f}) · "
         f"{html.escape(method_name)} at layer <code>{html.escape(layer)}</code> · {details}"
