@@ -103,10 +103,15 @@ def test_make_explorer_runs_voila_with_the_app_settings() -> None:
     leaves out the JupyterLab extensions that cannot run inside Voilà."""
     import json
 
-    recipe = re.search(r"^explorer:.*\n\t(.*)$", (REPO_ROOT / "Makefile").read_text(encoding="utf-8"), re.MULTILINE)
+    recipe = re.search(
+        r"^explorer:.*\n((?:\t.*\n?)+)", (REPO_ROOT / "Makefile").read_text(encoding="utf-8"), re.MULTILINE
+    )
     assert recipe, "no explorer target in the Makefile"
+    # the recipe's line that starts Voila (an @echo of the presenter address comes before it)
+    command = next((line for line in recipe.group(1).splitlines() if "/voila " in line), "")
+    assert "apps/explorer.ipynb" in command, recipe.group(1)
     for variable in ("JUPYTER_PATH", "JUPYTER_CONFIG_PATH"):
-        assert f'{variable}="$(CURDIR)/apps/jupyter"' in recipe.group(1), recipe.group(1)
+        assert f'{variable}="$(CURDIR)/apps/jupyter"' in command, command
     settings = json.loads((APP_SETTINGS / "voila.json").read_text(encoding="utf-8"))["VoilaConfiguration"]
     template = APP_SETTINGS / "voila" / "templates" / settings["template"]
     assert (template / "index.html.j2").is_file() and (template / "conf.json").is_file()
