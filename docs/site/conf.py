@@ -44,8 +44,8 @@ AFTER_THE_NOTEBOOKS = [
     "docs/answers",
     "docs/quiz",
     "docs/site/api",
-    "docs/library-reports/README",
     "docs/DESIGN",
+    "docs/library-reports/README",  # last: its reports follow it in the "next" links
 ]
 #: The bug reports on other libraries (docs/library-reports/*.md): pages under their index, README.md.
 LIBRARY_REPORTS = sorted(
