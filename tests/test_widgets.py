@@ -558,6 +558,10 @@ def test_score_cam_runs_in_the_background_with_progress_and_a_cancel_button(net)
 
     assert wait_until(lambda: explorer.progress.bar.value > 0, timeout=120), "no channel done"
     assert re.fullmatch(r"Score-CAM: \d+ of \d+ channels, about .+ left", explorer.progress.text.value)
+    # The status line's count is the layer's channels; the bar's, those evaluated (constant ones skipped): the
+    # status says so, so that the two numbers read as consistent.
+    assert "per channel that is not constant (at most 1,280)" in explorer.status.value
+    assert explorer.progress.bar.max <= 1280
     assert explorer.progress.bar.max < 1280  # the channels that get a forward pass: the constant ones do not
 
     started = time.perf_counter()

@@ -50,7 +50,12 @@ def cam_elsewhere_note(method_name: str, feature_layer: str) -> str:
 
 def computing_note(method_name: str, layer: str, channels: int) -> str:
     """The status line while a slow map is computed in the background."""
-    return f"Computing {method_name} at layer {layer}: up to {channels} forward passes (one per channel)…"
+    # The progress bar counts the channels actually evaluated: constant channels are skipped (their mask is
+    # uniform), so it may count fewer than the layer's channels named here.
+    return (
+        f"Computing {method_name} at layer {layer}: one forward pass per channel that is not constant "
+        f"(at most {channels:,})…"
+    )
 
 
 def readout_html(
