@@ -4,11 +4,26 @@ from __future__ import annotations
 
 import torch
 
+from cam_utils import explaining
 from cam_utils.course.exercises import check_overwritten_in_place
 
 
 def by_version_counter(model, layer, x):
     """Right: the tensor's version counter grows with every in-place write."""
+    seen = {}
+    handle = layer.register_forward_hook(
+        lambda module, inputs, output: seen.update(output=output, version=output._version)
+    )
+    try:
+        with explaining(model), torch.no_grad():
+            model(x)
+    finally:
+        handle.remove()
+    return seen["output"]._version != seen["version"]
+
+
+def in_the_models_own_mode(model, layer, x):
+    """Wrong: a model in train mode updates its BatchNorm statistics during the forward pass."""
     seen = {}
     handle = layer.register_forward_hook(
         lambda module, inputs, output: seen.update(output=output, version=output._version)
@@ -26,7 +41,7 @@ def by_values(model, layer, x):
     seen = {}
     handle = layer.register_forward_hook(lambda module, inputs, output: seen.update(output=output, copy=output.clone()))
     try:
-        with torch.no_grad():
+        with explaining(model), torch.no_grad():
             model(x)
     finally:
         handle.remove()
@@ -36,7 +51,7 @@ def by_values(model, layer, x):
 def hook_left_behind(model, layer, x):
     seen = {}
     layer.register_forward_hook(lambda module, inputs, output: seen.update(output=output, version=output._version))
-    with torch.no_grad():
+    with explaining(model), torch.no_grad():
         model(x)
     return seen["output"]._version != seen["version"]
 
@@ -59,6 +74,21 @@ def test_the_model_is_checked_in_train_mode_too():
     assert set(modes) == {True, False}
 
 
+def test_the_statistics_check_can_fail():
+    """The hidden residual block is in train mode: a forward pass there moves its BatchNorm statistics."""
+    modes_and_moved = []
+
+    def spy(model, layer, x):
+        before = [buffer.clone() for buffer in model.buffers()]
+        answer = in_the_models_own_mode(model, layer, x)
+        moved = any(not torch.equal(b, a) for b, a in zip(before, model.buffers(), strict=True))
+        modes_and_moved.append((model.training, moved))
+        return answer
+
+    assert check_overwritten_in_place(spy).passed is False
+    assert (True, True) in modes_and_moved
+
+
 def _hint(answer) -> str:
     result = check_overwritten_in_place(answer)
     assert result.passed is False
@@ -70,6 +100,7 @@ def test_typical_mistakes_get_a_hint(capsys):
         (by_values, "Comparing values misses it"),
         (hook_left_behind, "a hook is left on the model"),
         (switches_to_eval, "train/eval flags changed"),
+        (in_the_models_own_mode, "BatchNorm running statistics changed"),
         (lambda model, layer, x: torch.tensor(True), "return True or False, not a Tensor"),
         (lambda model, layer, x: True, "is modified in place: it is not"),
         (lambda model, layer, x: False, "is untouched: it is not"),

@@ -7,11 +7,13 @@ notebooks 03 and 11). The check runs the learner's function on small networks th
 show: an in-place ReLU after a convolution, the same with a ReLU that is not in place, a residual
 ``+=``, an in-place ReLU that leaves every value unchanged (the output is already positive), and the
 last layer, whose output nothing overwrites. It also checks that no hook is left behind and that the
-model's train/eval flags are unchanged.
+model's train/eval flags and its BatchNorm statistics are unchanged (some models come in train mode, where a
+forward pass outside ``explaining`` updates the running statistics).
 
 The typical mistakes it names: comparing values instead of asking whether the tensor was written (an
 in-place operation may leave the values as they were), hooks left on the model, a model switched to
-eval (or train) mode, and an answer that is not a bool.
+eval (or train) mode, a forward pass in train mode that updates the BatchNorm statistics, and an answer that is
+not a bool.
 """
 
 from __future__ import annotations
@@ -102,6 +104,7 @@ def check_overwritten_in_place(function: OverwrittenInPlace) -> CheckResult:
     for description, model, layer_name, expected in _hidden_cases():
         layer = model.get_submodule(layer_name)
         modes = [module.training for module in model.modules()]
+        statistics = [buffer.clone() for buffer in model.buffers()]
         try:
             answer = function(model, layer, x.clone())
         except Exception as error:  # noqa: BLE001 - the learner's code: any error becomes a hint
@@ -119,6 +122,12 @@ def check_overwritten_in_place(function: OverwrittenInPlace) -> CheckResult:
                 f"the model's train/eval flags changed on {description}: a check must leave the model as it found it.",
                 "",
             )
+        if not all(torch.equal(before, after) for before, after in zip(statistics, model.buffers(), strict=True)):
+            return report(
+                f"the BatchNorm running statistics changed on {description}: a forward pass in train mode updates "
+                "them. Run the model in eval behaviour and give every module its flag back (notebook 03).",
+                "",
+            )
         if not isinstance(answer, bool):
             return report(f"return True or False, not a {type(answer).__name__} ({description}).", "")
         if answer != expected:
@@ -133,5 +142,5 @@ def check_overwritten_in_place(function: OverwrittenInPlace) -> CheckResult:
     return report(
         None,
         "overwritten in place: in-place ReLU, residual +=, an in-place ReLU that changes no value; not after a plain "
-        "ReLU or at the last layer; no hook left, modes kept.",
+        "ReLU or at the last layer; no hook left, modes and BatchNorm statistics kept.",
     )
