@@ -14,7 +14,7 @@
 #   make assignments  the nbgrader course in _build/nbgrader; make autograde SUBMISSIONS=DIR grades a folder
 #   make site     the course website in _build/site (open _build/site/index.html)
 #   make explorer the explorer alone as a Voila app on http://127.0.0.1:8866 (PORT=... to change)
-#   (student, site, explorer and test install the "course" extra: nbgrader, Sphinx, Voila; test also the
+#   (student, site, explorer and test install the "course" extra: nbgrader, Sphinx, Voila; lab and test also the
 #   "libraries" extra: Captum, pytorch-grad-cam, torchcam, for notebook 11 and the oracle tests)
 #   make wheelhouse  download every wheel `make lab` installs, for a classroom without internet (docs/teaching.md)
 
@@ -27,9 +27,9 @@ BENCH_STAMP := $(VENV)/.installed-bench
 COURSE_STAMP := $(VENV)/.installed-course
 LINT_STAMP  := $(VENV)/.installed-lint
 LIBRARIES_STAMP := $(VENV)/.installed-libraries
-# make test installs the "libraries" extra (Captum, pytorch-grad-cam, torchcam: notebook 11 and the oracle tests);
-# LIBRARIES= (empty) leaves it out, as make test-oldest does (torchcam needs newer numpy than the oldest set's).
-# tests/conftest.py reads the stamp: where it is, a missing library is an error, not a skip.
+# make lab and make test install the "libraries" extra (Captum, pytorch-grad-cam, torchcam: notebook 11 and the
+# oracle tests); LIBRARIES= (empty) leaves it out, as make test-oldest does (torchcam needs a newer numpy than the
+# oldest set's). tests/conftest.py reads the stamp: where it is, a missing library is an error, not a skip.
 LIBRARIES ?= 1
 SITE_DIR    := _build/site
 PORT        ?= 8866
@@ -76,7 +76,7 @@ $(LINT_STAMP): $(STAMP)
 # rooted at student/, so that no solution is one click away in the file browser.
 STUDENT ?=
 ANSWERS ?= $(STUDENT)
-lab: $(STAMP) $(if $(STUDENT),student)
+lab: $(STAMP) $(if $(LIBRARIES),$(LIBRARIES_STAMP)) $(if $(STUDENT),student)
 	$(if $(STUDENT),cd student && ../)$(BIN)/jupyter lab $(if $(STUDENT),,notebooks/)01_what_does_the_network_look_at.ipynb $(ROOT_FLAG) $(ARGS)
 
 # The quality gates, each configured in pyproject.toml: ruff's rules ([tool.ruff.lint]) and formatting (a diff of
