@@ -45,3 +45,13 @@ def library_notebooks_available() -> bool:
     """Whether notebook 11 can run here: every library it imports is importable."""
     names = ("captum", "pytorch_grad_cam", "torchcam", "scipy")
     return all(importlib.util.find_spec(name) is not None for name in names)
+
+
+def runnable(notebooks: list[Path]) -> list[object]:
+    """NOTEBOOKS as pytest parameters for a test that executes them: notebook 11 skipped, with the reason, where the
+    extra is absent (make test-oldest); required where make installed it."""
+    absent = not (library_notebooks_available() or libraries_installed_by_make())
+    return [
+        pytest.param(path, marks=pytest.mark.skipif(absent and path.name in LIBRARY_NOTEBOOKS, reason=SKIP_REASON))
+        for path in notebooks
+    ]

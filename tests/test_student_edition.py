@@ -31,6 +31,7 @@ import pytest
 from nbclient import NotebookClient
 
 from tests.browser import require_course_extra
+from tests.libraries import runnable
 
 pytestmark = [pytest.mark.course, pytest.mark.slow]
 
@@ -177,7 +178,9 @@ def _unexpected(notebook, errors: list[tuple[int, str, str]]) -> list[str]:
     return problems
 
 
-@pytest.mark.parametrize("source", SOURCES, ids=[path.stem[:2] if path != FIXTURE else "fixture" for path in SOURCES])
+@pytest.mark.parametrize(
+    "source", runnable(SOURCES), ids=[path.stem[:2] if path != FIXTURE else "fixture" for path in SOURCES]
+)
 def test_student_edition_runs_with_only_the_exercises_errors(student_dir: Path, source: Path) -> None:
     student = nbformat.read(student_dir / source.name, as_version=4)
     started = time.perf_counter()

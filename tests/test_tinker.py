@@ -15,18 +15,23 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from tests.libraries import runnable
+
 pytestmark = pytest.mark.slow
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 
 
-def _variants() -> list[tuple[Path, dict]]:
+def _variants() -> list[object]:
+    """(path, parameters) of every variant, as pytest parameters: notebook 11's skipped where the "libraries"
+    extra is absent (tests/libraries.py)."""
     found = []
-    for path in NOTEBOOKS:
+    for runnable_path in runnable(NOTEBOOKS):
+        path = runnable_path.values[0]
         notebook = nbformat.read(path, as_version=4)
         for parameters in notebook.metadata.get("tinker", []):
-            found.append((path, parameters))
+            found.append(pytest.param(path, parameters, marks=runnable_path.marks))
     return found
 
 
