@@ -29,6 +29,7 @@ from tests.test_exercises_nb07 import _increase
 from tests.test_exercises_nb08 import PIXELS_PER_STEP, _deletion, other  # noqa: F401 - other: a fixture used below
 from tests.test_exercises_nb09 import cascading, right
 from tests.test_exercises_nb10 import rollout_right, tokens_no_permute, tokens_right
+from tests.test_exercises_nb11 import by_values, by_version_counter
 
 
 def _rollout_without_residual(attentions, residual_weight):
@@ -90,6 +91,7 @@ ANSWERS: dict[str, Callable[[pytest.FixtureRequest], tuple[tuple, tuple]]] = {
     "check_independent_test": lambda _: ((right,), (cascading,)),
     "check_tokens_to_maps": lambda _: ((tokens_right,), (tokens_no_permute,)),
     "check_weighted_rollout": lambda _: ((rollout_right,), (_rollout_without_residual,)),
+    "check_overwritten_in_place": lambda _: ((by_version_counter,), (by_values,)),
 }
 
 
@@ -119,7 +121,7 @@ def _random_states() -> dict[str, bytes]:
 
 
 def test_every_check_has_its_answers():
-    assert len(_every_check()) == 17
+    assert len(_every_check()) == 18
     assert _every_check() == set(ANSWERS) == {name for name in exercises.__all__ if name.startswith("check_")}
 
 

@@ -50,8 +50,17 @@ def _classifier(*features: nn.Module) -> nn.Sequential:
 
 
 def _hidden_cases() -> list[tuple[str, nn.Module, str, bool]]:
-    """(description, model, layer name, expected answer), on networks the learner has not seen."""
-    torch.manual_seed(11)
+    """(description, model, layer name, expected answer), on networks the learner has not seen.
+
+    The networks are initialised from seed 11 inside ``fork_rng``: the learner's global random state is put back
+    afterwards, so a check does not change what their next ``torch.rand`` gives (tests/test_exercise_rng.py).
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(11)
+        return _seeded_hidden_cases()
+
+
+def _seeded_hidden_cases() -> list[tuple[str, nn.Module, str, bool]]:
     positive = nn.Conv2d(3, 4, kernel_size=3, padding=1)
     with torch.no_grad():
         positive.weight.zero_()
