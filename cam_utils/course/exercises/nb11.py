@@ -68,18 +68,22 @@ def _seeded_hidden_cases() -> list[tuple[str, nn.Module, str, bool]]:
             positive.bias.fill_(1.0)  # every output is 1: the in-place ReLU after it changes no value
     cases = [
         (
-            "a convolution followed by ReLU(inplace=True)",
+            "a convolution followed by an in-place ReLU",
             _classifier(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(True)),
             "0",
         ),
-        ("a convolution followed by ReLU() (not in place)", _classifier(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU()), "0"),
+        (
+            "a convolution followed by a ReLU that is not in place",
+            _classifier(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU()),
+            "0",
+        ),
         (
             "the BatchNorm of a residual block with out += identity",
             _classifier(nn.Conv2d(3, 4, 1), _ResidualBlock(4)),
             "1.bn",
         ),
         (
-            "a convolution whose outputs are all positive, followed by ReLU(inplace=True)",
+            "a convolution whose outputs are all positive, followed by an in-place ReLU",
             _classifier(positive, nn.ReLU(True)),
             "0",
         ),
