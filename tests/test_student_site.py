@@ -60,6 +60,6 @@ def test_the_student_site_has_no_answers_page_and_no_solution(site: Path) -> Non
 
 def test_the_instructor_site_lists_the_answers_page_and_the_student_site_does_not() -> None:
     conf = (REPO_ROOT / "docs" / "site" / "conf.py").read_text(encoding="utf-8")
-    pages = re.search(r"AFTER_THE_NOTEBOOKS = (\[.*?\])", conf).group(1)
+    pages = re.search(r"AFTER_THE_NOTEBOOKS = (\[.*?\])", conf, re.S).group(1)  # the list may span lines
     assert '"docs/answers"' in pages and '"docs/teaching"' in pages
     assert re.search(r'WITH_ANSWERS = \("docs/teaching", "docs/answers"\)', conf)
