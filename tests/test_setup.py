@@ -200,11 +200,21 @@ def test_outside_a_make_built_environment_the_kernel_test_skips_except_in_ci(mon
 
 
 # --- the Makefile, by what `make -n` would run ----------------------------------------------------------------
+#: What a make that runs this test hands down to it: MAKEFLAGS, and every variable given on make's command line,
+#: which make also exports into its recipes' environment (make test-oldest runs `make test ... LIBRARIES=`: an
+#: empty LIBRARIES in the environment would turn `LIBRARIES ?= 1` off in a make this test starts).
+MAKE_RUN_VARIABLES = frozenset({"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "VENV", "CONSTRAINTS", "LIBRARIES", "OLDEST_VENV"})
+
+
+def users_environment() -> dict[str, str]:
+    """This process's environment without what a make running the tests handed down: as a user's shell has it."""
+    return {key: value for key, value in os.environ.items() if key not in MAKE_RUN_VARIABLES}
+
+
 def _make_dry_run(*arguments: str) -> list[str]:
     """The commands `make -n ARGUMENTS` prints (nothing runs; a recursive $(MAKE) shows its commands too), as a
-    user's make would: without the variables of a make that runs this test (make test-oldest passes
-    CONSTRAINTS=requirements/oldest.txt down through MAKEFLAGS)."""
-    environment = {key: value for key, value in os.environ.items() if key not in {"MAKEFLAGS", "MFLAGS", "MAKELEVEL"}}
+    user's make would: without the variables of a make that runs this test (users_environment)."""
+    environment = users_environment()
     shown = subprocess.run(
         ["make", "--no-print-directory", "-n", *arguments],
         check=False,

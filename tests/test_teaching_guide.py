@@ -39,6 +39,7 @@ from pathlib import Path
 import pytest
 
 import cam_utils
+from tests.test_setup import users_environment
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 import study_time  # tools/ is not a package: found through the sys.path entry above
@@ -326,8 +327,8 @@ def _lock_version(name: str) -> str:
 
 def _make(*arguments: str) -> subprocess.CompletedProcess:
     """``make ARGUMENTS`` as a user types it: without the variables of a make that runs this test (make
-    test-oldest passes CONSTRAINTS=requirements/oldest.txt down through MAKEFLAGS)."""
-    environment = {key: value for key, value in os.environ.items() if key not in {"MAKEFLAGS", "MFLAGS", "MAKELEVEL"}}
+    test-oldest passes CONSTRAINTS= and LIBRARIES= down: tests.test_setup.users_environment)."""
+    environment = users_environment()
     return subprocess.run(
         ["make", "--no-print-directory", *arguments],
         cwd=ROOT,
