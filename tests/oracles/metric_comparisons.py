@@ -112,7 +112,7 @@ def perturbation_vs_numpy(kind: str, what: str) -> Comparison:
         numeric.perturbation_curve(model, start[i], final[i], saliency[i].double().numpy(), classes[i], 32)
         for i in range(len(classes))
     ]
-    oracle = f"{NUMPY} protocol" + (f", {SCIPY} RISE blur" if kind == "insertion" else "") + ", np.trapezoid"
+    oracle = f"{NUMPY} protocol" + (f", {SCIPY} RISE blur" if kind == "insertion" else "") + ", trapezoid rule"
     if what == "auc":
         ours, reference = np.array([c.auc for c in curves]), np.array([auc for _, auc in references])
     else:
