@@ -12,9 +12,13 @@ tests check against independent references. Needs the "libraries" extra (make te
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from pathlib import Path
+
+# pytorch-grad-cam's Score-CAM draws a tqdm bar per call: off, so that the output is the table alone.
+os.environ.setdefault("TQDM_DISABLE", "1")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root: tests.oracles
 
