@@ -206,24 +206,25 @@ def test_outside_a_make_built_environment_the_kernel_test_skips_except_in_ci(mon
 MAKE_RUN_VARIABLES = frozenset({"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "VENV", "CONSTRAINTS", "LIBRARIES", "OLDEST_VENV"})
 
 
-def users_environment() -> dict[str, str]:
-    """This process's environment without what a make running the tests handed down: as a user's shell has it."""
-    return {key: value for key, value in os.environ.items() if key not in MAKE_RUN_VARIABLES}
-
-
-def _make_dry_run(*arguments: str) -> list[str]:
-    """The commands `make -n ARGUMENTS` prints (nothing runs; a recursive $(MAKE) shows its commands too), as a
-    user's make would: without the variables of a make that runs this test (users_environment)."""
-    environment = users_environment()
-    shown = subprocess.run(
-        ["make", "--no-print-directory", "-n", *arguments],
+def run_make(*arguments: str, timeout_s: float = 600) -> subprocess.CompletedProcess:
+    """``make ARGUMENTS`` as a user types it: in this process's environment without what a make running the tests
+    handed down (MAKE_RUN_VARIABLES). The callers assert on the exit status and show the output."""
+    environment = {key: value for key, value in os.environ.items() if key not in MAKE_RUN_VARIABLES}
+    return subprocess.run(
+        ["make", "--no-print-directory", *arguments],
         check=False,
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout_s,
         env=environment,
     )
+
+
+def _make_dry_run(*arguments: str) -> list[str]:
+    """The commands `make -n ARGUMENTS` prints (nothing runs; a recursive $(MAKE) shows its commands too), as a
+    user's make would (run_make)."""
+    shown = run_make("-n", *arguments, timeout_s=120)
     assert shown.returncode == 0, shown.stderr
     return [line.strip() for line in shown.stdout.splitlines() if line.strip()]
 

@@ -39,7 +39,7 @@ from pathlib import Path
 import pytest
 
 import cam_utils
-from tests.test_setup import users_environment
+from tests.test_setup import run_make
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 import study_time  # tools/ is not a package: found through the sys.path entry above
@@ -325,23 +325,8 @@ def _lock_version(name: str) -> str:
     return re.search(rf"^{re.escape(name)}==(\S+)$", text, flags=re.M | re.I).group(1)
 
 
-def _make(*arguments: str) -> subprocess.CompletedProcess:
-    """``make ARGUMENTS`` as a user types it: without the variables of a make that runs this test (make
-    test-oldest passes CONSTRAINTS= and LIBRARIES= down: tests.test_setup.users_environment)."""
-    environment = users_environment()
-    return subprocess.run(
-        ["make", "--no-print-directory", *arguments],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=environment,
-        check=False,  # the callers assert on the exit status and show the output
-    )
-
-
 def test_make_wheelhouse_takes_the_lock_and_what_the_environment_installs(tmp_path):
-    shown = _make("-n", "wheelhouse", f"PYTHON={sys.executable}")
+    shown = run_make("-n", "wheelhouse", f"PYTHON={sys.executable}")
     assert shown.returncode == 0, shown.stderr
     command = shown.stdout.strip().splitlines()[-1]
     assert "-m pip download --only-binary=:all:" in command and "--constraint requirements/lock.txt" in command
@@ -350,7 +335,7 @@ def test_make_wheelhouse_takes_the_lock_and_what_the_environment_installs(tmp_pa
     wheelhouse_extras = set(re.search(r'"\.\[([\w,]+)\]"', command).group(1).split(","))
     # what the targets install into a fresh environment, as make would run it
     targets = ("lab", "test", "site", "student", "explorer", "bench")
-    shown = _make("-n", *targets, f"VENV={tmp_path / 'venv'}")
+    shown = run_make("-n", *targets, f"VENV={tmp_path / 'venv'}")
     assert shown.returncode == 0, shown.stderr
     installed = {
         extra
@@ -368,7 +353,7 @@ def test_make_wheelhouse_takes_the_lock_and_what_the_environment_installs(tmp_pa
 def test_make_wheelhouse_then_an_offline_install(tmp_path):
     """The guide's recipe on a tiny scale: download two small wheels, then install offline into a fresh venv."""
     wheelhouse = tmp_path / "wheelhouse"
-    downloaded = _make(
+    downloaded = run_make(
         "wheelhouse",
         f"PYTHON={sys.executable}",
         f"WHEELHOUSE={wheelhouse}",
