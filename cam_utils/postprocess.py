@@ -62,7 +62,6 @@ def upsample(cam: torch.Tensor, size: int | tuple[int, int], mode: str = "biline
         resized = F.interpolate(maps[:, None], size=tuple(size), mode="nearest-exact")[:, 0]  # (N, H, W)
     else:
         resized = F.interpolate(maps[:, None], size=tuple(size), mode=mode, align_corners=False)[:, 0]
-    if mode != "nearest":
         low = maps.amin(dim=(1, 2))[:, None, None]  # (N, 1, 1)
         high = maps.amax(dim=(1, 2))[:, None, None]
         resized = torch.clamp(resized, low, high)  # no overshoot beyond the input's range
