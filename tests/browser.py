@@ -175,6 +175,26 @@ def running_server(command: list[str], env: dict[str, str], cwd: Path, ready_url
             process.wait(timeout=15)
 
 
+def watch_page(page, allowed: Callable[[str], bool], where: Callable[[], str] = lambda: "") -> dict[str, list[str]]:
+    """Watch a Playwright `page` from now on: its console errors and uncaught exceptions go to ``["console"]``; a
+    request whose URL is not `allowed` (``data:`` and ``blob:`` URLs always are) is refused and goes to
+    ``["outside"]``. Each entry starts with ``where()`` (e.g. the name of the page open)."""
+    found: dict[str, list[str]] = {"console": [], "outside": []}
+    page.on("console", lambda message: message.type == "error" and found["console"].append(f"{where()}{message.text}"))
+    page.on("pageerror", lambda error: found["console"].append(f"{where()}uncaught {error}"))
+
+    def refuse_outside(route) -> None:
+        url = route.request.url
+        if url.startswith(("data:", "blob:")) or allowed(url):
+            route.continue_()
+        else:
+            found["outside"].append(f"{where()}{url}")
+            route.abort()
+
+    page.route("**/*", refuse_outside)
+    return found
+
+
 #: The explorer app and its Voilà settings and template (found through JUPYTER_PATH and JUPYTER_CONFIG_PATH).
 APP = REPO_ROOT / "apps" / "explorer.ipynb"
 APP_SETTINGS = REPO_ROOT / "apps" / "jupyter"

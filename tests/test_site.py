@@ -29,7 +29,14 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.browser import CHROMIUM_ARGS, REPO_ROOT, SCREENSHOT_DIR, require_chromium, require_course_extra
+from tests.browser import (
+    CHROMIUM_ARGS,
+    REPO_ROOT,
+    SCREENSHOT_DIR,
+    require_chromium,
+    require_course_extra,
+    watch_page,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.course, pytest.mark.slow]
 
@@ -134,22 +141,13 @@ def test_site_opens_from_disk_with_every_chapter_figure_and_formula(site: Path) 
     from playwright.sync_api import sync_playwright
 
     SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
-    outside: list[str] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS, headless=True)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.set_default_timeout(MATHJAX_TIMEOUT_MS)
-
-            def refuse_outside(route) -> None:  # offline: nothing may come from outside the site
-                url = route.request.url
-                if url.startswith("data:") or (url.startswith("file://") and str(site) in url):
-                    route.continue_()
-                else:
-                    outside.append(url)
-                    route.abort()
-
-            page.route("**/*", refuse_outside)
+            # offline: nothing may come from outside the site
+            outside = watch_page(page, lambda url: url.startswith("file://") and str(site) in url)["outside"]
             page.goto((site / "index.html").as_uri())
             page.wait_for_url("**/README.html")
             assert "Where does the network look?" in page.title()

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import CHROMIUM_ARGS, require_chromium
+from tests.browser import CHROMIUM_ARGS, require_chromium, watch_page
 from tests.test_site import MATHJAX_TIMEOUT_MS, site  # noqa: F401  (the built site, a fixture shared with test_site)
 
 pytestmark = [pytest.mark.browser, pytest.mark.course, pytest.mark.slow]
@@ -93,25 +93,13 @@ def _url(page: Path) -> str:
 
 def _visit(browser, html: Path, viewport: dict[str, int]) -> dict[str, list[str]]:
     """Open every page at `viewport`; the problems found, by kind."""
-    problems: dict[str, list[str]] = {"console": [], "outside": [], "overflow": [], "formula": [], "picture": []}
     page = browser.new_page(viewport=viewport)
     page.set_default_timeout(MATHJAX_TIMEOUT_MS)
     current = {"name": ""}
-    page.on(
-        "console",
-        lambda message: message.type == "error" and problems["console"].append(f"{current['name']}: {message.text}"),
+    watched = watch_page(
+        page, lambda url: url.startswith("file://") and str(html) in url, lambda: f"{current['name']}: "
     )
-    page.on("pageerror", lambda error: problems["console"].append(f"{current['name']}: uncaught {error}"))
-
-    def refuse_outside(route) -> None:
-        url = route.request.url
-        if url.startswith(("data:", "blob:")) or (url.startswith("file://") and str(html) in url):
-            route.continue_()
-        else:
-            problems["outside"].append(f"{current['name']}: {url}")
-            route.abort()
-
-    page.route("**/*", refuse_outside)
+    problems: dict[str, list[str]] = {**watched, "overflow": [], "formula": [], "picture": []}
     for path in _pages(html):
         current["name"] = name = path.relative_to(html).as_posix()
         page.goto(_url(path))

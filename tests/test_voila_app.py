@@ -13,6 +13,7 @@ folder, as in test_browser.py); headless Chromium opens it and checks that
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
@@ -33,6 +34,7 @@ from tests.browser import (
     running_voila_app,
     wait_for_new_pixels,
     wait_for_picture,
+    watch_page,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.course, pytest.mark.slow]
@@ -53,20 +55,8 @@ def test_voila_app_shows_the_explorer_without_code_and_reacts(tmp_path: Path) ->
             try:
                 page = browser.new_page(viewport={"width": 1280, "height": 900})
                 page.set_default_timeout(APP_LOAD_TIMEOUT_S * 1000)
-                errors: list[str] = []
-                outside: list[str] = []
-                page.on("console", lambda message: message.type == "error" and errors.append(message.text))
-                page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
-
-                def refuse_outside(route) -> None:  # the app runs offline: only this computer's server
-                    url = route.request.url
-                    if url.startswith(("data:", "blob:")) or re.match(rf"(http|ws)://127\.0\.0\.1:{port}/", url):
-                        route.continue_()
-                    else:
-                        outside.append(url)
-                        route.abort()
-
-                page.route("**/*", refuse_outside)
+                # the app runs offline: only this computer's server
+                found = watch_page(page, lambda url: bool(re.match(rf"(http|ws)://127\.0\.0\.1:{port}/", url)))
                 page.goto(f"http://127.0.0.1:{port}/")
                 wait_for_picture(page)
                 print(f"[voila] picture shown after {time.monotonic() - started:.1f} s")
@@ -94,15 +84,13 @@ def test_voila_app_shows_the_explorer_without_code_and_reacts(tmp_path: Path) ->
                 assert "Font Awesome" in icon_font, f"the widgets' icons have no font: {icon_font}"
             finally:
                 browser.close()
-    assert not outside, f"the app asked for resources outside 127.0.0.1: {outside}"
-    assert not errors, f"JavaScript errors in the app: {errors}"
+    assert not found["outside"], f"the app asked for resources outside 127.0.0.1: {found['outside']}"
+    assert not found["console"], f"JavaScript errors in the app: {found['console']}"
 
 
 def test_make_explorer_runs_voila_with_the_app_settings() -> None:
     """`make explorer` points Voilà at apps/jupyter, whose voila.json picks the offline template and
     leaves out the JupyterLab extensions that cannot run inside Voilà."""
-    import json
-
     recipe = re.search(
         r"^explorer:.*\n((?:\t.*\n?)+)", (REPO_ROOT / "Makefile").read_text(encoding="utf-8"), re.MULTILINE
     )
