@@ -202,11 +202,11 @@ def _reexported(name: str) -> list[str]:
         module = importlib.import_module(name)
     except Exception:  # noqa: BLE001  (autodoc reports a module that does not import, as a warning)
         return []
+    homes = {
+        member: getattr(getattr(module, member, None), "__module__", name) for member in getattr(module, "__all__", [])
+    }
     return sorted(
-        member
-        for member in getattr(module, "__all__", [])
-        if getattr(getattr(module, member, None), "__module__", name).startswith(f"{cam_utils.__name__}.")
-        and getattr(getattr(module, member), "__module__", name) != name
+        member for member, home in homes.items() if home != name and home.startswith(f"{cam_utils.__name__}.")
     )
 
 

@@ -61,8 +61,8 @@ _SCRIPT = r"(?:[_^](?:\{[^}\s]*\}|[\w']{1,3}))"
 #: Names with a subscript that are words: ``map_ij``, ``scale_n`` (a code name such as ``class_idx`` is not one).
 _NAMES = (*_FUNCTIONS, "map", "scale")
 _SYMBOL = re.compile(rf"(?<![A-Za-z_])(?:[A-Za-z{_GREEK}]{{1,2}}'?|{'|'.join(_NAMES)}){_SCRIPT}+(?![A-Za-z])")
-_STRONG_SIGN = re.compile(rf"[ΣΣ∑∂∇√⊙{_GREEK}]")
-_WEAK = re.compile(rf"^[\d.,;:()\[\]{{}}/+\-−=<>≥≤≠·×⊙'A-Za-z{_GREEK}_^√ΣΣ∑∂∇]+$")
+_STRONG_SIGN = re.compile(rf"[Σ∑∂∇√⊙{_GREEK}]")
+_WEAK = re.compile(rf"^[\d.,;:()\[\]{{}}/+\-−=<>≥≤≠·×⊙'A-Za-z{_GREEK}_^√Σ∑∂∇]+$")
 _ENGLISH = re.compile(r"[A-Za-z]{2,}")
 _PUNCTUATION_AFTER = ",.;:"
 
