@@ -68,11 +68,6 @@ STYLE_SHEET = f"""<style>
 </style>"""
 
 
-def style_sheet() -> widgets.HTML:
-    """An invisible widget holding :data:`STYLE_SHEET` (an HTML widget's value is inserted as is)."""
-    return widgets.HTML(STYLE_SHEET, layout=widgets.Layout(display="none"))
-
-
 def layout(control_name: str) -> widgets.Layout:
     """The Layout of one control, from :data:`CONTROL_LAYOUTS`."""
     return widgets.Layout(**CONTROL_LAYOUTS[control_name])

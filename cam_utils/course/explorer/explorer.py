@@ -299,7 +299,7 @@ class Explorer(SlowMaps, widgets.VBox):
                 self._draw(self._shown_image, computing=True)
                 note = rendering.computing_note(method_name, layer, channels)
             elif cam_elsewhere:
-                self._draw(self._shown_image, no_map=True)
+                self._draw(self._shown_image)
                 note = rendering.cam_elsewhere_note(method_name, self.net.feature_layer_name)
                 self._last_shown_method = method_name
             else:
@@ -312,11 +312,10 @@ class Explorer(SlowMaps, widgets.VBox):
                 self._last_shown_method = method_name
             self.status.value = rendering.status_html(note)
 
-    def _draw(
-        self, picture: Image.Image, raw_map: torch.Tensor | None = None, computing: bool = False, no_map: bool = False
-    ) -> None:
+    def _draw(self, picture: Image.Image, raw_map: torch.Tensor | None = None, computing: bool = False) -> None:
         """Show ``picture``, the colour bar of ``raw_map`` (hidden without a map) and the readout line naming
-        the current class, method and layer (``computing``: the map is on its way; ``no_map``: there is none here)."""
+        the current class, method and layer (``computing``: the map is on its way; no ``raw_map`` otherwise: there
+        is none here)."""
         layer, method_name, class_idx = self.layer.value, self.method.value, self.class_select.value
         self.picture.value = png_bytes(picture)
         if raw_map is None:
@@ -332,7 +331,7 @@ class Explorer(SlowMaps, widgets.VBox):
             method_name,
             layer,
             self._map_shapes[layer][1:],
-            None if computing else "" if no_map else shown,
+            None if computing else "" if raw_map is None else shown,
         )
 
 
