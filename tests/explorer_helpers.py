@@ -80,12 +80,11 @@ def expected_pixels(explorer: Explorer, raw_maps: dict | None = None) -> np.ndar
     layer, method, class_idx = explorer.layer.value, explorer.method.value, explorer.class_select.value
     if method == "CAM" and layer != net.feature_layer_name:
         return np.asarray(shown)  # CAM does not exist there: the photo alone
+    raw_maps = {} if raw_maps is None else raw_maps
     key = (explorer.image_picker.value, layer, method, class_idx)
-    if raw_maps is None or key not in raw_maps:
-        raw_map = reference_raw_map(net, x, method, layer, class_idx)  # (h, w)
-        if raw_maps is not None:
-            raw_maps[key] = raw_map
-    raw_map = raw_maps[key] if raw_maps is not None else raw_map
+    if key not in raw_maps:
+        raw_maps[key] = reference_raw_map(net, x, method, layer, class_idx)  # (h, w)
+    raw_map = raw_maps[key]
     heatmap = upsample(normalize(raw_map), (shown.height, shown.width), mode=explorer.interpolation.value)
     return np.asarray(overlay(shown, heatmap, alpha=explorer.opacity.value, cmap=explorer.cmap.value))
 
