@@ -95,9 +95,11 @@ def plain_forwards(model: torch.nn.Module, x: torch.Tensor, count: int, batch_si
     return time.perf_counter() - started
 
 
-def limit_report(net, x: torch.Tensor, layer: str, evaluated: int, rounds: int) -> None:
-    """Score-CAM's time next to ``evaluated`` plain forward passes at each batch size, the library's among them."""
-    model, default_batch = net.model, score_cam.__defaults__[1]  # batch_size
+def limit_report(
+    model: torch.nn.Module, x: torch.Tensor, layer: str, evaluated: int, rounds: int, default_batch: int
+) -> None:
+    """Score-CAM's time next to ``evaluated`` plain forward passes at each batch size, the library's
+    (``default_batch``) among them."""
     plain_forwards(model, x, 2 * default_batch, default_batch)  # warm-up
 
     def run_score_cam() -> float:
@@ -153,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         f"EfficientNet-Lite0, layer {args.layer}: {feature_maps.shape[1]} channels, {constant} of them constant "
         f"(no forward pass needed); {device}; load average {os.getloadavg()[0]:.1f}"
     )
-    limit_report(net, x, args.layer, feature_maps.shape[1] - constant, args.rounds)
+    limit_report(net.model, x, args.layer, feature_maps.shape[1] - constant, args.rounds, default_batch)
     if not args.configurations:
         return 0
 
