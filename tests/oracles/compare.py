@@ -37,18 +37,15 @@ class Difference:
     max_abs: float
     max_rel: float
 
-    def within(self, rtol_of_peak: float) -> bool:
-        return self.max_rel <= rtol_of_peak
+
+Values = torch.Tensor | np.ndarray | float
 
 
-def as_float64(values: torch.Tensor | np.ndarray | float) -> np.ndarray:
+def as_float64(values: Values) -> np.ndarray:
     """Any result as a float64 NumPy array (torch on any device, NumPy, a number)."""
     if isinstance(values, torch.Tensor):
         values = values.detach().cpu().double().numpy()
     return np.asarray(values, dtype=np.float64)
-
-
-Values = torch.Tensor | np.ndarray | float
 
 
 def difference(ours: Values, reference: Values, scale: float | None = None) -> Difference:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from . import gradient_comparisons as gradient
 from . import metric_comparisons as metric
 from .compare import Comparison, Difference, Row
-from .models import CASES, CLEAN_CASES, INPLACE_CASES, Case
+from .models import CASES, CLEAN_CASES, INPLACE_CASES, LITE0_BN2, Case
 
 LIBRARIES = ("pytorch-grad-cam", "torchcam")
 
@@ -23,14 +23,17 @@ def comparisons() -> Iterator[Comparison]:
     ]
     for compare in per_case:
         yield from (compare(case) for case in CASES)
-    for compare in (gradient.grad_cam_vs_pytorch_grad_cam, gradient.grad_cam_vs_torchcam):
+    per_clean_case: list[Callable[[Case], Comparison]] = [
+        gradient.grad_cam_vs_pytorch_grad_cam,
+        gradient.grad_cam_vs_torchcam,
+        gradient.hires_cam_vs_pytorch_grad_cam,
+        gradient.grad_cam_plus_plus_vs_pytorch_grad_cam,
+    ]
+    for compare in per_clean_case:
         yield from (compare(case) for case in CLEAN_CASES)
-    yield from (gradient.hires_cam_vs_pytorch_grad_cam(case) for case in CLEAN_CASES)
-    yield from (gradient.grad_cam_plus_plus_vs_pytorch_grad_cam(case) for case in CLEAN_CASES)
     yield from (gradient.score_cam_scores(library) for library in LIBRARIES)
     yield from (gradient.inplace_grad_cam(case, library) for library in LIBRARIES for case in INPLACE_CASES)
-    lite0_bn2 = next(case for case in CASES if case.label == "efficientnet_lite0 bn2")
-    yield from (gradient.grad_cam_plus_plus_as_shown(lite0_bn2, library) for library in LIBRARIES)
+    yield from (gradient.grad_cam_plus_plus_as_shown(LITE0_BN2, library) for library in LIBRARIES)
     yield from (metric.spearman_vs_scipy(absolute) for absolute in (False, True))
     yield from (metric.ssim_vs(oracle) for oracle in ("skimage", "formula"))
     yield from (metric.upsample_vs_skimage(mode) for mode in ("bilinear", "nearest"))
