@@ -16,19 +16,26 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cam_utils import grad_cam, grad_cam_plus_plus, normalize, record_output
+from cam_utils import grad_cam, grad_cam_plus_plus, normalize
 from cam_utils.gradcam import class_gradients
 from cam_utils.hooks import forward_with_features
 from tests.libraries import require_library
 from tests.oracles import gradient_comparisons as compare
 from tests.oracles.compare import assert_agrees, difference
 from tests.oracles.gradient_libraries import pytorch_grad_cam_run
-from tests.oracles.models import CASES, CLEAN_CASES, INPLACE_CASES, Case, model_and_input, top_classes
+from tests.oracles.models import (
+    CLEAN_CASES,
+    INPLACE_CASES,
+    LITE0_BN2,
+    Case,
+    model_and_input,
+    outputs_around_the_inplace_op,
+    top_classes,
+)
 
 require_library("pytorch_grad_cam")
 
 clean = pytest.mark.parametrize("case", CLEAN_CASES, ids=lambda case: case.label)
-LITE0_BN2 = next(case for case in CASES if case.label == "efficientnet_lite0 bn2")
 #: pytorch-grad-cam's epsilon in GradCAMPlusPlus.get_cam_weights.
 LIBRARY_EPSILON = 1e-6
 
@@ -76,14 +83,9 @@ def test_pytorch_grad_cam_bug_reads_the_overwritten_output_after_an_inplace_op_o
     model, x = model_and_input(case.model)
     classes = top_classes(model, x)
     run = pytorch_grad_cam_run("GradCAM", model, x, case.layer, classes)
-    with (
-        record_output(model.get_submodule(case.layer)) as layer,
-        record_output(model.get_submodule(case.overwritten_by)) as after,
-    ):
-        model(x)
-    assert run.activations is not None and layer.output is not None and after.output is not None
-    assert torch.equal(run.activations, after.output)  # what the in-place operation left
-    assert difference(run.activations, layer.output).max_rel > 0.5  # not the layer's output
+    layer_output, overwritten = outputs_around_the_inplace_op(model, x, case)
+    assert torch.equal(run.activations, overwritten)  # what the in-place operation left
+    assert difference(run.activations, layer_output).max_rel > 0.5  # not the layer's output
     true_gradients = class_gradients(forward_with_features(model, x, case.layer), torch.tensor(classes))
     assert run.gradients is not None
     assert_agrees(run.gradients, true_gradients, what="its gradients are the true layer's")

@@ -15,6 +15,7 @@ import torch
 import torchvision
 from torch import nn
 
+from cam_utils import record_output
 from tests.helpers import TinyGapNet, randomize_batchnorm
 
 
@@ -55,6 +56,8 @@ CASES = (
 #: The layers whose output nothing overwrites: where every library must agree with cam_utils.
 CLEAN_CASES = tuple(case for case in CASES if not case.inplace_after)
 INPLACE_CASES = tuple(case for case in CASES if case.inplace_after)
+#: A trained network's last layer, whose gradients are small (about 1e-3): where Grad-CAM++'s variants part.
+LITE0_BN2 = next(case for case in CASES if case.label == "efficientnet_lite0 bn2")
 
 
 class SameResolutionGapNet(nn.Module):
@@ -129,6 +132,18 @@ class ScaledLogits(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x) * self.factor
+
+
+def outputs_around_the_inplace_op(model: nn.Module, x: torch.Tensor, case: Case) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the layer's output as it left the layer, what the in-place operation after it left: ``overwritten_by``'s
+    output), both copied during one forward pass."""
+    with (
+        record_output(model.get_submodule(case.layer)) as layer,
+        record_output(model.get_submodule(case.overwritten_by)) as after,
+    ):
+        model(x)
+    assert layer.output is not None and after.output is not None
+    return layer.output, after.output
 
 
 def top_classes(model: nn.Module, x: torch.Tensor) -> list[int]:
