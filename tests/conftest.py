@@ -21,16 +21,8 @@ def lite0():
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Notebook 11 needs the "libraries" extra: skipped with the reason where it is absent (make test-oldest), an
     error where make installed it (tests/libraries.py)."""
-    from tests.libraries import (
-        LIBRARY_NOTEBOOKS,
-        SKIP_REASON,
-        libraries_installed_by_make,
-        library_notebooks_available,
-    )
+    from tests.libraries import LIBRARY_NOTEBOOKS, skip_where_absent
 
-    if library_notebooks_available() or libraries_installed_by_make():
-        return
-    skip = pytest.mark.skip(reason=SKIP_REASON)
     for item in items:
         if item.path.name in LIBRARY_NOTEBOOKS:
-            item.add_marker(skip)
+            item.add_marker(skip_where_absent(item.path))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+from functools import cache
 from pathlib import Path
 from types import ModuleType
 
@@ -47,11 +48,17 @@ def library_notebooks_available() -> bool:
     return all(importlib.util.find_spec(name) is not None for name in names)
 
 
+@cache
+def _extra_absent() -> bool:
+    return not (library_notebooks_available() or libraries_installed_by_make())
+
+
+def skip_where_absent(notebook: Path) -> pytest.MarkDecorator:
+    """A mark for a test that executes NOTEBOOK: notebook 11 skipped, with the reason, where the extra is absent
+    (make test-oldest); required where make installed it."""
+    return pytest.mark.skipif(_extra_absent() and notebook.name in LIBRARY_NOTEBOOKS, reason=SKIP_REASON)
+
+
 def runnable(notebooks: list[Path]) -> list[object]:
-    """NOTEBOOKS as pytest parameters for a test that executes them: notebook 11 skipped, with the reason, where the
-    extra is absent (make test-oldest); required where make installed it."""
-    absent = not (library_notebooks_available() or libraries_installed_by_make())
-    return [
-        pytest.param(path, marks=pytest.mark.skipif(absent and path.name in LIBRARY_NOTEBOOKS, reason=SKIP_REASON))
-        for path in notebooks
-    ]
+    """NOTEBOOKS as pytest parameters, each with its :func:`skip_where_absent` mark."""
+    return [pytest.param(path, marks=skip_where_absent(path)) for path in notebooks]

@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.libraries import runnable
+from tests.libraries import skip_where_absent
 
 pytestmark = pytest.mark.slow
 
@@ -27,11 +27,10 @@ def _variants() -> list[object]:
     """(path, parameters) of every variant, as pytest parameters: notebook 11's skipped where the "libraries"
     extra is absent (tests/libraries.py)."""
     found = []
-    for runnable_path in runnable(NOTEBOOKS):
-        path = runnable_path.values[0]
+    for path in NOTEBOOKS:
         notebook = nbformat.read(path, as_version=4)
         for parameters in notebook.metadata.get("tinker", []):
-            found.append(pytest.param(path, parameters, marks=runnable_path.marks))
+            found.append(pytest.param(path, parameters, marks=skip_where_absent(path)))
     return found
 
 
