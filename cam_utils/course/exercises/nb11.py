@@ -71,28 +71,36 @@ def _seeded_hidden_cases() -> list[tuple[str, nn.Module, str, bool]]:
             "a convolution followed by an in-place ReLU",
             _classifier(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(True)),
             "0",
+            True,
         ),
         (
             "a convolution followed by a ReLU that is not in place",
             _classifier(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU()),
             "0",
+            False,
         ),
         (
             "the BatchNorm of a residual block with out += identity",
             _classifier(nn.Conv2d(3, 4, 1), _ResidualBlock(4)),
             "1.bn",
+            True,
         ),
         (
             "a convolution whose outputs are all positive, followed by an in-place ReLU",
             _classifier(positive, nn.ReLU(True)),
             "0",
+            True,
         ),
-        ("the last layer (nothing runs after it)", _classifier(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(True)), "4"),
+        (
+            "the last layer (nothing runs after it)",
+            _classifier(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(True)),
+            "4",
+            False,
+        ),
     ]
-    expected = [True, False, True, True, False]
     return [
         (description, model.train(index % 2 == 0), layer, answer)  # some in train mode: the flag must survive
-        for index, ((description, model, layer), answer) in enumerate(zip(cases, expected, strict=True))
+        for index, (description, model, layer, answer) in enumerate(cases)
     ]
 
 
